@@ -1,0 +1,263 @@
+import type { Logger } from 'pino';
+import type { Policy } from '../domain/policy.ts';
+import type { AccessRequest } from '../domain/request.ts';
+import { approvalMessage, auditParent, auditReply, requesterDm, systemAlert, type SlackMessage } from '../slack/blocks/messages.ts';
+import type { ItemKey } from '../store/keys.ts';
+import type { OutboxItem, OutboxStore } from '../store/outbox.ts';
+import { toRequest } from '../store/requests.ts';
+import { GENESIS_HASH, recordHash, type ChainRecord } from './chain.ts';
+import type { AuditEvent, DeliveryStep } from './events.ts';
+
+/** What the publisher needs of Slack. Calls must not retry on their own: the outbox is the retry. */
+export interface AuditSlack {
+  post(channel: string, message: SlackMessage & { threadTs?: string }): Promise<string>;
+  update(channel: string, ts: string, message: SlackMessage): Promise<void>;
+  dmChannel(userId: string): Promise<string>;
+}
+
+export class SlackDeliveryError extends Error {
+  constructor(
+    message: string,
+    /** Seconds Slack asked us to wait (HTTP 429 Retry-After). */
+    readonly retryAfterSeconds: number | null,
+    /** Slack will never accept this (e.g. a user who cannot be messaged): skip rather than retry forever. */
+    readonly permanent: boolean,
+  ) {
+    super(message);
+    this.name = 'SlackDeliveryError';
+  }
+}
+
+type Step = Exclude<DeliveryStep, 'chain'> | 'shout';
+
+/** Which Slack deliveries each event gets, beyond the chain and the log line. */
+function slackSteps(e: AuditEvent): Step[] {
+  if (!e.requestId) return e.type === 'quorum.unsafe' ? ['shout'] : [];
+  const steps: Step[] = [];
+  if (e.type === 'request.submitted') steps.push('approvalMessage');
+  steps.push('thread', 'dm', 'views');
+  if (e.type === 'revoke.failed') steps.push('shout');
+  return steps;
+}
+
+export interface PublisherOptions {
+  outbox: OutboxStore;
+  slack: AuditSlack;
+  policy: Policy;
+  log: Logger;
+  now?: () => number;
+  /** Pause after a failed Slack call, doubled per consecutive failure up to the cap. */
+  retryBaseMs?: number;
+  retryCapMs?: number;
+}
+
+/**
+ * Delivers queued events: first to the hash chain (and the JSON log), then
+ * to Slack (approval message, audit thread, requester DM). Every step is
+ * recorded on the event as it completes, so a crash, a Slack outage or a 429
+ * repeats nothing and loses nothing; events of one request go out in order.
+ * It runs off the interactive path: listeners only queue.
+ */
+export class AuditPublisher {
+  private running: Promise<void> | null = null;
+  private again = false;
+  private timer: NodeJS.Timeout | null = null;
+  private slackPausedUntil = 0;
+  private failures = new Map<string, number>();
+  private readonly now: () => number;
+
+  constructor(private readonly o: PublisherOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => this.kick(), intervalMs);
+    this.timer.unref();
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** Deliver soon; concurrent kicks fold into one more pass. */
+  kick(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.drain().finally(() => {
+      this.running = null;
+    });
+  }
+
+  /** Resolves when every queued event that can be delivered now has been. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private async drain(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        await this.runOnce();
+      } catch (err) {
+        this.o.log.error({ err, event: 'audit.publish_error' }, 'audit publisher pass failed');
+      }
+    } while (this.again);
+  }
+
+  async runOnce(): Promise<void> {
+    const items = await this.o.outbox.pending(new Date(this.now()).toISOString());
+    for (const item of items) await this.deliverItem(item.key);
+  }
+
+  private async deliverItem(key: ItemKey): Promise<void> {
+    for (;;) {
+      const item = await this.o.outbox.read(key);
+      const head = item?.outbox[0];
+      if (!item || !head) return;
+      await this.chainAll(item);
+      const fresh = await this.o.outbox.read(key);
+      const event = fresh?.outbox[0];
+      if (!fresh || !event || event.id !== head.id) continue;
+      if (this.now() < this.slackPausedUntil) {
+        await this.o.outbox.defer(key, new Date(this.slackPausedUntil).toISOString());
+        return;
+      }
+      try {
+        await this.slackAll(fresh, event);
+      } catch (err) {
+        await this.deferAfterFailure(key, err);
+        return;
+      }
+      this.failures.delete(keyId(key));
+      await this.o.outbox.pop(key, event.id);
+    }
+  }
+
+  /** Every queued event of the item goes into the chain in order, before any Slack work, so Slack trouble never delays the record. */
+  private async chainAll(item: OutboxItem): Promise<void> {
+    for (let i = 0; i < item.outbox.length; i++) {
+      const event = item.outbox[i];
+      if (!event || event.done?.chain) continue;
+      if (!(await this.appendToChain(item.key, i, event))) return;
+    }
+  }
+
+  /** Appends one event exactly once: the position is reserved on the event first, so a crash after the write is recognised. */
+  private async appendToChain(key: ItemKey, index: number, event: AuditEvent): Promise<boolean> {
+    let reserved = event.chainSeq ?? null;
+    for (let attempt = 0; attempt < 50; attempt++) {
+      if (reserved !== null) {
+        const existing = await this.o.outbox.chainRecord(reserved);
+        if (existing?.eventId === event.id) return this.o.outbox.markDone(key, index, event.id, 'chain');
+      }
+      const head = await this.o.outbox.chainHead();
+      const seq = (head?.seq ?? 0) + 1;
+      if (reserved !== seq) {
+        if (!(await this.o.outbox.reserveSeq(key, index, event.id, seq))) return false;
+        reserved = seq;
+      }
+      const base = {
+        seq,
+        at: event.at,
+        type: event.type,
+        requestId: event.requestId,
+        actor: event.actor,
+        details: event.details,
+        eventId: event.id,
+        prevHash: head?.hash ?? GENESIS_HASH,
+      };
+      const record: ChainRecord = { ...base, hash: recordHash(base) };
+      if (await this.o.outbox.putChainRecord(record)) {
+        this.o.log.info(
+          { event: event.type, at: event.at, requestId: event.requestId, actor: event.actor, details: event.details, seq, hash: record.hash },
+          `audit ${event.type}`,
+        );
+        return this.o.outbox.markDone(key, index, event.id, 'chain');
+      }
+    }
+    throw new Error('could not append to the audit chain after 50 attempts');
+  }
+
+  private async slackAll(item: OutboxItem, event: AuditEvent): Promise<void> {
+    const request = event.requestId ? toRequest(item.item) : null;
+    for (const step of slackSteps(event)) {
+      if (event.done?.[step as DeliveryStep]) continue;
+      try {
+        const extra = await this.deliverStep(step, item, event, request);
+        if (step !== 'shout') await this.o.outbox.markDone(item.key, 0, event.id, step as DeliveryStep, extra ?? undefined);
+      } catch (err) {
+        if (err instanceof SlackDeliveryError && err.permanent) {
+          this.o.log.warn({ event: 'audit.slack_skipped', step, eventId: event.id, error: err.message }, 'Slack will not accept this delivery; skipped');
+          if (step !== 'shout') await this.o.outbox.markDone(item.key, 0, event.id, step as DeliveryStep);
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  private async deliverStep(step: Step, item: OutboxItem, event: AuditEvent, request: AccessRequest | null): Promise<{ path: string[]; value: unknown } | null> {
+    const { channels } = this.o.policy;
+    const slack = this.o.slack;
+    if (step === 'shout') {
+      const text = request ? `${auditReply(event)} (request \`${request.id}\`)` : systemAlert(event);
+      await slack.post(channels.audit, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] });
+      return null;
+    }
+    if (!request) return null;
+    switch (step) {
+      case 'approvalMessage': {
+        if (request.slack.approvalMessage) return null;
+        const ts = await slack.post(channels.approvals, approvalMessage(request));
+        request.slack.approvalMessage = { channel: channels.approvals, ts };
+        return { path: ['slack', 'approvalMessage'], value: request.slack.approvalMessage };
+      }
+      case 'thread': {
+        let thread = request.slack.auditThread;
+        if (!thread) {
+          const ts = await slack.post(channels.audit, auditParent(request));
+          thread = { channel: channels.audit, ts };
+          request.slack.auditThread = thread;
+          await this.o.outbox.setPath(item.key, ['slack', 'auditThread'], thread);
+        }
+        const text = auditReply(event);
+        await slack.post(thread.channel, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }], threadTs: thread.ts });
+        return null;
+      }
+      case 'dm': {
+        const dm = requesterDm(request, event, this.o.policy.identityCenter.accessPortalUrl);
+        if (!dm) return null;
+        const channel = await slack.dmChannel(request.requester.slackUserId);
+        await slack.post(channel, dm);
+        return null;
+      }
+      case 'views': {
+        if (request.slack.approvalMessage) await slack.update(request.slack.approvalMessage.channel, request.slack.approvalMessage.ts, approvalMessage(request));
+        if (request.slack.auditThread) await slack.update(request.slack.auditThread.channel, request.slack.auditThread.ts, auditParent(request));
+        return null;
+      }
+    }
+    return null;
+  }
+
+  private async deferAfterFailure(key: ItemKey, err: unknown): Promise<void> {
+    const id = keyId(key);
+    const failures = (this.failures.get(id) ?? 0) + 1;
+    this.failures.set(id, failures);
+    const base = this.o.retryBaseMs ?? 1000;
+    let waitMs = Math.min(this.o.retryCapMs ?? 15_000, base * 2 ** (failures - 1));
+    if (err instanceof SlackDeliveryError && err.retryAfterSeconds !== null) {
+      waitMs = Math.max(waitMs, err.retryAfterSeconds * 1000);
+      this.slackPausedUntil = Math.max(this.slackPausedUntil, this.now() + err.retryAfterSeconds * 1000);
+    }
+    this.o.log.warn({ event: 'audit.slack_retry', item: id, failures, waitMs, error: (err as Error).message }, 'Slack delivery failed; will retry');
+    await this.o.outbox.defer(key, new Date(this.now() + waitMs).toISOString());
+  }
+}
+
+const keyId = (k: ItemKey) => `${k.pk}/${k.sk}`;

@@ -1,0 +1,179 @@
+import {
+  ConflictException,
+  CreateAccountAssignmentCommand,
+  DeleteAccountAssignmentCommand,
+  DescribeAccountAssignmentCreationStatusCommand,
+  DescribeAccountAssignmentDeletionStatusCommand,
+  ListAccountAssignmentsCommand,
+  SSOAdminClient,
+} from '@aws-sdk/client-sso-admin';
+import { GetUserIdCommand, IdentitystoreClient, ResourceNotFoundException } from '@aws-sdk/client-identitystore';
+import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import type { AssignmentTarget } from '../domain/request.ts';
+import { backoffMs, RateLimiter, Semaphore, sleep } from './pacing.ts';
+
+export type OperationState = 'IN_PROGRESS' | 'SUCCEEDED' | 'FAILED';
+export interface OperationStatus {
+  state: OperationState;
+  failureReason: string | null;
+}
+
+/** What the services need of Identity Center; tests drive the real implementation against a loopback fake. */
+export interface IdentityCenterPort {
+  findUserIdByEmail(email: string): Promise<string | null>;
+  hasAssignment(t: AssignmentTarget): Promise<boolean>;
+  startCreation(t: AssignmentTarget): Promise<string>;
+  creationStatus(instanceArn: string, requestId: string): Promise<OperationStatus>;
+  startDeletion(t: AssignmentTarget): Promise<string>;
+  deletionStatus(instanceArn: string, requestId: string): Promise<OperationStatus>;
+  /** Call when a creation reached SUCCEEDED or FAILED, to free its place under the outstanding-creation quota. */
+  creationSettled(requestId: string): void;
+}
+
+export interface IdentityCenterOptions {
+  region: string;
+  identityStoreId: string;
+  assumeRoleArn: string | null;
+  /** AWS allows 20 sso-admin calls a second per account; stay under with headroom for other tools. */
+  callsPerSecond?: number;
+  /** AWS allows 15 account-assignment creations in progress at once. */
+  maxOutstandingCreations?: number;
+}
+
+const CONFLICT_RETRIES = 6;
+
+export class IdentityCenter implements IdentityCenterPort {
+  private readonly sso: SSOAdminClient;
+  private readonly store: IdentitystoreClient;
+  private readonly pace: RateLimiter;
+  private readonly creations: Semaphore;
+  private readonly outstanding = new Set<string>();
+
+  constructor(private readonly opts: IdentityCenterOptions) {
+    const credentials = opts.assumeRoleArn
+      ? fromTemporaryCredentials({ params: { RoleArn: opts.assumeRoleArn, RoleSessionName: 'breakglass', DurationSeconds: 900 } })
+      : undefined;
+    // The SDK's standard retry strategy already retries throttling and 5xx with jittered backoff.
+    const common = { region: opts.region, maxAttempts: 8, retryMode: 'standard', ...(credentials ? { credentials } : {}) } as const;
+    this.sso = new SSOAdminClient(common);
+    this.store = new IdentitystoreClient(common);
+    this.pace = new RateLimiter(opts.callsPerSecond ?? 10, 2);
+    this.creations = new Semaphore(opts.maxOutstandingCreations ?? 15);
+  }
+
+  async findUserIdByEmail(email: string): Promise<string | null> {
+    try {
+      const out = await this.store.send(
+        new GetUserIdCommand({
+          IdentityStoreId: this.opts.identityStoreId,
+          AlternateIdentifier: { UniqueAttribute: { AttributePath: 'emails.value', AttributeValue: email } },
+        }),
+      );
+      return out.UserId ?? null;
+    } catch (err) {
+      if (err instanceof ResourceNotFoundException) return null;
+      throw err;
+    }
+  }
+
+  async hasAssignment(t: AssignmentTarget): Promise<boolean> {
+    let token: string | undefined;
+    do {
+      await this.pace.acquire();
+      const out = await this.sso.send(
+        new ListAccountAssignmentsCommand({ InstanceArn: t.instanceArn, AccountId: t.accountId, PermissionSetArn: t.permissionSetArn, NextToken: token }),
+      );
+      if ((out.AccountAssignments ?? []).some((a) => a.PrincipalType === 'USER' && a.PrincipalId === t.principalId)) return true;
+      token = out.NextToken;
+    } while (token);
+    return false;
+  }
+
+  async startCreation(t: AssignmentTarget): Promise<string> {
+    await this.creations.acquire();
+    try {
+      const out = await this.withConflictRetry(() =>
+        this.sso.send(
+          new CreateAccountAssignmentCommand({
+            InstanceArn: t.instanceArn,
+            TargetId: t.accountId,
+            TargetType: 'AWS_ACCOUNT',
+            PermissionSetArn: t.permissionSetArn,
+            PrincipalType: 'USER',
+            PrincipalId: t.principalId,
+          }),
+        ),
+      );
+      const id = out.AccountAssignmentCreationStatus?.RequestId;
+      if (!id) throw new Error('CreateAccountAssignment returned no request id');
+      this.outstanding.add(id);
+      return id;
+    } catch (err) {
+      this.creations.release();
+      throw err;
+    }
+  }
+
+  creationSettled(requestId: string): void {
+    if (this.outstanding.delete(requestId)) this.creations.release();
+  }
+
+  async creationStatus(instanceArn: string, requestId: string): Promise<OperationStatus> {
+    await this.pace.acquire();
+    const out = await this.sso.send(
+      new DescribeAccountAssignmentCreationStatusCommand({ InstanceArn: instanceArn, AccountAssignmentCreationRequestId: requestId }),
+    );
+    const status = toStatus(out.AccountAssignmentCreationStatus);
+    if (status.state !== 'IN_PROGRESS') this.creationSettled(requestId);
+    return status;
+  }
+
+  async startDeletion(t: AssignmentTarget): Promise<string> {
+    const out = await this.withConflictRetry(() =>
+      this.sso.send(
+        new DeleteAccountAssignmentCommand({
+          InstanceArn: t.instanceArn,
+          TargetId: t.accountId,
+          TargetType: 'AWS_ACCOUNT',
+          PermissionSetArn: t.permissionSetArn,
+          PrincipalType: 'USER',
+          PrincipalId: t.principalId,
+        }),
+      ),
+    );
+    const id = out.AccountAssignmentDeletionStatus?.RequestId;
+    if (!id) throw new Error('DeleteAccountAssignment returned no request id');
+    return id;
+  }
+
+  async deletionStatus(instanceArn: string, requestId: string): Promise<OperationStatus> {
+    await this.pace.acquire();
+    const out = await this.sso.send(
+      new DescribeAccountAssignmentDeletionStatusCommand({ InstanceArn: instanceArn, AccountAssignmentDeletionRequestId: requestId }),
+    );
+    return toStatus(out.AccountAssignmentDeletionStatus);
+  }
+
+  /** Another operation on the same assignment is in flight: wait for it rather than fail. */
+  private async withConflictRetry<T>(call: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      await this.pace.acquire();
+      try {
+        return await call();
+      } catch (err) {
+        if (!(err instanceof ConflictException) || attempt >= CONFLICT_RETRIES) throw err;
+        await sleep(backoffMs(attempt, 250, 5000));
+      }
+    }
+  }
+
+  destroy(): void {
+    this.sso.destroy();
+    this.store.destroy();
+  }
+}
+
+function toStatus(s: { Status?: string; FailureReason?: string } | undefined): OperationStatus {
+  const state = s?.Status === 'SUCCEEDED' || s?.Status === 'FAILED' ? s.Status : 'IN_PROGRESS';
+  return { state, failureReason: s?.FailureReason ?? null };
+}

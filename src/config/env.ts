@@ -1,0 +1,130 @@
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+
+export interface Env {
+  slack: {
+    botToken: string;
+    appToken: string | null;
+    signingSecret: string | null;
+    socketMode: boolean;
+    apiUrl: string | null;
+  };
+  port: number;
+  policyPath: string;
+  table: string | null;
+  dataDir: string;
+  sweepSeconds: number;
+  driftSeconds: number;
+  assumeRoleArn: string | null;
+  logLevel: string;
+}
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v && v.trim() !== '' ? v.trim() : null));
+
+const seconds = (name: string, fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return fallback;
+      const n = Number(v);
+      if (!Number.isFinite(n) || n <= 0) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a positive number of seconds (got "${v}")` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const schema = z.object({
+  SLACK_BOT_TOKEN: optionalText,
+  SLACK_APP_TOKEN: optionalText,
+  SLACK_SIGNING_SECRET: optionalText,
+  SLACK_SOCKET_MODE: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return null;
+      const t = v.trim().toLowerCase();
+      if (t === 'true' || t === '1') return true;
+      if (t === 'false' || t === '0') return false;
+      ctx.addIssue({ code: 'custom', message: `SLACK_SOCKET_MODE must be "true" or "false" (got "${v}")` });
+      return z.NEVER;
+    }),
+  SLACK_API_URL: optionalText.refine((v) => v === null || /^https?:\/\/.+/.test(v), {
+    message: 'SLACK_API_URL must be an http(s) URL such as https://slack.com/api/',
+  }),
+  PORT: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return 3000;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) {
+        ctx.addIssue({ code: 'custom', message: `PORT must be a TCP port number 0-65535 (got "${v}")` });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  BREAKGLASS_POLICY: optionalText,
+  BREAKGLASS_TABLE: optionalText,
+  BREAKGLASS_DATA_DIR: optionalText,
+  BREAKGLASS_SWEEP_SECONDS: seconds('BREAKGLASS_SWEEP_SECONDS', 10),
+  BREAKGLASS_DRIFT_SECONDS: seconds('BREAKGLASS_DRIFT_SECONDS', 300),
+  BREAKGLASS_ASSUME_ROLE_ARN: optionalText.refine((v) => v === null || /^arn:aws[\w-]*:iam::\d{12}:role\/.+/.test(v), {
+    message: 'BREAKGLASS_ASSUME_ROLE_ARN must be an IAM role ARN such as arn:aws:iam::111111111111:role/breakglass',
+  }),
+  LOG_LEVEL: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const level = v && v.trim() !== '' ? v.trim() : 'info';
+      if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) {
+        ctx.addIssue({ code: 'custom', message: `LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "${v}")` });
+        return z.NEVER;
+      }
+      return level;
+    }),
+});
+
+/** Settings that do not need Slack: the CLI uses these. */
+export function readEnv(source: NodeJS.ProcessEnv, opts: { requireSlack: boolean } = { requireSlack: true }): Env {
+  const parsed = schema.safeParse(source);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => i.message));
+  const e = parsed.data;
+  const socketMode = e.SLACK_SOCKET_MODE ?? (e.SLACK_APP_TOKEN !== null || e.SLACK_SIGNING_SECRET === null);
+  const problems: string[] = [];
+  if (opts.requireSlack) {
+    if (!e.SLACK_BOT_TOKEN) problems.push('SLACK_BOT_TOKEN is not set: use the bot token (xoxb-…) from the Slack app\'s "OAuth & Permissions" page');
+    else if (!e.SLACK_BOT_TOKEN.startsWith('xoxb-')) problems.push('SLACK_BOT_TOKEN must be a bot token starting with xoxb-');
+    if (socketMode) {
+      if (!e.SLACK_APP_TOKEN) {
+        problems.push(
+          'SLACK_APP_TOKEN is not set: Socket Mode needs an app-level token (xapp-…) with connections:write, from "Basic Information"; or set SLACK_SOCKET_MODE=false and SLACK_SIGNING_SECRET to receive requests over HTTP',
+        );
+      } else if (!e.SLACK_APP_TOKEN.startsWith('xapp-')) problems.push('SLACK_APP_TOKEN must be an app-level token starting with xapp-');
+    } else if (!e.SLACK_SIGNING_SECRET) {
+      problems.push('SLACK_SIGNING_SECRET is not set: HTTP mode (SLACK_SOCKET_MODE=false) needs the signing secret from the Slack app\'s "Basic Information" page');
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    slack: {
+      botToken: e.SLACK_BOT_TOKEN ?? '',
+      appToken: e.SLACK_APP_TOKEN,
+      signingSecret: e.SLACK_SIGNING_SECRET,
+      socketMode,
+      apiUrl: e.SLACK_API_URL,
+    },
+    port: e.PORT,
+    policyPath: e.BREAKGLASS_POLICY ?? './breakglass.yml',
+    table: e.BREAKGLASS_TABLE,
+    dataDir: e.BREAKGLASS_DATA_DIR ?? './.breakglass',
+    sweepSeconds: e.BREAKGLASS_SWEEP_SECONDS,
+    driftSeconds: e.BREAKGLASS_DRIFT_SECONDS,
+    assumeRoleArn: e.BREAKGLASS_ASSUME_ROLE_ARN,
+    logLevel: e.LOG_LEVEL,
+  };
+}

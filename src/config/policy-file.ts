@@ -1,0 +1,144 @@
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { isMap, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { z } from 'zod';
+import { parseDuration } from '../domain/duration.ts';
+import type { Policy } from '../domain/policy.ts';
+import { ConfigError } from './errors.ts';
+
+const slackUser = z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'a Slack user id looks like U0123ABCD');
+const slackGroup = z.string().regex(/^S[A-Z0-9]{2,}$/, 'a Slack user group id looks like S0123ABCD');
+const slackChannel = z.string().regex(/^[CG][A-Z0-9]{2,}$/, 'a Slack channel id looks like C0123ABCD');
+const isoDuration = z.string().refine((v) => parseDuration(v) !== null, {
+  message: 'must be a positive ISO-8601 duration such as PT15M or PT1H',
+});
+
+const principals = z.strictObject({
+  users: z.array(slackUser).default([]),
+  groups: z.array(slackGroup).default([]),
+});
+
+const profile = z.strictObject({
+  id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'profile ids are lower-case letters, digits, - and _ (at most 64)'),
+  name: z.string().min(1).max(60),
+  accountId: z
+    .string({ error: (iss) => (iss.input === undefined ? 'required' : 'an AWS account id is 12 digits, quoted in YAML so leading zeros survive: "011111111111"') })
+    .regex(/^\d{12}$/, 'an AWS account id is 12 digits, quoted in YAML: "111111111111"'),
+  permissionSetArn: z
+    .string()
+    .regex(/^arn:aws[\w-]*:sso:::permissionSet\/ssoins-[a-f0-9]{16}\/ps-[a-f0-9]{16}$/, 'a permission set ARN looks like arn:aws:sso:::permissionSet/ssoins-…/ps-…'),
+  durations: z.array(isoDuration).min(1, 'offer at least one duration'),
+  approvals: z.number().int().min(1, 'at least one approval').max(10),
+  requireTicket: z.boolean().default(false),
+});
+
+const schema = z
+  .strictObject({
+    identityCenter: z.strictObject({
+      instanceArn: z
+        .string()
+        .regex(/^arn:aws[\w-]*:sso:::instance\/(sso)?ins-[a-zA-Z0-9-.]{16,25}$/, 'an instance ARN looks like arn:aws:sso:::instance/ssoins-0123456789abcdef'),
+      identityStoreId: z.string().regex(/^d-[0-9a-f]{10}$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'an identity store id looks like d-0123456789'),
+      accessPortalUrl: z.url().optional(),
+    }),
+    profiles: z.array(profile).min(1, 'define at least one profile'),
+    requesters: principals,
+    approvers: principals,
+    channels: z.strictObject({ approvals: slackChannel, audit: slackChannel }),
+    pendingTimeout: isoDuration.default('PT1H'),
+    standingAccess: z
+      .array(
+        z
+          .strictObject({ profile: z.string(), userId: z.string().min(1).optional(), email: z.email().optional() })
+          .refine((s) => (s.userId === undefined) !== (s.email === undefined), { message: 'give exactly one of userId or email' }),
+      )
+      .default([]),
+    drift: z.enum(['alert', 'revoke']).default('alert'),
+  })
+  .superRefine((p, ctx) => {
+    const seen = new Set<string>();
+    p.profiles.forEach((prof, i) => {
+      if (seen.has(prof.id)) ctx.addIssue({ code: 'custom', path: ['profiles', i, 'id'], message: `duplicate profile id "${prof.id}"` });
+      seen.add(prof.id);
+      const instanceId = p.identityCenter.instanceArn.split('/')[1];
+      if (instanceId && !prof.permissionSetArn.includes(`/${instanceId}/`)) {
+        ctx.addIssue({ code: 'custom', path: ['profiles', i, 'permissionSetArn'], message: `permission set is not in instance ${instanceId}` });
+      }
+    });
+    p.standingAccess.forEach((s, i) => {
+      if (!seen.has(s.profile)) ctx.addIssue({ code: 'custom', path: ['standingAccess', i, 'profile'], message: `no profile "${s.profile}"` });
+    });
+    if (p.requesters.users.length + p.requesters.groups.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['requesters'], message: 'name at least one requester user or group' });
+    }
+    if (p.approvers.users.length + p.approvers.groups.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'name at least one approver user or group' });
+    }
+  });
+
+export interface LoadedPolicy {
+  policy: Policy;
+  /** SHA-256 of the file as read: the audit record says which policy was in force. */
+  digest: string;
+  path: string;
+}
+
+function lineOf(doc: Document, counter: LineCounter, path: readonly PropertyKey[], key?: string): number | null {
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n) as unknown[], true) as Node | undefined;
+    if (!node || !('range' in node) || !node.range) continue;
+    if (key && n === path.length && isMap(node)) {
+      const pair = node.items.find((it) => (it.key as { value?: unknown } | null)?.value === key);
+      const range = (pair?.key as Node | undefined)?.range;
+      if (range) return counter.linePos(range[0]).line;
+    }
+    return counter.linePos(node.range[0]).line;
+  }
+  return null;
+}
+
+function describePath(path: readonly PropertyKey[]): string {
+  return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') || '(top level)';
+}
+
+export function parsePolicy(text: string, file: string): LoadedPolicy {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => `${file}:${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]}`),
+      `the policy file ${file} is not valid YAML`,
+    );
+  }
+  const raw: unknown = doc.toJS();
+  const parsed = schema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const problems = parsed.error.issues.flatMap((issue) => {
+      if (issue.code === 'unrecognized_keys') {
+        return issue.keys.map((k) => {
+          const line = lineOf(doc, counter, issue.path, k);
+          return `${file}:${line ?? '?'}: unknown key "${k}" in ${describePath(issue.path)}`;
+        });
+      }
+      const line = lineOf(doc, counter, issue.path);
+      return [`${file}:${line ?? '?'}: ${describePath(issue.path)}: ${issue.message}`];
+    });
+    throw new ConfigError(problems, `the policy file ${file} has problems`);
+  }
+  return { policy: parsed.data, digest: createHash('sha256').update(text).digest('hex'), path: file };
+}
+
+export function loadPolicy(file: string): LoadedPolicy {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError([
+      code === 'ENOENT'
+        ? `BREAKGLASS_POLICY: no policy file at ${file}; write one (see README "Policy") or point BREAKGLASS_POLICY at it`
+        : `BREAKGLASS_POLICY: cannot read ${file} (${code ?? String(err)})`,
+    ]);
+  }
+  return parsePolicy(text, file);
+}

@@ -1,0 +1,108 @@
+/**
+ * The access request and its lifecycle. Pure: no I/O, no clock of its own.
+ *
+ * PENDING ──quorum──▶ APPROVED ──▶ GRANTING ──▶ ACTIVE ──▶ REVOKING ──▶ REVOKED
+ *    ├─deny──▶ DENIED               └─failure──▶ FAILED
+ *    ├─cancel─▶ CANCELLED
+ *    └─timeout▶ EXPIRED
+ */
+export const REQUEST_STATUSES = [
+  'PENDING',
+  'APPROVED',
+  'GRANTING',
+  'ACTIVE',
+  'REVOKING',
+  'REVOKED',
+  'DENIED',
+  'CANCELLED',
+  'EXPIRED',
+  'FAILED',
+] as const;
+export type RequestStatus = (typeof REQUEST_STATUSES)[number];
+
+const TRANSITIONS: Record<RequestStatus, readonly RequestStatus[]> = {
+  PENDING: ['APPROVED', 'DENIED', 'CANCELLED', 'EXPIRED'],
+  APPROVED: ['GRANTING'],
+  GRANTING: ['ACTIVE', 'FAILED'],
+  ACTIVE: ['REVOKING'],
+  REVOKING: ['REVOKED'],
+  REVOKED: [],
+  DENIED: [],
+  CANCELLED: [],
+  EXPIRED: [],
+  FAILED: [],
+};
+
+export function canTransition(from: RequestStatus, to: RequestStatus): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+export function assertTransition(from: RequestStatus, to: RequestStatus): void {
+  if (!canTransition(from, to)) throw new Error(`illegal transition ${from} → ${to}`);
+}
+
+export function isFinal(status: RequestStatus): boolean {
+  return TRANSITIONS[status].length === 0;
+}
+
+export interface Approval {
+  slackUserId: string;
+  at: string;
+}
+
+/** What the bot stored about one assignment it manages for a request. */
+export interface AssignmentTarget {
+  instanceArn: string;
+  accountId: string;
+  permissionSetArn: string;
+  principalId: string;
+}
+
+export type RevokeReason = 'expired' | 'ended' | 'revoke-all';
+
+export interface AccessRequest {
+  id: string;
+  status: RequestStatus;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  requester: { slackUserId: string; principalId: string; email: string; name: string; tz: string };
+  profileId: string;
+  profileName: string;
+  target: AssignmentTarget;
+  /** ISO-8601 duration, one of the profile's choices. */
+  duration: string;
+  justification: string;
+  ticket: string | null;
+  approvalsRequired: number;
+  approvals: Approval[];
+  pendingUntil: string;
+  decision: { by: string; at: string; reason: string | null } | null;
+  grant: {
+    startedAt: string | null;
+    creationRequestId: string | null;
+    grantedAt: string | null;
+    expiresAt: string | null;
+    /** Why no assignment was created: the user already held it. */
+    alreadyHeld: string | null;
+    failure: string | null;
+    /** A creation that was never confirmed may still land: the sweeper removes it if so. */
+    cleanupPending: boolean;
+    attempts: number;
+  };
+  revoke: {
+    reason: RevokeReason;
+    by: string | null;
+    startedAt: string;
+    deletionRequestId: string | null;
+    attempts: number;
+    lastError: string | null;
+    /** Why the assignment was left in place (standing access, another grant). */
+    kept: string | null;
+    doneAt: string | null;
+  } | null;
+  slack: {
+    approvalMessage: { channel: string; ts: string } | null;
+    auditThread: { channel: string; ts: string } | null;
+  };
+}

@@ -1,0 +1,179 @@
+import { randomUUID } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import type { Logger } from 'pino';
+import { ConfigError } from './config/errors.ts';
+import { readEnv, type Env } from './config/env.ts';
+import { loadPolicy, type LoadedPolicy } from './config/policy-file.ts';
+import { IdentityCenter } from './aws/identity-center.ts';
+import { AuditPublisher } from './audit/publisher.ts';
+import { quorumProblems } from './domain/policy.ts';
+import { createLogger } from './log.ts';
+import { DEFAULT_TIMING, type ServiceContext, type Timing } from './services/context.ts';
+import { createSlackRuntime } from './slack/app.ts';
+import { SlackAuditAdapter, SlackDirectory, webClient } from './slack/web.ts';
+import { AssignmentStore } from './store/assignments.ts';
+import { openDatabase, type Database } from './store/open.ts';
+import { OutboxStore } from './store/outbox.ts';
+import { RequestStore } from './store/requests.ts';
+import { Sweeper } from './workers/sweeper.ts';
+
+export interface RunningBot {
+  ctx: ServiceContext;
+  db: Database;
+  publisher: AuditPublisher;
+  sweeper: Sweeper;
+  port(): number;
+  /** Graceful: stop taking work, finish or hand back what is in flight, close. */
+  stop(): Promise<void>;
+}
+
+export interface BotOptions {
+  logger?: Logger;
+  timing?: Partial<Timing>;
+}
+
+/** How often approver groups are re-read and the quorum rule re-checked. */
+const QUORUM_RECHECK_MS = 10 * 60_000;
+
+/** Builds every adapter from the environment and starts Slack, the sweeper and the audit publisher. */
+export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {}): Promise<RunningBot> {
+  const env: Env = readEnv(source);
+  const log = opts.logger ?? createLogger(env.logLevel);
+  const loaded: LoadedPolicy = loadPolicy(env.policyPath);
+  const policy = loaded.policy;
+
+  const web = webClient(env.slack.botToken, env.slack.apiUrl, log, { retries: 2, rejectRateLimited: false });
+  const directory = new SlackDirectory(web, policy);
+  let groups: Map<string, string[]>;
+  try {
+    groups = await directory.policyGroups();
+  } catch (err) {
+    const code = (err as { data?: { error?: string } }).data?.error ?? (err as Error).message;
+    throw new ConfigError([
+      code === 'invalid_auth' || code === 'not_authed' || code === 'token_revoked'
+        ? `SLACK_BOT_TOKEN was rejected by Slack (${code}); copy the bot token from "OAuth & Permissions"`
+        : `could not read the policy's Slack user groups (${code}); the bot needs the usergroups:read scope`,
+    ]);
+  }
+  const problems = quorumProblems(policy, groups);
+  if (problems.length > 0) {
+    throw new ConfigError(
+      problems.map((p) => `${loaded.path}: ${p.message}`),
+      'the policy would let a single approver block requests (no single person may be required)',
+    );
+  }
+
+  const db = await openDatabase(env, log);
+  const requests = new RequestStore(db);
+  const outbox = new OutboxStore(db);
+  const ic = new IdentityCenter({
+    region: source.AWS_REGION ?? source.AWS_DEFAULT_REGION ?? 'us-east-1',
+    identityStoreId: policy.identityCenter.identityStoreId,
+    assumeRoleArn: env.assumeRoleArn,
+  });
+
+  const auditClient = webClient(env.slack.botToken, env.slack.apiUrl, log, { retries: 0, rejectRateLimited: true });
+  const publisher = new AuditPublisher({ outbox, slack: new SlackAuditAdapter(auditClient), policy, log });
+  let sweeper: Sweeper | null = null;
+  const ctx: ServiceContext = {
+    policy,
+    requests,
+    assignments: new AssignmentStore(db),
+    outbox,
+    ic,
+    directory,
+    now: () => new Date().toISOString(),
+    log,
+    owner: `bot:${randomUUID()}`,
+    timing: { ...DEFAULT_TIMING, ...opts.timing },
+    eventsQueued: () => publisher.kick(),
+    workQueued: (id) => sweeper?.queue(id),
+  };
+  sweeper = new Sweeper(ctx, env.sweepSeconds * 1000, log);
+  const activeSweeper = sweeper;
+
+  const slack = createSlackRuntime(env, ctx, log, () => {
+    const sinceSweep = Date.now() - activeSweeper.lastSweepAt;
+    const ok = activeSweeper.lastSweepAt > 0 && sinceSweep < Math.max(env.sweepSeconds * 5000, 30_000);
+    return { ok, detail: { mode: env.slack.socketMode ? 'socket' : 'http', lastSweepMsAgo: sinceSweep } };
+  });
+
+  await outbox.appendSystem(
+    [
+      {
+        type: 'config.loaded',
+        requestId: null,
+        actor: null,
+        details: { policyPath: loaded.path, policySha256: loaded.digest, profiles: policy.profiles.map((p) => p.id), store: env.table ?? 'embedded' },
+      },
+    ],
+    ctx.now(),
+  );
+  await slack.start();
+  sweeper.start();
+  publisher.start(1000);
+
+  const recheck = setInterval(() => {
+    void directory
+      .policyGroups()
+      .then(async (g) => {
+        const now = quorumProblems(policy, g);
+        if (now.length > 0) {
+          log.error({ event: 'quorum.unsafe', problems: now.map((p) => p.message) }, 'approver pool no longer meets the policy');
+          await outbox.appendSystem([{ type: 'quorum.unsafe', requestId: null, actor: null, details: { problems: now.map((p) => p.message) } }], ctx.now());
+          publisher.kick();
+        }
+      })
+      .catch((err: unknown) => log.warn({ err, event: 'quorum.recheck_failed' }, 'could not re-read approver groups'));
+  }, QUORUM_RECHECK_MS);
+  recheck.unref();
+
+  log.info({ event: 'bot.started', mode: env.slack.socketMode ? 'socket' : 'http', port: slack.port(), store: env.table ?? 'embedded' }, 'breakglass is running');
+
+  return {
+    ctx,
+    db,
+    publisher,
+    sweeper,
+    port: () => slack.port(),
+    async stop() {
+      clearInterval(recheck);
+      await slack.stop();
+      await activeSweeper.stop();
+      await publisher.stop();
+      ic.destroy();
+      await db.close();
+    },
+  };
+}
+
+async function run(): Promise<void> {
+  let bot: RunningBot;
+  try {
+    bot = await startBot(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    bot.ctx.log.info({ event: 'bot.stopping', signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 25_000);
+    force.unref();
+    void bot.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  await run();
+}

@@ -1,0 +1,133 @@
+import { addDuration } from '../domain/duration.ts';
+import type { AccessRequest } from '../domain/request.ts';
+import type { AssignmentRecord } from '../store/assignments.ts';
+import type { ServiceContext } from './context.ts';
+import { later, mutate } from './mutate.ts';
+import { describeError, isTransient, pollUntilSettled } from './poll.ts';
+import { isStandingAccess } from './standing.ts';
+
+export const lockOwnerFor = (requestId: string) => `request:${requestId}`;
+
+/**
+ * Grants an approved request: one CreateAccountAssignment, confirmed by its
+ * creation status, unless the user already holds the assignment. Safe to run
+ * again after a crash at any point: the creation request id is stored before
+ * waiting on it, and the assignment's holders say who relies on it.
+ */
+export async function grant(ctx: ServiceContext, id: string): Promise<void> {
+  const started = await mutate(ctx, id, ['APPROVED'], (r, now) => ({
+    set: { status: 'GRANTING', grant: { ...r.grant, startedAt: now } },
+    events: [{ type: 'grant.started', requestId: id, actor: null, details: { target: r.target } }],
+    due: later(now, ctx.timing.leaseMs),
+  }));
+  const current = started ?? (await ctx.requests.get(id));
+  if (current?.status !== 'GRANTING') return;
+  const now = ctx.now();
+  const claimed = await ctx.requests.claim(id, ctx.owner, 'GRANTING', now, later(now, ctx.timing.leaseMs));
+  if (!claimed) return;
+  try {
+    await runGrant(ctx, claimed);
+  } finally {
+    await ctx.requests.release(id, ctx.owner);
+  }
+}
+
+async function runGrant(ctx: ServiceContext, request: AccessRequest): Promise<void> {
+  const t = request.target;
+  const owner = lockOwnerFor(request.id);
+  const now = ctx.now();
+  const deadline = Date.parse(request.grant.startedAt ?? now) + ctx.timing.grantTimeoutMs;
+  const record = await ctx.assignments.lock(t, owner, now, later(now, ctx.timing.leaseMs * 2));
+  if (!record) {
+    // Another grant or revoke of the same assignment is in flight; its outcome decides ours.
+    await reschedule(ctx, request.id, 1000);
+    return;
+  }
+  const others = record.holders.filter((h) => h !== request.id);
+  let creationId = request.grant.creationRequestId;
+  try {
+    if (!creationId) {
+      if (record.holders.includes(request.id)) {
+        await activate(ctx, request, record, null);
+        return;
+      }
+      const alreadyHeld = await existingAccess(ctx, request, record, others);
+      if (alreadyHeld) {
+        await activate(ctx, request, alreadyHeld.record, alreadyHeld.why);
+        return;
+      }
+      creationId = await ctx.ic.startCreation(t);
+      const id = creationId;
+      await mutate(ctx, request.id, ['GRANTING'], (r) => ({ set: { grant: { ...r.grant, creationRequestId: id, attempts: r.grant.attempts + 1 } } }));
+    }
+    const id = creationId;
+    const status = await pollUntilSettled(() => ctx.ic.creationStatus(t.instanceArn, id), Math.min(deadline, Date.now() + ctx.timing.pollRoundMs));
+    if (status.state === 'SUCCEEDED') {
+      await activate(ctx, request, { holders: [...others, request.id], heldBefore: record.heldBefore }, null);
+    } else if (status.state === 'FAILED') {
+      await ctx.assignments.unlock(t, owner);
+      await fail(ctx, request.id, `Identity Center could not create the assignment: ${status.failureReason ?? 'no reason given'}`, false);
+    } else if (Date.now() >= deadline) {
+      await ctx.assignments.unlock(t, owner);
+      ctx.ic.creationSettled(id);
+      await fail(ctx, request.id, `Identity Center did not confirm the assignment within ${Math.round(ctx.timing.grantTimeoutMs / 1000)} seconds`, true);
+    } else {
+      await reschedule(ctx, request.id, 1000);
+    }
+  } catch (err) {
+    ctx.log.warn({ err, event: 'grant.error', requestId: request.id }, 'grant attempt failed');
+    if (isTransient(err) && Date.now() < deadline) {
+      await reschedule(ctx, request.id, 2000);
+      return;
+    }
+    await ctx.assignments.unlock(t, owner);
+    await fail(ctx, request.id, describeError(err), creationId !== null);
+  }
+}
+
+/** The user may already hold this assignment: through another grant, standing access, or by hand. */
+async function existingAccess(
+  ctx: ServiceContext,
+  request: AccessRequest,
+  record: AssignmentRecord,
+  others: string[],
+): Promise<{ why: string; record: AssignmentRecord } | null> {
+  const holders = [...others, request.id];
+  if (others.length > 0) return { why: `already granted by ${others.join(', ')}`, record: { holders, heldBefore: record.heldBefore } };
+  if (record.heldBefore) return { why: record.heldBefore, record: { holders, heldBefore: record.heldBefore } };
+  if (isStandingAccess(ctx.policy, request)) {
+    const why = 'the policy lists it as standing access';
+    return { why, record: { holders, heldBefore: why } };
+  }
+  if (await ctx.ic.hasAssignment(request.target)) {
+    const why = 'the user held this assignment before breakglass granted it';
+    return { why, record: { holders, heldBefore: why } };
+  }
+  return null;
+}
+
+async function activate(ctx: ServiceContext, request: AccessRequest, record: AssignmentRecord, alreadyHeld: string | null): Promise<void> {
+  if (!(await ctx.assignments.saveAndUnlock(request.target, lockOwnerFor(request.id), record))) {
+    throw new Error('lost the assignment lock while granting');
+  }
+  await mutate(ctx, request.id, ['GRANTING'], (r, now) => {
+    const expiresAt = addDuration(now, r.duration);
+    return {
+      set: { status: 'ACTIVE', grant: { ...r.grant, grantedAt: now, expiresAt, alreadyHeld } },
+      events: [{ type: 'grant.succeeded', requestId: r.id, actor: null, details: { grantedAt: now, expiresAt, alreadyHeld, creationRequestId: r.grant.creationRequestId } }],
+      due: expiresAt,
+    };
+  });
+}
+
+async function fail(ctx: ServiceContext, id: string, reason: string, cleanupPending: boolean): Promise<void> {
+  await mutate(ctx, id, ['GRANTING'], (r, now) => ({
+    set: { status: 'FAILED', grant: { ...r.grant, failure: reason, cleanupPending } },
+    events: [{ type: 'grant.failed', requestId: id, actor: null, details: { reason, creationRequestId: r.grant.creationRequestId } }],
+    due: cleanupPending ? later(now, 5000) : null,
+  }));
+}
+
+export async function reschedule(ctx: ServiceContext, id: string, ms: number): Promise<void> {
+  await mutate(ctx, id, ['APPROVED', 'GRANTING', 'ACTIVE', 'REVOKING', 'FAILED'], (_r, now) => ({ due: later(now, ms) }));
+}

@@ -1,0 +1,133 @@
+import { backoffMs } from '../aws/pacing.ts';
+import type { NewEvent } from '../audit/events.ts';
+import type { AccessRequest, RevokeReason } from '../domain/request.ts';
+import type { ServiceContext } from './context.ts';
+import type { DecisionResult } from './decide.ts';
+import { lockOwnerFor, reschedule } from './grant.ts';
+import { later, mutate } from './mutate.ts';
+import { describeError, pollUntilSettled } from './poll.ts';
+import { isStandingAccess } from './standing.ts';
+
+/** The requester, or any approver, ends access before it runs out. */
+export async function endAccess(ctx: ServiceContext, id: string, bySlackId: string): Promise<DecisionResult> {
+  const request = await ctx.requests.get(id);
+  if (!request) return { ok: false, message: `There is no breakglass request ${id}.` };
+  const allowed = request.requester.slackUserId === bySlackId || (await ctx.directory.isApprover(bySlackId));
+  if (!allowed) {
+    const reason = 'Only the requester or an approver can end this access.';
+    await ctx.requests.update(id, null, { events: [{ type: 'attempt.rejected', requestId: id, actor: { slackUserId: bySlackId, principalId: null }, details: { action: 'end access', reason } }] }, ctx.now());
+    ctx.eventsQueued();
+    return { ok: false, message: reason };
+  }
+  if (request.status === 'APPROVED' || request.status === 'GRANTING') {
+    return { ok: false, message: 'Access is still being granted; try again in a few seconds.' };
+  }
+  if (request.status !== 'ACTIVE') return { ok: false, message: `Access for ${id} is not active (it is ${request.status.toLowerCase()}).` };
+  const started = await startRevoke(ctx, id, 'ended', bySlackId);
+  return started ? { ok: true, message: 'Ending access now; you will get a message when it is removed.' } : { ok: false, message: 'Access is already ending.' };
+}
+
+/** ACTIVE → REVOKING, then the work is queued at once. Null when the request was not active. */
+export async function startRevoke(ctx: ServiceContext, id: string, reason: RevokeReason, by: string | null): Promise<AccessRequest | null> {
+  const updated = await mutate(ctx, id, ['ACTIVE'], (r, now) => {
+    const events: NewEvent[] = [];
+    if (by) events.push({ type: 'access.ended', requestId: id, actor: { slackUserId: by, principalId: by === r.requester.slackUserId ? r.requester.principalId : null }, details: { reason } });
+    events.push({ type: 'revoke.started', requestId: id, actor: by ? { slackUserId: by, principalId: null } : null, details: { reason, expiresAt: r.grant.expiresAt } });
+    return {
+      set: { status: 'REVOKING', revoke: { reason, by, startedAt: now, deletionRequestId: null, attempts: 0, lastError: null, kept: null, doneAt: null } },
+      events,
+      due: now,
+    };
+  });
+  if (updated) ctx.workQueued(id);
+  return updated;
+}
+
+/**
+ * Removes the assignment unless something else still relies on it, and
+ * waits for Identity Center to confirm. Never gives up: a failure is
+ * retried with backoff, and repeated failures are shouted.
+ */
+export async function continueRevoke(ctx: ServiceContext, id: string): Promise<void> {
+  const now = ctx.now();
+  const claimed = await ctx.requests.claim(id, ctx.owner, 'REVOKING', now, later(now, ctx.timing.leaseMs));
+  if (!claimed?.revoke) return;
+  try {
+    await runRevoke(ctx, claimed);
+  } finally {
+    await ctx.requests.release(id, ctx.owner);
+  }
+}
+
+async function runRevoke(ctx: ServiceContext, request: AccessRequest): Promise<void> {
+  const t = request.target;
+  const owner = lockOwnerFor(request.id);
+  const now = ctx.now();
+  const record = await ctx.assignments.lock(t, owner, now, later(now, ctx.timing.leaseMs * 2));
+  if (!record) {
+    await reschedule(ctx, request.id, 1000);
+    return;
+  }
+  const others = record.holders.filter((h) => h !== request.id);
+  try {
+    let deletionId = request.revoke?.deletionRequestId ?? null;
+    if (!deletionId) {
+      const keepBecause =
+        others.length > 0
+          ? `access granted by ${others.join(', ')} is still active`
+          : (record.heldBefore ?? (isStandingAccess(ctx.policy, request) ? 'the policy lists it as standing access' : null));
+      if (keepBecause) {
+        await ctx.assignments.saveAndUnlock(t, owner, { holders: others, heldBefore: record.heldBefore });
+        await finish(ctx, request.id, keepBecause);
+        return;
+      }
+      deletionId = await ctx.ic.startDeletion(t);
+      const stored = deletionId;
+      await mutate(ctx, request.id, ['REVOKING'], (r) => (r.revoke ? { set: { revoke: { ...r.revoke, deletionRequestId: stored } } } : null));
+    }
+    const id = deletionId;
+    const status = await pollUntilSettled(() => ctx.ic.deletionStatus(t.instanceArn, id), Date.now() + ctx.timing.pollRoundMs);
+    if (status.state === 'SUCCEEDED') {
+      await ctx.assignments.saveAndUnlock(t, owner, { holders: others, heldBefore: null });
+      await finish(ctx, request.id, null);
+    } else if (status.state === 'FAILED') {
+      await retryLater(ctx, request.id, `Identity Center could not delete the assignment: ${status.failureReason ?? 'no reason given'}`);
+    } else {
+      await reschedule(ctx, request.id, 1000);
+    }
+  } catch (err) {
+    ctx.log.warn({ err, event: 'revoke.error', requestId: request.id }, 'revoke attempt failed');
+    await retryLater(ctx, request.id, describeError(err));
+  }
+}
+
+async function finish(ctx: ServiceContext, id: string, kept: string | null): Promise<void> {
+  await mutate(ctx, id, ['REVOKING'], (r, now) =>
+    r.revoke
+      ? {
+          set: { status: 'REVOKED', revoke: { ...r.revoke, kept, doneAt: now } },
+          events: [
+            kept
+              ? { type: 'revoke.kept', requestId: id, actor: null, details: { why: kept } }
+              : { type: 'revoke.succeeded', requestId: id, actor: null, details: { deletionRequestId: r.revoke.deletionRequestId, attempts: r.revoke.attempts + 1 } },
+          ],
+          due: null,
+        }
+      : null,
+  );
+}
+
+async function retryLater(ctx: ServiceContext, id: string, error: string): Promise<void> {
+  await mutate(ctx, id, ['REVOKING'], (r, now) => {
+    if (!r.revoke) return null;
+    const attempt = r.revoke.attempts + 1;
+    const nextAttemptAt = later(now, backoffMs(attempt - 1, ctx.timing.revokeBackoffBaseMs, ctx.timing.revokeBackoffCapMs));
+    const loud = attempt >= ctx.timing.shoutAfterAttempts;
+    return {
+      // A failed deletion is started afresh next time; the old request id has nothing more to say.
+      set: { revoke: { ...r.revoke, attempts: attempt, lastError: error, deletionRequestId: null } },
+      events: [{ type: loud ? 'revoke.failed' : 'revoke.retrying', requestId: id, actor: null, details: { attempt, error, nextAttemptAt } }],
+      due: nextAttemptAt,
+    };
+  });
+}

@@ -1,0 +1,103 @@
+import { createServer, type Server } from 'node:http';
+import { App, type CustomRoute } from '@slack/bolt';
+import type { Logger } from 'pino';
+import type { Env } from '../config/env.ts';
+import type { ServiceContext } from '../services/context.ts';
+import { registerDecisionActions } from './actions/decision.ts';
+import { registerBreakglassCommand } from './commands/breakglass.ts';
+import { registerSubmissions } from './views/submissions.ts';
+import { slackLogger } from './web.ts';
+
+export interface Health {
+  (): { ok: boolean; detail: Record<string, unknown> };
+}
+
+export interface SlackRuntime {
+  app: App;
+  /** The port /healthz (and, in HTTP mode, /slack/events) listens on. */
+  port(): number;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function healthBody(health: Health): { status: number; body: string } {
+  const h = health();
+  return { status: h.ok ? 200 : 503, body: JSON.stringify({ ok: h.ok, ...h.detail }) };
+}
+
+/**
+ * The Bolt app: Socket Mode by default, or the HTTP receiver on PORT at
+ * /slack/events. /healthz is served on PORT either way.
+ */
+export function createSlackRuntime(env: Env, ctx: ServiceContext, log: Logger, health: Health): SlackRuntime {
+  const logger = slackLogger(log);
+  const clientOptions = env.slack.apiUrl ? { slackApiUrl: env.slack.apiUrl } : {};
+  let httpServer: Server | null = null;
+  let boundPort = env.port;
+
+  const healthRoute: CustomRoute = {
+    path: '/healthz',
+    method: ['GET'],
+    handler: (_req, res) => {
+      const { status, body } = healthBody(health);
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(body);
+    },
+  };
+
+  const app = env.slack.socketMode
+    ? new App({ token: env.slack.botToken, appToken: env.slack.appToken ?? '', socketMode: true, logger, clientOptions })
+    : new App({
+        token: env.slack.botToken,
+        signingSecret: env.slack.signingSecret ?? '',
+        logger,
+        clientOptions,
+        customRoutes: [healthRoute],
+        // A port of 0 means "any free port" (tests); Bolt is started on the port we resolve here.
+        port: env.port,
+      });
+
+  registerBreakglassCommand(app, ctx);
+  registerDecisionActions(app, ctx);
+  registerSubmissions(app, ctx);
+  app.error(async (error) => {
+    log.error({ err: error, event: 'slack.listener_error' }, 'a Slack listener failed');
+  });
+
+  return {
+    app,
+    port: () => boundPort,
+    async start() {
+      if (env.slack.socketMode) {
+        httpServer = createServer((req, res) => {
+          if (req.method === 'GET' && req.url?.split('?')[0] === '/healthz') {
+            const { status, body } = healthBody(health);
+            res.writeHead(status, { 'content-type': 'application/json' });
+            res.end(body);
+            return;
+          }
+          res.writeHead(404).end();
+        });
+        await new Promise<void>((resolve, reject) => {
+          httpServer?.once('error', reject);
+          httpServer?.listen(env.port, () => resolve());
+        });
+        const address = httpServer.address();
+        if (address && typeof address === 'object') boundPort = address.port;
+        await app.start();
+      } else {
+        const server = (await app.start(env.port)) as Server;
+        const address = server.address();
+        if (address && typeof address === 'object') boundPort = address.port;
+      }
+    },
+    async stop() {
+      await app.stop();
+      if (httpServer) {
+        const s = httpServer;
+        await new Promise<void>((resolve) => s.close(() => resolve()));
+        s.closeAllConnections();
+      }
+    },
+  };
+}

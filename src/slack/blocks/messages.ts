@@ -1,0 +1,187 @@
+import type { KnownBlock } from '@slack/types';
+import type { AuditEvent } from '../../audit/events.ts';
+import { humanDuration, humanInstant } from '../../domain/duration.ts';
+import type { AccessRequest } from '../../domain/request.ts';
+import { ACTION_APPROVE, ACTION_DENY, ACTION_END_ACCESS } from '../ids.ts';
+import { escapeMrkdwn, mention, mrkdwn, plain, quoteUserText } from '../text.ts';
+
+export interface SlackMessage {
+  text: string;
+  blocks: KnownBlock[];
+}
+
+const STATUS_LINE: Record<AccessRequest['status'], string> = {
+  PENDING: ':hourglass_flowing_sand: Waiting for approval',
+  APPROVED: ':white_check_mark: Approved, granting access',
+  GRANTING: ':gear: Granting access',
+  ACTIVE: ':unlock: Access active',
+  REVOKING: ':lock: Removing access',
+  REVOKED: ':lock: Access ended',
+  DENIED: ':no_entry: Denied',
+  CANCELLED: ':wastebasket: Cancelled by the requester',
+  EXPIRED: ':alarm_clock: Expired without a decision',
+  FAILED: ':x: Grant failed',
+};
+
+function approvalsLine(r: AccessRequest): string {
+  const who = r.approvals.map((a) => mention(a.slackUserId)).join(', ');
+  return `${r.approvals.length} of ${r.approvalsRequired} approvals${who ? `: ${who}` : ''}`;
+}
+
+function outcomeLine(r: AccessRequest): string {
+  switch (r.status) {
+    case 'DENIED':
+      return `Denied by ${mention(r.decision?.by ?? '')}${r.decision?.reason ? `:\n${quoteUserText(r.decision.reason, 1000)}` : ''}`;
+    case 'ACTIVE':
+      return `Active until ${humanInstant(r.grant.expiresAt ?? '', 'UTC')}`;
+    case 'REVOKED':
+      return r.revoke?.kept ? `Ended; the assignment was left in place: ${escapeMrkdwn(r.revoke.kept)}` : 'Ended; the assignment was removed';
+    case 'FAILED':
+      return `Failed: ${escapeMrkdwn(r.grant.failure ?? 'unknown reason')}`;
+    default:
+      return '';
+  }
+}
+
+function requestFields(r: AccessRequest): KnownBlock[] {
+  return [
+    {
+      type: 'section',
+      fields: [
+        mrkdwn(`*Requester*\n${mention(r.requester.slackUserId)}`),
+        mrkdwn(`*Profile*\n${escapeMrkdwn(r.profileName)} (account ${r.target.accountId})`),
+        mrkdwn(`*Duration*\n${humanDuration(r.duration)}`),
+        mrkdwn(`*Ticket*\n${r.ticket ? escapeMrkdwn(r.ticket) : '—'}`),
+      ],
+    },
+    { type: 'section', text: mrkdwn(`*Justification*\n${quoteUserText(r.justification)}`) },
+  ];
+}
+
+/** The message approvers act on; re-rendered from the stored request after every change. */
+export function approvalMessage(r: AccessRequest): SlackMessage {
+  const blocks: KnownBlock[] = [
+    { type: 'header', text: plain(`Breakglass request: ${r.profileName}`, 150) },
+    ...requestFields(r),
+    { type: 'context', elements: [mrkdwn(`${STATUS_LINE[r.status]} · ${approvalsLine(r)} · request \`${r.id}\``)] },
+  ];
+  if (r.status === 'PENDING') {
+    blocks.push({
+      type: 'actions',
+      block_id: 'decision',
+      elements: [
+        { type: 'button', action_id: ACTION_APPROVE, style: 'primary', text: plain('Approve'), value: r.id },
+        { type: 'button', action_id: ACTION_DENY, style: 'danger', text: plain('Deny'), value: r.id },
+      ],
+    });
+  } else {
+    const outcome = outcomeLine(r);
+    if (outcome) blocks.push({ type: 'section', text: mrkdwn(outcome) });
+  }
+  return { text: `Breakglass request from ${mention(r.requester.slackUserId)} for ${r.profileName}: ${STATUS_LINE[r.status]} (${approvalsLine(r)})`, blocks };
+}
+
+/** The audit thread's parent: names the request and the requester and always shows the current state. */
+export function auditParent(r: AccessRequest): SlackMessage {
+  const text = `${STATUS_LINE[r.status]} · request \`${r.id}\` by ${mention(r.requester.slackUserId)}: ${escapeMrkdwn(r.profileName)} (account ${r.target.accountId}) for ${humanDuration(r.duration)}`;
+  const blocks: KnownBlock[] = [{ type: 'section', text: mrkdwn(text) }, { type: 'context', elements: [mrkdwn(approvalsLine(r))] }];
+  const outcome = outcomeLine(r);
+  if (outcome) blocks.push({ type: 'section', text: mrkdwn(outcome) });
+  return { text, blocks };
+}
+
+const who = (e: AuditEvent) => (e.actor?.slackUserId ? mention(e.actor.slackUserId) : 'breakglass');
+
+/** One line per event in the audit thread, naming who acted. */
+export function auditReply(e: AuditEvent): string {
+  const d = e.details;
+  const s = (k: string) => escapeMrkdwn(String(d[k] ?? ''));
+  switch (e.type) {
+    case 'request.submitted':
+      return `${who(e)} requested ${s('profileName')} for ${humanDuration(String(d.duration))}`;
+    case 'approval.given':
+      return `${who(e)} approved (${s('count')} of ${s('required')})`;
+    case 'request.approved':
+      return `Quorum reached: approved by ${((d.approvers as string[] | undefined) ?? []).map(mention).join(', ')}`;
+    case 'request.denied':
+      return `${who(e)} denied the request:\n${quoteUserText(String(d.reason ?? ''), 1000)}`;
+    case 'request.cancelled':
+      return `${who(e)} cancelled the request`;
+    case 'request.expired':
+      return `Expired: nobody decided within ${humanDuration(String(d.pendingTimeout))}`;
+    case 'attempt.rejected':
+      return `:warning: ${who(e)} tried to ${s('action')} and was refused: ${s('reason')}`;
+    case 'grant.started':
+      return 'Granting access in IAM Identity Center';
+    case 'grant.succeeded':
+      return d.alreadyHeld
+        ? `Access active until ${s('expiresAt')} (no new assignment: ${s('alreadyHeld')})`
+        : `Access granted; active until ${s('expiresAt')}`;
+    case 'grant.failed':
+      return `:x: Grant failed: ${s('reason')}`;
+    case 'access.ended':
+      return `${who(e)} ended the access early`;
+    case 'revoke.started':
+      return `Removing access (${s('reason')})`;
+    case 'revoke.succeeded':
+      return 'Access removed: Identity Center confirmed the deletion';
+    case 'revoke.kept':
+      return `Access ended for this request; the assignment stays because ${s('why')}`;
+    case 'revoke.retrying':
+      return `:warning: Removing access failed (attempt ${s('attempt')}): ${s('error')}. Retrying at ${s('nextAttemptAt')}`;
+    case 'revoke.failed':
+      return `:rotating_light: Removing access keeps failing (attempt ${s('attempt')}): ${s('error')}. breakglass keeps retrying; next at ${s('nextAttemptAt')}`;
+    default:
+      return `${e.type} by ${who(e)}`;
+  }
+}
+
+/** What the requester hears, by DM. Null: nothing to say for this event. */
+export function requesterDm(r: AccessRequest, e: AuditEvent, accessPortalUrl: string | undefined): SlackMessage | null {
+  const tz = r.requester.tz || 'UTC';
+  const name = escapeMrkdwn(r.profileName);
+  const simple = (text: string): SlackMessage => ({ text, blocks: [{ type: 'section', text: mrkdwn(text) }] });
+  switch (e.type) {
+    case 'request.submitted':
+      return simple(`Your request \`${r.id}\` for *${name}* (${humanDuration(r.duration)}) is waiting for ${r.approvalsRequired} approval${r.approvalsRequired === 1 ? '' : 's'}.`);
+    case 'approval.given':
+      return simple(`${who(e)} approved your request \`${r.id}\` (${String(e.details.count)} of ${String(e.details.required)}).`);
+    case 'request.denied':
+      return simple(`Your request \`${r.id}\` for *${name}* was denied by ${who(e)}:\n${quoteUserText(String(e.details.reason ?? ''), 1000)}`);
+    case 'request.expired':
+      return simple(`Your request \`${r.id}\` for *${name}* expired: nobody decided in time. Ask again if you still need access.`);
+    case 'grant.succeeded': {
+      const until = humanInstant(String(e.details.expiresAt), tz);
+      const portal = accessPortalUrl ? `<${accessPortalUrl}|AWS access portal>` : 'the AWS access portal';
+      const text = `:unlock: *${name}* is active until *${until}*. Sign in through ${portal}.`;
+      return {
+        text,
+        blocks: [
+          { type: 'section', text: mrkdwn(text) },
+          { type: 'context', elements: [mrkdwn(`Request \`${r.id}\` · account ${r.target.accountId} · ending access removes the assignment; sessions already open last until their own expiry`)] },
+          {
+            type: 'actions',
+            block_id: 'access',
+            elements: [{ type: 'button', action_id: ACTION_END_ACCESS, style: 'danger', text: plain('End access now'), value: r.id }],
+          },
+        ],
+      };
+    }
+    case 'grant.failed':
+      return simple(`:x: Access for \`${r.id}\` could not be granted: ${escapeMrkdwn(String(e.details.reason ?? ''))}. Nothing was left behind; ask again or contact the platform team.`);
+    case 'revoke.succeeded':
+    case 'revoke.kept':
+      return simple(`:lock: Your breakglass access \`${r.id}\` to *${name}* has ended.`);
+    default:
+      return null;
+  }
+}
+
+export function systemAlert(e: AuditEvent): string {
+  switch (e.type) {
+    case 'quorum.unsafe':
+      return `:rotating_light: The approver pool no longer satisfies the policy: ${escapeMrkdwn(((e.details.problems as string[] | undefined) ?? []).join('; '))}`;
+    default:
+      return `${e.type}`;
+  }
+}

@@ -1,0 +1,68 @@
+import type { App } from '@slack/bolt';
+import { humanDuration, humanInstant } from '../../domain/duration.ts';
+import type { ServiceContext } from '../../services/context.ts';
+import { cancel } from '../../services/decide.ts';
+import { endAccess } from '../../services/revoke.ts';
+import { requestModal } from '../blocks/request-modal.ts';
+import { COMMAND } from '../ids.ts';
+import { escapeMrkdwn } from '../text.ts';
+
+export const HELP = [
+  '*breakglass*: time-boxed, approved access to the AWS management account.',
+  `• \`${COMMAND}\` or \`${COMMAND} request\`: ask for access (opens a form)`,
+  `• \`${COMMAND} status\`: your open requests and active access`,
+  `• \`${COMMAND} cancel <request id>\`: withdraw a request nobody has decided yet`,
+  `• \`${COMMAND} end <request id>\`: end your access now (approvers may end anyone's)`,
+  `• \`${COMMAND} help\`: this list`,
+].join('\n');
+
+export function registerBreakglassCommand(app: App, ctx: ServiceContext): void {
+  app.command(COMMAND, async ({ command, ack, client, respond }) => {
+    const [sub = '', arg = ''] = command.text.trim().split(/\s+/);
+    switch (sub.toLowerCase()) {
+      case '':
+      case 'request':
+        // The trigger id lives 3 seconds: open the form before anything else.
+        await ack();
+        await client.views.open({ trigger_id: command.trigger_id, view: requestModal(ctx.policy.profiles) });
+        return;
+      case 'help':
+        await ack({ response_type: 'ephemeral', text: HELP });
+        return;
+      case 'cancel':
+      case 'end': {
+        await ack();
+        if (!arg) {
+          await respond({ response_type: 'ephemeral', text: `Say which request: \`${COMMAND} ${sub} <request id>\` (see \`${COMMAND} status\`).` });
+          return;
+        }
+        const result = sub === 'cancel' ? await cancel(ctx, arg, command.user_id) : await endAccess(ctx, arg, command.user_id);
+        await respond({ response_type: 'ephemeral', text: result.message });
+        return;
+      }
+      case 'status': {
+        await ack();
+        await respond({ response_type: 'ephemeral', text: await statusText(ctx, command.user_id) });
+        return;
+      }
+      default:
+        await ack({ response_type: 'ephemeral', text: `I don't know \`${escapeMrkdwn(sub)}\`.\n${HELP}` });
+    }
+  });
+}
+
+async function statusText(ctx: ServiceContext, userId: string): Promise<string> {
+  const live = await ctx.requests.due(null, 500);
+  const mine = [];
+  for (const item of live) {
+    const r = await ctx.requests.get(item.id);
+    if (r && r.requester.slackUserId === userId) mine.push(r);
+  }
+  if (mine.length === 0) return 'You have no open breakglass requests or active access.';
+  return mine
+    .map((r) => {
+      const until = r.status === 'ACTIVE' && r.grant.expiresAt ? ` until ${humanInstant(r.grant.expiresAt, r.requester.tz)}` : '';
+      return `• \`${r.id}\` ${escapeMrkdwn(r.profileName)} for ${humanDuration(r.duration)}: ${r.status.toLowerCase()}${until} (${r.approvals.length} of ${r.approvalsRequired} approvals)`;
+    })
+    .join('\n');
+}

@@ -1,0 +1,12 @@
+/** The Slack ids operators and outside checks rely on (DESIGN.md, "Slack surface"). Keep them stable. */
+export const COMMAND = '/breakglass';
+export const REQUEST_VIEW = 'breakglass_request';
+export const DENY_VIEW = 'breakglass_deny';
+export const ACTION_APPROVE = 'approve';
+export const ACTION_DENY = 'deny';
+export const ACTION_END_ACCESS = 'end_access';
+export const BLOCK_PROFILE = 'profile';
+export const BLOCK_DURATION = 'duration';
+export const BLOCK_JUSTIFICATION = 'justification';
+export const BLOCK_TICKET = 'ticket';
+export const BLOCK_REASON = 'reason';

@@ -1,0 +1,65 @@
+import type { App } from '@slack/bolt';
+import type { ServiceContext } from '../../services/context.ts';
+import { deny } from '../../services/decide.ts';
+import { submitRequest, type SubmitResult } from '../../services/submit-request.ts';
+import { BLOCK_DURATION, BLOCK_JUSTIFICATION, BLOCK_PROFILE, BLOCK_REASON, BLOCK_TICKET, DENY_VIEW, REQUEST_VIEW } from '../ids.ts';
+import { plain } from '../text.ts';
+
+type StateValues = Record<string, Record<string, { value?: string | null; selected_option?: { value?: string } | null }>>;
+
+const selected = (v: StateValues, block: string) => v[block]?.[block]?.selected_option?.value ?? null;
+const typed = (v: StateValues, block: string) => v[block]?.[block]?.value ?? null;
+
+/** Slack waits 3 seconds for the answer to a submission; past this, answer "working on it" and finish by DM. */
+const SUBMIT_ANSWER_MS = 2_300;
+
+export function registerSubmissions(app: App, ctx: ServiceContext): void {
+  app.view(REQUEST_VIEW, async ({ ack, body, view, client }) => {
+    const values = view.state.values as StateValues;
+    const userId = body.user.id;
+    const work = submitRequest(ctx, userId, {
+      profileId: selected(values, BLOCK_PROFILE),
+      duration: selected(values, BLOCK_DURATION),
+      justification: typed(values, BLOCK_JUSTIFICATION),
+      ticket: typed(values, BLOCK_TICKET),
+    });
+    const early = await Promise.race([work, new Promise<null>((resolve) => setTimeout(() => resolve(null), SUBMIT_ANSWER_MS).unref())]);
+    if (early) {
+      await ack(early.ok ? undefined : { response_action: 'errors', errors: early.errors });
+      return;
+    }
+    await ack({
+      response_action: 'update',
+      view: {
+        type: 'modal',
+        title: plain('Breakglass access', 24),
+        close: plain('Close', 24),
+        blocks: [{ type: 'section', text: { type: 'mrkdwn', text: 'Checking your request with IAM Identity Center… you will get a DM with the outcome.' } }],
+      },
+    });
+    const late: SubmitResult = await work;
+    if (!late.ok) {
+      const dm = await client.conversations.open({ users: userId });
+      if (dm.channel?.id) {
+        await client.chat.postMessage({ channel: dm.channel.id, text: `Your breakglass request was not submitted: ${Object.values(late.errors).join(' ')}` });
+      }
+    }
+  });
+
+  app.view(DENY_VIEW, async ({ ack, body, view }) => {
+    const values = view.state.values as StateValues;
+    const reason = (typed(values, BLOCK_REASON) ?? '').trim();
+    if (reason.length < 3) {
+      await ack({ response_action: 'errors', errors: { [BLOCK_REASON]: 'Give the requester a reason (at least 3 characters).' } });
+      return;
+    }
+    let requestId: string;
+    try {
+      requestId = String((JSON.parse(view.private_metadata || '{}') as { requestId?: unknown }).requestId ?? '');
+    } catch {
+      requestId = '';
+    }
+    const result = await deny(ctx, requestId, body.user.id, reason);
+    await ack(result.ok ? undefined : { response_action: 'errors', errors: { [BLOCK_REASON]: result.message } });
+  });
+}

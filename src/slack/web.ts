@@ -1,0 +1,146 @@
+import { ErrorCode, LogLevel, WebClient, type Logger as SlackLogger } from '@slack/web-api';
+import type { Logger } from 'pino';
+import { SlackDeliveryError, type AuditSlack } from '../audit/publisher.ts';
+import { expand, memberOf, type Policy } from '../domain/policy.ts';
+import type { Directory, SlackUser } from '../services/context.ts';
+import type { SlackMessage } from './blocks/messages.ts';
+
+/** Slack's logger interface on top of pino, so Slack's own messages are JSON lines too. */
+export function slackLogger(log: Logger): SlackLogger {
+  const child = log.child({ component: 'slack' });
+  return {
+    debug: (...m: unknown[]) => child.debug(m.map(String).join(' ')),
+    info: (...m: unknown[]) => child.info(m.map(String).join(' ')),
+    warn: (...m: unknown[]) => child.warn(m.map(String).join(' ')),
+    error: (...m: unknown[]) => child.error(m.map(String).join(' ')),
+    setLevel: () => undefined,
+    getLevel: () => LogLevel.INFO,
+    setName: () => undefined,
+  };
+}
+
+export function webClient(token: string, apiUrl: string | null, log: Logger, o: { retries: number; rejectRateLimited: boolean }): WebClient {
+  return new WebClient(token, {
+    ...(apiUrl ? { slackApiUrl: apiUrl } : {}),
+    logger: slackLogger(log),
+    retryConfig: { retries: o.retries, factor: 2, minTimeout: 500, maxTimeout: 5000 },
+    rejectRateLimitedCalls: o.rejectRateLimited,
+    timeout: 10_000,
+  });
+}
+
+/** Errors after which the same DM will never succeed. */
+const UNDELIVERABLE = new Set(['cannot_dm_bot', 'user_not_found', 'user_disabled', 'user_not_visible', 'messages_tab_disabled', 'is_archived']);
+
+function deliveryError(err: unknown, what: string): SlackDeliveryError {
+  const e = err as { code?: string; retryAfter?: number; data?: { error?: string }; statusCode?: number; message?: string };
+  if (e.code === ErrorCode.RateLimitedError) return new SlackDeliveryError(`${what}: rate limited`, e.retryAfter ?? 1, false);
+  if (e.code === ErrorCode.PlatformError) {
+    const code = e.data?.error ?? 'unknown_error';
+    return new SlackDeliveryError(`${what}: ${code}`, null, UNDELIVERABLE.has(code));
+  }
+  return new SlackDeliveryError(`${what}: ${e.message ?? String(err)}`, null, false);
+}
+
+/** The audit publisher's Slack: no retries of its own (the outbox retries), 429s surface with their Retry-After. */
+export class SlackAuditAdapter implements AuditSlack {
+  private readonly dms = new Map<string, string>();
+
+  constructor(private readonly client: WebClient) {}
+
+  async post(channel: string, m: SlackMessage & { threadTs?: string }): Promise<string> {
+    try {
+      const out = await this.client.chat.postMessage({
+        channel,
+        text: m.text,
+        blocks: m.blocks,
+        ...(m.threadTs ? { thread_ts: m.threadTs } : {}),
+        unfurl_links: false,
+        unfurl_media: false,
+      });
+      if (!out.ts) throw new Error('chat.postMessage returned no ts');
+      return out.ts;
+    } catch (err) {
+      throw deliveryError(err, `chat.postMessage to ${channel}`);
+    }
+  }
+
+  async update(channel: string, ts: string, m: SlackMessage): Promise<void> {
+    try {
+      await this.client.chat.update({ channel, ts, text: m.text, blocks: m.blocks });
+    } catch (err) {
+      throw deliveryError(err, `chat.update in ${channel}`);
+    }
+  }
+
+  async dmChannel(userId: string): Promise<string> {
+    const known = this.dms.get(userId);
+    if (known) return known;
+    try {
+      const out = await this.client.conversations.open({ users: userId });
+      const id = out.channel?.id;
+      if (!id) throw new Error('conversations.open returned no channel');
+      this.dms.set(userId, id);
+      return id;
+    } catch (err) {
+      throw deliveryError(err, `conversations.open with ${userId}`);
+    }
+  }
+}
+
+/** People and user groups, from Slack. Group membership is read fresh on each check. */
+export class SlackDirectory implements Directory {
+  constructor(
+    private readonly client: WebClient,
+    private readonly policy: Policy,
+  ) {}
+
+  async user(id: string): Promise<SlackUser | null> {
+    try {
+      const out = await this.client.users.info({ user: id });
+      const u = out.user;
+      if (!u?.id) return null;
+      return {
+        id: u.id,
+        name: u.profile?.display_name || u.real_name || u.name || u.id,
+        email: u.profile?.email ?? null,
+        tz: u.tz ?? 'UTC',
+        deleted: u.deleted ?? false,
+        isBot: u.is_bot ?? false,
+      };
+    } catch (err) {
+      if ((err as { data?: { error?: string } }).data?.error === 'user_not_found') return null;
+      throw err;
+    }
+  }
+
+  async groupMembers(groupId: string): Promise<string[]> {
+    const out = await this.client.usergroups.users.list({ usergroup: groupId });
+    return out.users ?? [];
+  }
+
+  async groups(ids: string[]): Promise<Map<string, string[]>> {
+    const map = new Map<string, string[]>();
+    for (const g of ids) map.set(g, await this.groupMembers(g));
+    return map;
+  }
+
+  async isApprover(id: string): Promise<boolean> {
+    if (this.policy.approvers.users.includes(id)) return true;
+    return memberOf(id, { users: [], groups: this.policy.approvers.groups }, await this.groups(this.policy.approvers.groups));
+  }
+
+  async isRequester(id: string): Promise<boolean> {
+    if (this.policy.requesters.users.includes(id)) return true;
+    return memberOf(id, { users: [], groups: this.policy.requesters.groups }, await this.groups(this.policy.requesters.groups));
+  }
+
+  /** Every user group the policy names, resolved, for the quorum check. */
+  async policyGroups(): Promise<Map<string, string[]>> {
+    return this.groups([...new Set([...this.policy.approvers.groups, ...this.policy.requesters.groups])]);
+  }
+
+  async approverPool(): Promise<Set<string>> {
+    return expand(this.policy.approvers, await this.groups(this.policy.approvers.groups));
+  }
+}

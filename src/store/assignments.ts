@@ -1,0 +1,88 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { AssignmentTarget } from '../domain/request.ts';
+import type { Database } from './dynamo.ts';
+
+/**
+ * What the bot knows about one Identity Center assignment (user × permission
+ * set × account): which active grants rely on it, and whether the user held
+ * it before the bot ever granted it. Grants and revokes of the same
+ * assignment take its lock, so "does it already exist?" and "may I delete
+ * it?" are answered without a race.
+ */
+export interface AssignmentRecord {
+  holders: string[];
+  /** Set when the assignment existed before any grant relied on it: never delete it. */
+  heldBefore: string | null;
+}
+
+export const assignmentKey = (t: AssignmentTarget) => ({
+  pk: `ASN#${t.instanceArn.split('/').pop()}#${t.accountId}#${t.permissionSetArn.split('/').pop()}#${t.principalId}`,
+  sk: 'ASSIGNMENT',
+});
+
+export class AssignmentStore {
+  constructor(private readonly db: Database) {}
+
+  async get(t: AssignmentTarget): Promise<AssignmentRecord> {
+    const out = await this.db.doc.send(new GetCommand({ TableName: this.db.table, Key: assignmentKey(t), ConsistentRead: true }));
+    return { holders: (out.Item?.holders as string[] | undefined) ?? [], heldBefore: (out.Item?.heldBefore as string | undefined) ?? null };
+  }
+
+  /** Takes the assignment's lock until `until`; null when someone else holds it. */
+  async lock(t: AssignmentTarget, owner: string, now: string, until: string): Promise<AssignmentRecord | null> {
+    try {
+      const out = await this.db.doc.send(
+        new UpdateCommand({
+          TableName: this.db.table,
+          Key: assignmentKey(t),
+          UpdateExpression: 'SET lockOwner = :me, lockUntil = :until, target = :t',
+          ConditionExpression: 'attribute_not_exists(lockUntil) OR lockUntil < :now OR lockOwner = :me',
+          ExpressionAttributeValues: { ':me': owner, ':until': until, ':now': now, ':t': t },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return { holders: (out.Attributes?.holders as string[] | undefined) ?? [], heldBefore: (out.Attributes?.heldBefore as string | undefined) ?? null };
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return null;
+      throw err;
+    }
+  }
+
+  /** Writes the new state and lets go of the lock; fails if the lock was lost meanwhile. */
+  async saveAndUnlock(t: AssignmentTarget, owner: string, record: AssignmentRecord): Promise<boolean> {
+    try {
+      await this.db.doc.send(
+        new UpdateCommand({
+          TableName: this.db.table,
+          Key: assignmentKey(t),
+          UpdateExpression: record.heldBefore
+            ? 'SET holders = :h, heldBefore = :b REMOVE lockOwner, lockUntil'
+            : 'SET holders = :h REMOVE lockOwner, lockUntil, heldBefore',
+          ConditionExpression: 'lockOwner = :me',
+          ExpressionAttributeValues: record.heldBefore ? { ':h': record.holders, ':b': record.heldBefore, ':me': owner } : { ':h': record.holders, ':me': owner },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  async unlock(t: AssignmentTarget, owner: string): Promise<void> {
+    try {
+      await this.db.doc.send(
+        new UpdateCommand({
+          TableName: this.db.table,
+          Key: assignmentKey(t),
+          UpdateExpression: 'REMOVE lockOwner, lockUntil',
+          ConditionExpression: 'lockOwner = :me',
+          ExpressionAttributeValues: { ':me': owner },
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    }
+  }
+}

@@ -1,0 +1,122 @@
+import { mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceNotFoundException,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ConfigError } from '../config/errors.ts';
+import { INDEX_DUE, INDEX_OUTBOX } from './keys.ts';
+
+export interface Database {
+  doc: DynamoDBDocumentClient;
+  raw: DynamoDBClient;
+  table: string;
+  close(): Promise<void>;
+}
+
+export function documentClient(raw: DynamoDBClient): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false } });
+}
+
+/** The table layout: one table, two sparse indexes (work that is due, events not yet delivered). */
+export const TABLE_DEFINITION = {
+  AttributeDefinitions: [
+    { AttributeName: 'pk', AttributeType: 'S' },
+    { AttributeName: 'sk', AttributeType: 'S' },
+    { AttributeName: 'duePk', AttributeType: 'S' },
+    { AttributeName: 'dueAt', AttributeType: 'S' },
+    { AttributeName: 'outboxPk', AttributeType: 'S' },
+    { AttributeName: 'outboxAt', AttributeType: 'S' },
+  ],
+  KeySchema: [
+    { AttributeName: 'pk', KeyType: 'HASH' },
+    { AttributeName: 'sk', KeyType: 'RANGE' },
+  ],
+  GlobalSecondaryIndexes: [
+    {
+      IndexName: INDEX_DUE,
+      KeySchema: [
+        { AttributeName: 'duePk', KeyType: 'HASH' },
+        { AttributeName: 'dueAt', KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'ALL' },
+    },
+    {
+      IndexName: INDEX_OUTBOX,
+      KeySchema: [
+        { AttributeName: 'outboxPk', KeyType: 'HASH' },
+        { AttributeName: 'outboxAt', KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'ALL' },
+    },
+  ],
+  BillingMode: 'PAY_PER_REQUEST',
+} as const;
+
+/** Creates the table when it is missing; a missing permission becomes an error that says what to grant. */
+export async function ensureTable(raw: DynamoDBClient, table: string): Promise<void> {
+  try {
+    await raw.send(new DescribeTableCommand({ TableName: table }));
+    return;
+  } catch (err) {
+    if (!(err instanceof ResourceNotFoundException)) throw tableError(err, table, 'dynamodb:DescribeTable');
+  }
+  try {
+    await raw.send(new CreateTableCommand({ TableName: table, ...TABLE_DEFINITION, GlobalSecondaryIndexes: [...TABLE_DEFINITION.GlobalSecondaryIndexes] as never, AttributeDefinitions: [...TABLE_DEFINITION.AttributeDefinitions], KeySchema: [...TABLE_DEFINITION.KeySchema] }));
+  } catch (err) {
+    if ((err as Error).name !== 'ResourceInUseException') throw tableError(err, table, 'dynamodb:CreateTable');
+  }
+  await waitUntilTableExists({ client: raw, maxWaitTime: 120, minDelay: 1, maxDelay: 5 }, { TableName: table });
+}
+
+function tableError(err: unknown, table: string, action: string): Error {
+  const e = err as Error;
+  if (e.name === 'AccessDeniedException' || e.name === 'UnrecognizedClientException') {
+    return new ConfigError([
+      `BREAKGLASS_TABLE: table "${table}" is missing or unreadable and this identity may not ${action} (${e.name}); create it (infra/ deploys it) or grant ${action}`,
+    ]);
+  }
+  return e;
+}
+
+/** A free loopback port, for the embedded store. */
+export async function freePort(): Promise<number> {
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (!address || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+export interface EmbeddedStore {
+  endpoint: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The embedded store: dynalite on loopback, persisted in dataDir, so the bot
+ * runs the same DynamoDB code with no AWS table. One process owns the files.
+ */
+export async function startEmbeddedStore(dataDir: string | null, port = 0): Promise<EmbeddedStore> {
+  const { default: dynalite } = await import('dynalite');
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const server = dynalite({ path: dataDir ?? undefined, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const listenPort = port || (await freePort());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listenPort, '127.0.0.1', () => resolve());
+  });
+  return {
+    endpoint: `http://127.0.0.1:${listenPort}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,201 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { AuditEvent, DeliveryStep, NewEvent } from '../audit/events.ts';
+import type { ChainRecord } from '../audit/chain.ts';
+import type { Database } from './dynamo.ts';
+import { AUDIT_PARTITION, auditKey, INDEX_OUTBOX, OUTBOX_PARTITION, systemOutboxKey, type ItemKey } from './keys.ts';
+import { materialize } from './requests.ts';
+
+export interface OutboxItem {
+  key: ItemKey;
+  outbox: AuditEvent[];
+  item: Record<string, unknown>;
+}
+
+/** The events waiting on an item (a request, or the system item) and the append-only chain they go to. */
+export class OutboxStore {
+  constructor(private readonly db: Database) {}
+
+  /** Items with undelivered events whose next attempt is due. */
+  async pending(now: string, limit = 50): Promise<OutboxItem[]> {
+    const out = await this.db.doc.send(
+      new QueryCommand({
+        TableName: this.db.table,
+        IndexName: INDEX_OUTBOX,
+        KeyConditionExpression: 'outboxPk = :p AND outboxAt <= :now',
+        ExpressionAttributeValues: { ':p': OUTBOX_PARTITION, ':now': now },
+        Limit: limit,
+      }),
+    );
+    return (out.Items ?? []).map((it) => ({ key: { pk: it.pk as string, sk: it.sk as string }, outbox: (it.outbox as AuditEvent[]) ?? [], item: it }));
+  }
+
+  async read(key: ItemKey): Promise<OutboxItem | null> {
+    const out = await this.db.doc.send(new GetCommand({ TableName: this.db.table, Key: key, ConsistentRead: true }));
+    if (!out.Item) return null;
+    return { key, outbox: (out.Item.outbox as AuditEvent[]) ?? [], item: out.Item };
+  }
+
+  /** Queues events that belong to no request (configuration, alerts). */
+  async appendSystem(events: NewEvent[], now: string): Promise<void> {
+    await this.db.doc.send(
+      new UpdateCommand({
+        TableName: this.db.table,
+        Key: systemOutboxKey(),
+        UpdateExpression: 'SET outbox = list_append(if_not_exists(outbox, :empty), :e), outboxPk = :p, outboxAt = :now',
+        ExpressionAttributeValues: { ':empty': [], ':e': materialize(events, now), ':p': OUTBOX_PARTITION, ':now': now },
+      }),
+    );
+  }
+
+  /** Records a step of the head event as done; false when the head is no longer that event. */
+  /**
+   * Records a delivery step of the event at `index` as done (and optionally
+   * stores where it went, e.g. the Slack message ts); false when that
+   * position no longer holds the event.
+   */
+  async markDone(key: ItemKey, index: number, eventId: string, step: DeliveryStep, extra?: { path: string[]; value: unknown }): Promise<boolean> {
+    const names: Record<string, string> = { '#step': step };
+    let extraSet = '';
+    if (extra) {
+      extra.path.forEach((p, i) => (names[`#x${i}`] = p));
+      extraSet = `, ${extra.path.map((_, i) => `#x${i}`).join('.')} = :extra`;
+    }
+    return this.conditional(key, eventId, `SET outbox[${index}].done.#step = :t${extraSet}`, {
+      index,
+      names,
+      values: { ':t': true, ...(extra ? { ':extra': extra.value } : {}) },
+    });
+  }
+
+  async reserveSeq(key: ItemKey, index: number, eventId: string, seq: number): Promise<boolean> {
+    return this.conditional(key, eventId, `SET outbox[${index}].chainSeq = :n`, { index, values: { ':n': seq } });
+  }
+
+  /** Stores where something was posted, outside any one event (the audit thread's parent). */
+  async setPath(key: ItemKey, path: string[], value: unknown): Promise<void> {
+    const names: Record<string, string> = {};
+    path.forEach((p, i) => (names[`#p${i}`] = p));
+    await this.db.doc.send(
+      new UpdateCommand({
+        TableName: this.db.table,
+        Key: key,
+        UpdateExpression: `SET ${path.map((_, i) => `#p${i}`).join('.')} = :v`,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: { ':v': value },
+      }),
+    );
+  }
+
+  /** Drops the delivered head event; the item leaves the outbox index with its last event. */
+  async pop(key: ItemKey, eventId: string): Promise<void> {
+    const last = await this.conditional(key, eventId, 'REMOVE outbox[0], outboxPk, outboxAt', { values: { ':one': 1 }, extraCondition: 'size(outbox) = :one' });
+    if (!last) await this.conditional(key, eventId, 'REMOVE outbox[0]', {});
+  }
+
+  /** Puts off the next attempt, e.g. while Slack is down or asks us to wait. */
+  async defer(key: ItemKey, until: string): Promise<void> {
+    try {
+      await this.db.doc.send(
+        new UpdateCommand({
+          TableName: this.db.table,
+          Key: key,
+          UpdateExpression: 'SET outboxAt = :u',
+          ConditionExpression: 'attribute_exists(outboxPk)',
+          ExpressionAttributeValues: { ':u': until },
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    }
+  }
+
+  async chainHead(): Promise<ChainRecord | null> {
+    const out = await this.db.doc.send(
+      new QueryCommand({
+        TableName: this.db.table,
+        KeyConditionExpression: 'pk = :p',
+        ExpressionAttributeValues: { ':p': AUDIT_PARTITION },
+        ScanIndexForward: false,
+        Limit: 1,
+        ConsistentRead: true,
+      }),
+    );
+    const it = out.Items?.[0];
+    return it ? toRecord(it) : null;
+  }
+
+  async chainRecord(seq: number): Promise<ChainRecord | null> {
+    const out = await this.db.doc.send(new GetCommand({ TableName: this.db.table, Key: auditKey(seq), ConsistentRead: true }));
+    return out.Item ? toRecord(out.Item) : null;
+  }
+
+  /** Appends at record.seq; false when that position is taken (another replica won it). */
+  async putChainRecord(record: ChainRecord): Promise<boolean> {
+    try {
+      await this.db.doc.send(
+        new PutCommand({ TableName: this.db.table, Item: { ...auditKey(record.seq), ...record }, ConditionExpression: 'attribute_not_exists(pk)' }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  /** The chain in order, a page at a time. */
+  async *chain(): AsyncGenerator<ChainRecord> {
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.db.doc.send(
+        new QueryCommand({
+          TableName: this.db.table,
+          KeyConditionExpression: 'pk = :p',
+          ExpressionAttributeValues: { ':p': AUDIT_PARTITION },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const it of out.Items ?? []) yield toRecord(it);
+      start = out.LastEvaluatedKey;
+    } while (start);
+  }
+
+  private async conditional(
+    key: ItemKey,
+    eventId: string,
+    update: string,
+    o: { index?: number; names?: Record<string, string>; values?: Record<string, unknown>; extraCondition?: string },
+  ): Promise<boolean> {
+    try {
+      await this.db.doc.send(
+        new UpdateCommand({
+          TableName: this.db.table,
+          Key: key,
+          UpdateExpression: update,
+          ConditionExpression: `outbox[${o.index ?? 0}].id = :id${o.extraCondition ? ` AND ${o.extraCondition}` : ''}`,
+          ExpressionAttributeNames: o.names && Object.keys(o.names).length > 0 ? o.names : undefined,
+          ExpressionAttributeValues: { ':id': eventId, ...(o.values ?? {}) },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+}
+
+function toRecord(it: Record<string, unknown>): ChainRecord {
+  return {
+    seq: it.seq as number,
+    at: it.at as string,
+    type: it.type as string,
+    requestId: (it.requestId as string | null) ?? null,
+    actor: (it.actor as ChainRecord['actor']) ?? null,
+    details: (it.details as Record<string, unknown>) ?? {},
+    eventId: it.eventId as string,
+    prevHash: it.prevHash as string,
+    hash: it.hash as string,
+  };
+}

@@ -1,0 +1,215 @@
+import { randomUUID } from 'node:crypto';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { AuditEvent, NewEvent } from '../audit/events.ts';
+import type { AccessRequest, RequestStatus } from '../domain/request.ts';
+import type { Database } from './dynamo.ts';
+import { DUE_PARTITION, INDEX_DUE, OUTBOX_PARTITION, requestKey } from './keys.ts';
+
+/** Another writer got there first: re-read and decide again. */
+export class ConflictError extends Error {
+  constructor(message = 'the request changed under us') {
+    super(message);
+    this.name = 'ConflictError';
+  }
+}
+
+export interface Guard {
+  status: RequestStatus | readonly RequestStatus[];
+  version: number;
+}
+
+export interface Changes {
+  /** Top-level request fields to replace. */
+  set?: Partial<Omit<AccessRequest, 'id' | 'version' | 'createdAt'>>;
+  events?: NewEvent[];
+  /** When the sweeper should next look at this request; null: never again. */
+  due?: string | null;
+}
+
+const REQUEST_FIELDS = new Set([
+  'status',
+  'updatedAt',
+  'requester',
+  'profileId',
+  'profileName',
+  'target',
+  'duration',
+  'justification',
+  'ticket',
+  'approvalsRequired',
+  'approvals',
+  'pendingUntil',
+  'decision',
+  'grant',
+  'revoke',
+  'slack',
+]);
+
+export function materialize(events: NewEvent[], now: string): AuditEvent[] {
+  return events.map((e) => ({ ...e, id: randomUUID(), at: e.at ?? now, done: {} }));
+}
+
+export function toRequest(item: Record<string, unknown>): AccessRequest {
+  const { pk: _pk, sk: _sk, duePk: _dp, dueAt: _da, outboxPk: _op, outboxAt: _oa, outbox: _o, leaseOwner: _lo, leaseUntil: _lu, ...rest } = item;
+  return rest as unknown as AccessRequest;
+}
+
+export interface DueItem {
+  id: string;
+  status: RequestStatus;
+  dueAt: string;
+}
+
+export class RequestStore {
+  constructor(private readonly db: Database) {}
+
+  /** Stores a new request with its first events; the id is fresh, so this cannot collide. */
+  async create(request: AccessRequest, events: NewEvent[], due: string): Promise<void> {
+    const now = request.updatedAt;
+    await this.db.doc.send(
+      new PutCommand({
+        TableName: this.db.table,
+        Item: {
+          ...requestKey(request.id),
+          ...request,
+          duePk: DUE_PARTITION,
+          dueAt: due,
+          outbox: materialize(events, now),
+          outboxPk: OUTBOX_PARTITION,
+          outboxAt: now,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  }
+
+  async get(id: string): Promise<AccessRequest | null> {
+    const out = await this.db.doc.send(new GetCommand({ TableName: this.db.table, Key: requestKey(id), ConsistentRead: true }));
+    return out.Item ? toRequest(out.Item) : null;
+  }
+
+  /**
+   * The one way a request changes: a single conditional update, guarded by the
+   * expected status and version, that also queues the events it causes (the
+   * outbox) so a crash between the change and its audit loses nothing.
+   */
+  async update(id: string, guard: Guard | null, changes: Changes, now: string): Promise<AccessRequest> {
+    const names: Record<string, string> = { '#version': 'version', '#updatedAt': 'updatedAt' };
+    const values: Record<string, unknown> = { ':one': 1, ':now': now };
+    const sets: string[] = ['#version = #version + :one', '#updatedAt = :now'];
+    const removes: string[] = [];
+    let i = 0;
+    for (const [field, value] of Object.entries(changes.set ?? {})) {
+      if (!REQUEST_FIELDS.has(field)) throw new Error(`not a request field: ${field}`);
+      if (field === 'updatedAt') continue;
+      names[`#f${i}`] = field;
+      values[`:f${i}`] = value;
+      sets.push(`#f${i} = :f${i}`);
+      i++;
+    }
+    if (changes.events && changes.events.length > 0) {
+      names['#outbox'] = 'outbox';
+      values[':events'] = materialize(changes.events, now);
+      values[':empty'] = [];
+      values[':obpk'] = OUTBOX_PARTITION;
+      sets.push('#outbox = list_append(if_not_exists(#outbox, :empty), :events)', 'outboxPk = :obpk', 'outboxAt = :now');
+    }
+    if (changes.due !== undefined) {
+      if (changes.due === null) removes.push('duePk', 'dueAt');
+      else {
+        values[':duepk'] = DUE_PARTITION;
+        values[':due'] = changes.due;
+        sets.push('duePk = :duepk', 'dueAt = :due');
+      }
+    }
+    let condition = 'attribute_exists(pk)';
+    if (guard) {
+      const statuses = typeof guard.status === 'string' ? [guard.status] : guard.status;
+      names['#status'] = 'status';
+      statuses.forEach((s, j) => (values[`:s${j}`] = s));
+      values[':v'] = guard.version;
+      condition += ` AND #status IN (${statuses.map((_, j) => `:s${j}`).join(', ')}) AND #version = :v`;
+    }
+    try {
+      const out = await this.db.doc.send(
+        new UpdateCommand({
+          TableName: this.db.table,
+          Key: requestKey(id),
+          UpdateExpression: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return toRequest(out.Attributes ?? {});
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) throw new ConflictError();
+      throw err;
+    }
+  }
+
+  /**
+   * Claims the right to do slow work (talk to Identity Center) on a request
+   * for a while. Replicas and the sweeper skip a request another holds; a
+   * dead holder's claim runs out and is taken over.
+   */
+  async claim(id: string, owner: string, status: RequestStatus, now: string, until: string): Promise<AccessRequest | null> {
+    try {
+      const out = await this.db.doc.send(
+        new UpdateCommand({
+          TableName: this.db.table,
+          Key: requestKey(id),
+          UpdateExpression: 'SET leaseOwner = :me, leaseUntil = :until',
+          ConditionExpression: '#status = :s AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :me)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':me': owner, ':until': until, ':now': now, ':s': status },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return toRequest(out.Attributes ?? {});
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return null;
+      throw err;
+    }
+  }
+
+  async release(id: string, owner: string): Promise<void> {
+    try {
+      await this.db.doc.send(
+        new UpdateCommand({
+          TableName: this.db.table,
+          Key: requestKey(id),
+          UpdateExpression: 'REMOVE leaseOwner, leaseUntil',
+          ConditionExpression: 'leaseOwner = :me',
+          ExpressionAttributeValues: { ':me': owner },
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    }
+  }
+
+  /** Requests whose next action is due by `until` (all live requests when until is null): the sparse index, never a Scan. */
+  async due(until: string | null, limit = 100): Promise<DueItem[]> {
+    const items: DueItem[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.db.doc.send(
+        new QueryCommand({
+          TableName: this.db.table,
+          IndexName: INDEX_DUE,
+          KeyConditionExpression: until ? 'duePk = :p AND dueAt <= :until' : 'duePk = :p',
+          ExpressionAttributeValues: until ? { ':p': DUE_PARTITION, ':until': until } : { ':p': DUE_PARTITION },
+          ProjectionExpression: 'id, #status, dueAt',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const it of out.Items ?? []) items.push(it as DueItem);
+      start = out.LastEvaluatedKey;
+    } while (start && items.length < limit);
+    return items;
+  }
+}

@@ -1,0 +1,78 @@
+import type { Logger } from 'pino';
+import type { ServiceContext } from '../services/context.ts';
+import { advance } from '../services/lifecycle.ts';
+
+/**
+ * Every interval, looks up the requests whose next action is due (the sparse
+ * "due" index, never a Scan) and moves each along: expire pending ones,
+ * grant approved ones, revoke expired ones, retry failing revokes. Listeners
+ * queue urgent work here too, so a quorum is granted without waiting.
+ */
+export class Sweeper {
+  private timer: NodeJS.Timeout | null = null;
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly rerun = new Set<string>();
+  private sweeping: Promise<void> | null = null;
+  private stopping = false;
+  lastSweepAt = 0;
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly intervalMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.sweep(), this.intervalMs);
+    void this.sweep();
+  }
+
+  /** Stops taking new work and waits for what is in flight (its leases are then released). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.sweeping;
+    await Promise.allSettled([...this.inFlight.values()]);
+  }
+
+  sweep(): Promise<void> {
+    if (this.sweeping) return this.sweeping;
+    this.sweeping = this.sweepOnce().finally(() => {
+      this.sweeping = null;
+    });
+    return this.sweeping;
+  }
+
+  private async sweepOnce(): Promise<void> {
+    try {
+      const due = await this.ctx.requests.due(this.ctx.now());
+      this.lastSweepAt = Date.now();
+      for (const item of due) this.queue(item.id);
+    } catch (err) {
+      this.log.error({ err, event: 'sweep.error' }, 'sweep failed');
+    }
+  }
+
+  /** Runs the request's next step now, at most once at a time per request in this process. */
+  queue(id: string): void {
+    if (this.stopping) return;
+    if (this.inFlight.has(id)) {
+      this.rerun.add(id);
+      return;
+    }
+    const run = advance(this.ctx, id)
+      .catch((err: unknown) => this.log.error({ err, event: 'lifecycle.error', requestId: id }, 'lifecycle step failed'))
+      .finally(() => {
+        this.inFlight.delete(id);
+        if (this.rerun.delete(id)) this.queue(id);
+      });
+    this.inFlight.set(id, run);
+  }
+
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0 || this.sweeping) {
+      await Promise.allSettled([...this.inFlight.values(), this.sweeping]);
+    }
+  }
+}

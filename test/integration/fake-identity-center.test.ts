@@ -1,0 +1,602 @@
+/**
+ * Drives the fake Identity Center with the real AWS SDK v3 clients, so what the bot relies on
+ * (async status, typed errors, throttling, pagination) is proven over the actual protocol.
+ */
+import {
+  ConflictException,
+  CreateAccountAssignmentCommand,
+  DeleteAccountAssignmentCommand,
+  DescribeAccountAssignmentCreationStatusCommand,
+  DescribeAccountAssignmentDeletionStatusCommand,
+  DescribePermissionSetCommand,
+  InternalServerException,
+  ListAccountAssignmentCreationStatusCommand,
+  ListAccountAssignmentsCommand,
+  ListAccountsForProvisionedPermissionSetCommand,
+  ListInstancesCommand,
+  ListPermissionSetsCommand,
+  ResourceNotFoundException,
+  SSOAdminClient,
+  ThrottlingException,
+  ValidationException,
+  paginateListAccountAssignments,
+  type AccountAssignmentOperationStatus,
+  type CreateAccountAssignmentCommandInput,
+} from '@aws-sdk/client-sso-admin';
+import {
+  DescribeUserCommand,
+  GetUserIdCommand,
+  IdentitystoreClient,
+  ResourceNotFoundException as IdentityStoreNotFound,
+} from '@aws-sdk/client-identitystore';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FakeIdentityCenter, type FakeIdentityCenterOptions } from '../support/fake-identity-center.ts';
+
+const INSTANCE_ARN = 'arn:aws:sso:::instance/ssoins-0123456789abcdef';
+const IDENTITY_STORE_ID = 'd-0123456789';
+const PS_ADMIN = 'arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-0123456789abcdef';
+const PS_READ = 'arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-fedcba9876543210';
+const ACCOUNT = '111111111111';
+const ALICE = '9067000000-11111111-2222-3333-4444-555555555555';
+const BOB = '9067000000-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
+const GHOST = '9067000000-99999999-9999-9999-9999-999999999999';
+
+const fakes: FakeIdentityCenter[] = [];
+
+async function startFake(overrides: Partial<FakeIdentityCenterOptions> = {}): Promise<FakeIdentityCenter> {
+  const fake = await FakeIdentityCenter.start({
+    instanceArn: INSTANCE_ARN,
+    identityStoreId: IDENTITY_STORE_ID,
+    users: [
+      { userId: ALICE, userName: 'alice', email: 'Alice@Example.com', displayName: 'Alice A.' },
+      { userId: BOB, userName: 'bob', email: 'bob@example.com' },
+    ],
+    permissionSets: [
+      { arn: PS_ADMIN, name: 'OrgAdmin', sessionDuration: 'PT2H' },
+      { arn: PS_READ, name: 'ReadOnly', provisionedTo: ['222222222222'] },
+    ],
+    statusDelayMs: 60,
+    // Most tests poll quickly; only the throttling tests keep the real 20 TPS.
+    requestsPerSecond: 1000,
+    ...overrides,
+  });
+  fakes.push(fake);
+  return fake;
+}
+
+afterEach(async () => {
+  await Promise.all(fakes.splice(0).map((f) => f.close()));
+});
+
+const clientConfig = (fake: FakeIdentityCenter, maxAttempts?: number) => ({
+  endpoint: fake.url,
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'AKIAFAKEFAKEFAKEFAKE', secretAccessKey: 'fake-secret' },
+  ...(maxAttempts ? { maxAttempts } : {}),
+});
+
+const ssoAdmin = (fake: FakeIdentityCenter, maxAttempts?: number) => new SSOAdminClient(clientConfig(fake, maxAttempts));
+const identityStore = (fake: FakeIdentityCenter) => new IdentitystoreClient(clientConfig(fake));
+
+const assignment = (over: Partial<CreateAccountAssignmentCommandInput> = {}): CreateAccountAssignmentCommandInput => ({
+  InstanceArn: INSTANCE_ARN,
+  TargetId: ACCOUNT,
+  TargetType: 'AWS_ACCOUNT',
+  PermissionSetArn: PS_ADMIN,
+  PrincipalType: 'USER',
+  PrincipalId: ALICE,
+  ...over,
+});
+
+/** Catches the rejection so its typed shape can be asserted. */
+async function failure(p: Promise<unknown>): Promise<Error & { $metadata: { httpStatusCode?: number } }> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error & { $metadata: { httpStatusCode?: number } };
+  }
+  throw new Error('expected the call to fail');
+}
+
+async function waitFor(
+  poll: () => Promise<AccountAssignmentOperationStatus | undefined>,
+): Promise<AccountAssignmentOperationStatus> {
+  for (let i = 0; i < 200; i++) {
+    const status = await poll();
+    if (status?.Status !== 'IN_PROGRESS') {
+      if (!status) throw new Error('no status returned');
+      return status;
+    }
+    await new Promise((r) => setTimeout(r, 15));
+  }
+  throw new Error('operation never left IN_PROGRESS');
+}
+
+const creation = (client: SSOAdminClient, requestId: string | undefined) =>
+  waitFor(async () =>
+    (
+      await client.send(
+        new DescribeAccountAssignmentCreationStatusCommand({
+          InstanceArn: INSTANCE_ARN,
+          AccountAssignmentCreationRequestId: requestId,
+        }),
+      )
+    ).AccountAssignmentCreationStatus,
+  );
+
+const deletion = (client: SSOAdminClient, requestId: string | undefined) =>
+  waitFor(async () =>
+    (
+      await client.send(
+        new DescribeAccountAssignmentDeletionStatusCommand({
+          InstanceArn: INSTANCE_ARN,
+          AccountAssignmentDeletionRequestId: requestId,
+        }),
+      )
+    ).AccountAssignmentDeletionStatus,
+  );
+
+const listPrincipals = async (client: SSOAdminClient, accountId = ACCOUNT, ps = PS_ADMIN) =>
+  (
+    await client.send(
+      new ListAccountAssignmentsCommand({ InstanceArn: INSTANCE_ARN, AccountId: accountId, PermissionSetArn: ps }),
+    )
+  ).AccountAssignments?.map((a) => a.PrincipalId) ?? [];
+
+describe('FakeIdentityCenter with the real SDK clients', () => {
+  it('describes the instance and permission sets with typed timestamps and request ids', async () => {
+    const fake = await startFake();
+    const client = ssoAdmin(fake);
+
+    const instances = await client.send(new ListInstancesCommand({}));
+    expect(instances.Instances).toEqual([
+      expect.objectContaining({ InstanceArn: INSTANCE_ARN, IdentityStoreId: IDENTITY_STORE_ID, Status: 'ACTIVE' }),
+    ]);
+    expect(instances.Instances?.[0]?.CreatedDate).toBeInstanceOf(Date);
+    expect(instances.$metadata.requestId).toMatch(/^[0-9a-f-]{36}$/);
+
+    const sets = await client.send(new ListPermissionSetsCommand({ InstanceArn: INSTANCE_ARN }));
+    expect(sets.PermissionSets).toEqual([PS_ADMIN, PS_READ]);
+
+    const ps = await client.send(new DescribePermissionSetCommand({ InstanceArn: INSTANCE_ARN, PermissionSetArn: PS_READ }));
+    expect(ps.PermissionSet).toMatchObject({ Name: 'ReadOnly', SessionDuration: 'PT1H', PermissionSetArn: PS_READ });
+    expect(ps.PermissionSet?.CreatedDate).toBeInstanceOf(Date);
+  });
+
+  it('creates asynchronously: IN_PROGRESS first, listed only once SUCCEEDED', async () => {
+    const fake = await startFake();
+    const client = ssoAdmin(fake);
+
+    const created = await client.send(new CreateAccountAssignmentCommand(assignment()));
+    const status = created.AccountAssignmentCreationStatus;
+    expect(status).toMatchObject({
+      Status: 'IN_PROGRESS',
+      TargetId: ACCOUNT,
+      TargetType: 'AWS_ACCOUNT',
+      PermissionSetArn: PS_ADMIN,
+      PrincipalType: 'USER',
+      PrincipalId: ALICE,
+    });
+    expect(status?.RequestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(status?.CreatedDate).toBeInstanceOf(Date);
+
+    // Not visible while in progress.
+    expect(await listPrincipals(client)).toEqual([]);
+    expect(fake.assignments()).toEqual([]);
+    expect(fake.outstandingCreations()).toBe(1);
+
+    const done = await creation(client, status?.RequestId);
+    expect(done.Status).toBe('SUCCEEDED');
+    expect(await listPrincipals(client)).toEqual([ALICE]);
+    expect(fake.assignments()).toEqual([
+      { accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalType: 'USER', principalId: ALICE },
+    ]);
+    expect(fake.outstandingCreations()).toBe(0);
+
+    const provisioned = await client.send(
+      new ListAccountsForProvisionedPermissionSetCommand({ InstanceArn: INSTANCE_ARN, PermissionSetArn: PS_ADMIN }),
+    );
+    expect(provisioned.AccountIds).toEqual([ACCOUNT]);
+
+    const statuses = await client.send(new ListAccountAssignmentCreationStatusCommand({ InstanceArn: INSTANCE_ARN }));
+    expect(statuses.AccountAssignmentsCreationStatus).toEqual([
+      expect.objectContaining({ RequestId: status?.RequestId, Status: 'SUCCEEDED' }),
+    ]);
+    expect(fake.callsTo('CreateAccountAssignment')).toEqual([
+      expect.objectContaining({ service: 'sso-admin', status: 200, input: expect.objectContaining({ PrincipalId: ALICE }) }),
+    ]);
+  });
+
+  it('deletes asynchronously and the assignment disappears only after SUCCEEDED', async () => {
+    const fake = await startFake();
+    const client = ssoAdmin(fake);
+    fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: ALICE });
+    expect(await listPrincipals(client)).toEqual([ALICE]);
+
+    const deleted = await client.send(new DeleteAccountAssignmentCommand(assignment()));
+    expect(deleted.AccountAssignmentDeletionStatus?.Status).toBe('IN_PROGRESS');
+    expect(await listPrincipals(client)).toEqual([ALICE]);
+
+    const done = await deletion(client, deleted.AccountAssignmentDeletionStatus?.RequestId);
+    expect(done.Status).toBe('SUCCEEDED');
+    expect(await listPrincipals(client)).toEqual([]);
+    expect(fake.assignments()).toEqual([]);
+  });
+
+  it('re-creating an existing assignment succeeds once; deleting a missing one succeeds', async () => {
+    const fake = await startFake();
+    const client = ssoAdmin(fake);
+    fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: ALICE });
+
+    const again = await client.send(new CreateAccountAssignmentCommand(assignment()));
+    expect((await creation(client, again.AccountAssignmentCreationStatus?.RequestId)).Status).toBe('SUCCEEDED');
+    expect(fake.assignments()).toHaveLength(1);
+
+    const missing = await client.send(new DeleteAccountAssignmentCommand(assignment({ PrincipalId: BOB })));
+    expect((await deletion(client, missing.AccountAssignmentDeletionStatus?.RequestId)).Status).toBe('SUCCEEDED');
+    expect(await listPrincipals(client)).toEqual([ALICE]);
+  });
+
+  it('ends FAILED with a FailureReason via failNextCreations/failNextDeletions and for unknown principals', async () => {
+    const fake = await startFake();
+    const client = ssoAdmin(fake);
+
+    fake.failNextCreations(1, 'Received a 403 status error: Access denied by IAM.');
+    const first = await client.send(new CreateAccountAssignmentCommand(assignment()));
+    const failed = await creation(client, first.AccountAssignmentCreationStatus?.RequestId);
+    expect(failed).toMatchObject({ Status: 'FAILED', FailureReason: 'Received a 403 status error: Access denied by IAM.' });
+    expect(await listPrincipals(client)).toEqual([]);
+
+    // Only the next one failed: a retry succeeds.
+    const retry = await client.send(new CreateAccountAssignmentCommand(assignment()));
+    expect((await creation(client, retry.AccountAssignmentCreationStatus?.RequestId)).Status).toBe('SUCCEEDED');
+
+    const ghost = await client.send(new CreateAccountAssignmentCommand(assignment({ PrincipalId: GHOST })));
+    const ghostStatus = await creation(client, ghost.AccountAssignmentCreationStatus?.RequestId);
+    expect(ghostStatus.Status).toBe('FAILED');
+    expect(ghostStatus.FailureReason).toBe(
+      `Received a 404 status error: the USER assignee ${GHOST} was not found in directory ${IDENTITY_STORE_ID}`,
+    );
+
+    fake.failNextDeletions(1);
+    const del = await client.send(new DeleteAccountAssignmentCommand(assignment()));
+    const delStatus = await deletion(client, del.AccountAssignmentDeletionStatus?.RequestId);
+    expect(delStatus.Status).toBe('FAILED');
+    expect(delStatus.FailureReason).toMatch(/Access denied by IAM/);
+    expect(await listPrincipals(client)).toEqual([ALICE]);
+  });
+
+  it('parses error shapes into the SDK typed exceptions', async () => {
+    const fake = await startFake();
+    const client = ssoAdmin(fake, 1);
+
+    const wrongInstance = await failure(
+      client.send(
+        new CreateAccountAssignmentCommand(assignment({ InstanceArn: 'arn:aws:sso:::instance/ssoins-aaaaaaaaaaaaaaaa' })),
+      ),
+    );
+    expect(wrongInstance).toBeInstanceOf(ResourceNotFoundException);
+    expect(wrongInstance.name).toBe('ResourceNotFoundException');
+    expect(wrongInstance.$metadata.httpStatusCode).toBe(400);
+
+    const unknownPs = await failure(
+      client.send(
+        new CreateAccountAssignmentCommand(
+          assignment({ PermissionSetArn: 'arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-0000000000000000' }),
+        ),
+      ),
+    );
+    expect(unknownPs).toBeInstanceOf(ResourceNotFoundException);
+
+    const badTarget = await failure(
+      client.send(
+        new CreateAccountAssignmentCommand(
+          assignment({ TargetType: 'AWS_OU' as CreateAccountAssignmentCommandInput['TargetType'] }),
+        ),
+      ),
+    );
+    expect(badTarget).toBeInstanceOf(ValidationException);
+    expect(badTarget.message).toMatch(/'targetType' failed to satisfy constraint: Member must satisfy enum value set/);
+
+    const missing = await failure(client.send(new CreateAccountAssignmentCommand(assignment({ PrincipalId: undefined }))));
+    expect(missing).toBeInstanceOf(ValidationException);
+    expect(missing.message).toBe(
+      "1 validation error detected: Value null at 'principalId' failed to satisfy constraint: Member must not be null",
+    );
+
+    const badAccount = await failure(client.send(new CreateAccountAssignmentCommand(assignment({ TargetId: '1234' }))));
+    expect(badAccount).toBeInstanceOf(ValidationException);
+
+    const unknownRequest = await failure(
+      client.send(
+        new DescribeAccountAssignmentCreationStatusCommand({
+          InstanceArn: INSTANCE_ARN,
+          AccountAssignmentCreationRequestId: '00000000-0000-4000-8000-000000000000',
+        }),
+      ),
+    );
+    expect(unknownRequest).toBeInstanceOf(ResourceNotFoundException);
+
+    expect(fake.callsTo('CreateAccountAssignment').map((c) => c.errorType)).toEqual([
+      'ResourceNotFoundException',
+      'ResourceNotFoundException',
+      'ValidationException',
+      'ValidationException',
+      'ValidationException',
+    ]);
+    expect(fake.assignments()).toEqual([]);
+  });
+
+  it('rejects a create or delete while the same assignment has an operation IN_PROGRESS', async () => {
+    const fake = await startFake({ statusDelayMs: 150 });
+    const client = ssoAdmin(fake, 1);
+
+    const created = await client.send(new CreateAccountAssignmentCommand(assignment()));
+    const dup = await failure(client.send(new CreateAccountAssignmentCommand(assignment())));
+    expect(dup).toBeInstanceOf(ConflictException);
+    expect(dup.$metadata.httpStatusCode).toBe(400);
+    const del = await failure(client.send(new DeleteAccountAssignmentCommand(assignment())));
+    expect(del.name).toBe('ConflictException');
+
+    // A different principal is not in conflict.
+    const bob = await client.send(new CreateAccountAssignmentCommand(assignment({ PrincipalId: BOB })));
+    expect(bob.AccountAssignmentCreationStatus?.Status).toBe('IN_PROGRESS');
+
+    await creation(client, created.AccountAssignmentCreationStatus?.RequestId);
+    const later = await client.send(new DeleteAccountAssignmentCommand(assignment()));
+    expect(later.AccountAssignmentDeletionStatus?.Status).toBe('IN_PROGRESS');
+  });
+
+  it('throttles sso-admin past 20 rapid calls with ThrottlingException (HTTP 400)', async () => {
+    // A frozen clock makes the burst exact: no token refills while it runs.
+    let clock = Date.now();
+    const fake = await startFake({ requestsPerSecond: 20, now: () => clock });
+    const client = ssoAdmin(fake, 1);
+
+    const results = await Promise.allSettled(
+      Array.from({ length: 30 }, () => client.send(new ListInstancesCommand({}))),
+    );
+    const ok = results.filter((r) => r.status === 'fulfilled');
+    const throttled = results
+      .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+      .map((r) => r.reason as ThrottlingException);
+    expect(ok).toHaveLength(20);
+    expect(throttled).toHaveLength(10);
+    for (const err of throttled) {
+      expect(err).toBeInstanceOf(ThrottlingException);
+      expect(err.name).toBe('ThrottlingException');
+      expect(err.$metadata.httpStatusCode).toBe(400);
+      expect(err.message).toBe('Rate exceeded');
+    }
+    expect(fake.callsTo('ListInstances').filter((c) => c.errorType === 'ThrottlingException')).toHaveLength(
+      throttled.length,
+    );
+
+    // The identity store has its own bucket, so it is unaffected.
+    const ids = await identityStore(fake).send(
+      new GetUserIdCommand({
+        IdentityStoreId: IDENTITY_STORE_ID,
+        AlternateIdentifier: { UniqueAttribute: { AttributePath: 'userName', AttributeValue: 'bob' } },
+      }),
+    );
+    expect(ids.UserId).toBe(BOB);
+
+    // Tokens come back as time passes: 20 per second.
+    clock += 100;
+    await expect(client.send(new ListInstancesCommand({}))).resolves.toBeDefined();
+    await expect(client.send(new ListInstancesCommand({}))).resolves.toBeDefined();
+    expect((await failure(client.send(new ListInstancesCommand({})))).name).toBe('ThrottlingException');
+  });
+
+  it('caps outstanding creations at 15 and does not count rejected ones', async () => {
+    let clock = Date.now();
+    const fake = await startFake({ statusDelayMs: 400, now: () => clock });
+    const client = ssoAdmin(fake, 1);
+    const accounts = Array.from({ length: 16 }, (_, i) => String(300000000000 + i));
+
+    const accepted = [];
+    for (const acct of accounts.slice(0, 15)) {
+      accepted.push(await client.send(new CreateAccountAssignmentCommand(assignment({ TargetId: acct }))));
+    }
+    expect(fake.outstandingCreations()).toBe(15);
+
+    const rejected = await failure(
+      client.send(new CreateAccountAssignmentCommand(assignment({ TargetId: accounts[15] }))),
+    );
+    expect(rejected).toBeInstanceOf(ThrottlingException);
+    expect(rejected.$metadata.httpStatusCode).toBe(400);
+    expect(rejected.message).toBe('There are too many requests processing. Please try again later.');
+    expect(fake.outstandingCreations()).toBe(15);
+    expect(fake.maxOutstandingCreationsSeen).toBe(15);
+
+    // Deletions are not subject to the creation cap.
+    const del = await client.send(new DeleteAccountAssignmentCommand(assignment({ PrincipalId: BOB })));
+    expect(del.AccountAssignmentDeletionStatus?.Status).toBe('IN_PROGRESS');
+
+    clock += 400;
+    expect(fake.outstandingCreations()).toBe(0);
+    expect(fake.assignments()).toHaveLength(15);
+    const first = await creation(client, accepted[0]?.AccountAssignmentCreationStatus?.RequestId);
+    expect(first.Status).toBe('SUCCEEDED');
+    const after = await client.send(new CreateAccountAssignmentCommand(assignment({ TargetId: accounts[15] })));
+    expect(after.AccountAssignmentCreationStatus?.Status).toBe('IN_PROGRESS');
+    expect(fake.maxOutstandingCreationsSeen).toBe(15);
+  });
+
+  it('resolves users by email (case-insensitively) and user name, and reports unknown users', async () => {
+    const fake = await startFake();
+    const client = identityStore(fake);
+
+    const byEmail = await client.send(
+      new GetUserIdCommand({
+        IdentityStoreId: IDENTITY_STORE_ID,
+        AlternateIdentifier: { UniqueAttribute: { AttributePath: 'emails.value', AttributeValue: 'alice@example.com' } },
+      }),
+    );
+    expect(byEmail).toMatchObject({ IdentityStoreId: IDENTITY_STORE_ID, UserId: ALICE });
+
+    const user = await client.send(new DescribeUserCommand({ IdentityStoreId: IDENTITY_STORE_ID, UserId: ALICE }));
+    expect(user).toMatchObject({ UserName: 'alice', DisplayName: 'Alice A.', Emails: [{ Value: 'Alice@Example.com', Primary: true }] });
+
+    const nobody = await failure(
+      client.send(
+        new GetUserIdCommand({
+          IdentityStoreId: IDENTITY_STORE_ID,
+          AlternateIdentifier: { UniqueAttribute: { AttributePath: 'emails.value', AttributeValue: 'nobody@example.com' } },
+        }),
+      ),
+    );
+    expect(nobody).toBeInstanceOf(IdentityStoreNotFound);
+    expect((nobody as IdentityStoreNotFound).ResourceType).toBe('USER');
+    expect(nobody.$metadata.httpStatusCode).toBe(400);
+
+    fake.addUser({ userId: GHOST, userName: 'casper', email: 'casper@example.com' });
+    const added = await client.send(
+      new GetUserIdCommand({
+        IdentityStoreId: IDENTITY_STORE_ID,
+        AlternateIdentifier: { UniqueAttribute: { AttributePath: 'emails.value', AttributeValue: 'casper@example.com' } },
+      }),
+    );
+    expect(added.UserId).toBe(GHOST);
+    expect(fake.callsTo('GetUserId').map((c) => [c.service, c.status])).toEqual([
+      ['identitystore', 200],
+      ['identitystore', 400],
+      ['identitystore', 200],
+    ]);
+  });
+
+  it('paginates ListAccountAssignments with MaxResults/NextToken', async () => {
+    const fake = await startFake();
+    const client = ssoAdmin(fake);
+    const principals = Array.from({ length: 5 }, (_, i) => `9067000000-0000000${i}-0000-0000-0000-000000000000`);
+    for (const p of principals) fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: p });
+    fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_READ, principalId: ALICE });
+
+    const first = await client.send(
+      new ListAccountAssignmentsCommand({ InstanceArn: INSTANCE_ARN, AccountId: ACCOUNT, PermissionSetArn: PS_ADMIN, MaxResults: 2 }),
+    );
+    expect(first.AccountAssignments?.map((a) => a.PrincipalId)).toEqual(principals.slice(0, 2));
+    expect(first.NextToken).toBeTruthy();
+
+    const seen: string[] = [];
+    const pages = paginateListAccountAssignments(
+      { client, pageSize: 2 },
+      { InstanceArn: INSTANCE_ARN, AccountId: ACCOUNT, PermissionSetArn: PS_ADMIN },
+    );
+    let pageCount = 0;
+    for await (const page of pages) {
+      pageCount++;
+      for (const a of page.AccountAssignments ?? []) seen.push(a.PrincipalId ?? '');
+    }
+    expect(pageCount).toBe(3);
+    expect(seen).toEqual(principals);
+
+    const bad = await failure(
+      client.send(
+        new ListAccountAssignmentsCommand({
+          InstanceArn: INSTANCE_ARN,
+          AccountId: ACCOUNT,
+          PermissionSetArn: PS_ADMIN,
+          NextToken: 'not-a-token',
+        }),
+      ),
+    );
+    expect(bad).toBeInstanceOf(ValidationException);
+
+    fake.removeAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: principals[0] ?? '' });
+    expect(await listPrincipals(client)).toEqual(principals.slice(1));
+  });
+
+  it('injects seeded faults before processing, without touching state', async () => {
+    const fake = await startFake();
+    const client = ssoAdmin(fake, 1);
+
+    fake.setFaults({ serverErrorRate: 1, operations: ['CreateAccountAssignment'] });
+    const err = await failure(client.send(new CreateAccountAssignmentCommand(assignment())));
+    expect(err).toBeInstanceOf(InternalServerException);
+    expect(err.$metadata.httpStatusCode).toBe(500);
+    expect(fake.outstandingCreations()).toBe(0);
+    // Other operations are not affected.
+    await expect(client.send(new ListInstancesCommand({}))).resolves.toBeDefined();
+
+    fake.setFaults({ throttleRate: 1, latencyMs: 40 });
+    const started = Date.now();
+    const throttled = await failure(client.send(new ListInstancesCommand({})));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(35);
+    expect(throttled.name).toBe('ThrottlingException');
+
+    fake.setFaults(null);
+    await expect(client.send(new ListInstancesCommand({}))).resolves.toBeDefined();
+    expect(fake.calls.map((c) => [c.operation, c.status, c.errorType])).toEqual([
+      ['CreateAccountAssignment', 500, 'InternalServerException'],
+      ['ListInstances', 200, undefined],
+      ['ListInstances', 400, 'ThrottlingException'],
+      ['ListInstances', 200, undefined],
+    ]);
+
+    // The same seed replays the same faults.
+    const outcomes = async (seed: number) => {
+      const f = await startFake({ seed });
+      f.setFaults({ throttleRate: 0.5 });
+      const c = ssoAdmin(f, 1);
+      for (let i = 0; i < 12; i++) await c.send(new ListInstancesCommand({})).catch(() => undefined);
+      return f.calls.map((call) => call.status);
+    };
+    const a = await outcomes(42);
+    expect(await outcomes(42)).toEqual(a);
+    expect(a).toContain(400);
+    expect(a).toContain(200);
+  });
+
+  it('answers unsigned requests and unknown operations as AWS does', async () => {
+    const fake = await startFake();
+    const headers = {
+      'content-type': 'application/x-amz-json-1.1',
+      'x-amz-target': 'SWBExternalService.ListInstances',
+    };
+
+    const unsigned = await fetch(fake.url, { method: 'POST', headers, body: '{}' });
+    expect(unsigned.status).toBe(403);
+    expect(await unsigned.json()).toMatchObject({ __type: 'MissingAuthenticationTokenException' });
+    expect(unsigned.headers.get('x-amzn-requestid')).toBeTruthy();
+
+    const signed = {
+      ...headers,
+      'x-amz-date': '20250101T000000Z',
+      authorization:
+        'AWS4-HMAC-SHA256 Credential=AKIAFAKE/20250101/us-east-1/sso/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=' +
+        '0'.repeat(64),
+    };
+    const unknown = await fetch(fake.url, {
+      method: 'POST',
+      headers: { ...signed, 'x-amz-target': 'SWBExternalService.DoSomethingElse' },
+      body: '{}',
+    });
+    expect(unknown.status).toBe(400);
+    expect(await unknown.json()).toMatchObject({ __type: 'UnknownOperationException' });
+
+    const ok = await fetch(fake.url, { method: 'POST', headers: signed, body: '{}' });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('content-type')).toBe('application/x-amz-json-1.1');
+    const body = (await ok.json()) as { Instances: Array<{ CreatedDate: unknown }> };
+    expect(typeof body.Instances[0]?.CreatedDate).toBe('number');
+
+    expect(fake.calls.map((c) => c.errorType)).toEqual([
+      'MissingAuthenticationTokenException',
+      'UnknownOperationException',
+      undefined,
+    ]);
+  });
+
+  it('refuses fixtures AWS could never return unless strictIdFormats is off', async () => {
+    await expect(
+      startFake({ users: [{ userId: 'alice', userName: 'alice', email: 'a@example.com' }] }),
+    ).rejects.toThrow(/FakeUser.userId 'alice'/);
+    const lenient = await startFake({
+      strictIdFormats: false,
+      users: [{ userId: 'alice', userName: 'alice', email: 'a@example.com' }],
+    });
+    const created = await ssoAdmin(lenient).send(new CreateAccountAssignmentCommand(assignment({ PrincipalId: 'alice' })));
+    expect(created.AccountAssignmentCreationStatus?.Status).toBe('IN_PROGRESS');
+  });
+});

@@ -1,0 +1,1074 @@
+/**
+ * A loopback fake of AWS IAM Identity Center for tests: `sso-admin` (X-Amz-Target
+ * `SWBExternalService.*`) and `identitystore` (`AWSIdentityStore.*`) over the AWS JSON 1.1
+ * protocol, so the real AWS SDK v3 clients run against it unmodified (only `endpoint` differs).
+ *
+ * What it reproduces, and where each behaviour comes from:
+ * - Wire format: POST /, `Content-Type: application/x-amz-json-1.1`, operation named by
+ *   `X-Amz-Target`, `x-amzn-RequestId` on every response, timestamps as epoch seconds (numbers).
+ *   Errors are `{"__type":"<Name>","message":"..."}`; the SDK strips any `namespace#` prefix.
+ * - HTTP statuses: the API reference lists HTTP 400 for every client error of these services
+ *   (Throttling, Conflict, ResourceNotFound, Validation, AccessDenied, ServiceQuotaExceeded) and
+ *   500 for InternalServerException, even though the Smithy model says 429/409/404. Real
+ *   sso-admin throttles were seen by SDK users as `httpStatusCode: 400`.
+ * - Quotas (IAM Identity Center user guide, "throttle limits"): the Identity Center APIs share a
+ *   collective 20 TPS; CreateAccountAssignment allows at most 15 outstanding async calls; the
+ *   Identity Store APIs have their own collective 20 TPS. Past the outstanding limit AWS answers
+ *   ThrottlingException "There are too many requests processing. Please try again later.";
+ *   past the rate, ThrottlingException "Rate exceeded".
+ * - Account assignments are asynchronous: Create/Delete answer IN_PROGRESS with a RequestId and
+ *   the status turns SUCCEEDED or FAILED (with FailureReason) later; only then does
+ *   ListAccountAssignments change. A principal missing from the directory fails the operation
+ *   with "Received a 404 status error: the USER assignee <id> was not found in directory <id>".
+ * - Unsigned requests: 403 MissingAuthenticationTokenException; a malformed SigV4 header:
+ *   400 IncompleteSignatureException (signatures are not verified).
+ *
+ * State changes are applied lazily (on the next request or accessor) from the injected clock,
+ * so there are no timers to clean up and a fake clock drives it deterministically.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+
+export interface FakeUser {
+  userId: string;
+  userName: string;
+  email: string;
+  displayName?: string;
+}
+
+/** Addition: groups, so GROUP assignments can succeed (unknown groups fail like unknown users). */
+export interface FakeGroup {
+  groupId: string;
+  displayName: string;
+}
+
+export interface FakePermissionSet {
+  arn: string;
+  name: string;
+  /** ISO-8601 duration, default PT1H. */
+  sessionDuration?: string;
+  /** Account ids the permission set is already provisioned to. */
+  provisionedTo?: string[];
+  /** Addition: returned by DescribePermissionSet. */
+  description?: string;
+}
+
+export interface FakeIdentityCenterOptions {
+  instanceArn: string;
+  identityStoreId: string;
+  users?: FakeUser[];
+  permissionSets?: FakePermissionSet[];
+  /** How long a creation/deletion stays IN_PROGRESS (default 200). */
+  statusDelayMs?: number;
+  /** Collective sso-admin throttle (default 20); token bucket refilled continuously over 1 s. */
+  requestsPerSecond?: number;
+  /** Outstanding (IN_PROGRESS) CreateAccountAssignment calls allowed (default 15). */
+  maxOutstandingCreations?: number;
+  /** Seed of the PRNG used for random fault injection (default 1). */
+  seed?: number;
+  // ---- additions ----
+  /** Groups known to the identity store. */
+  groups?: FakeGroup[];
+  /** Collective identitystore throttle (default 20, as documented). */
+  identityStoreRequestsPerSecond?: number;
+  /** OwnerAccountId reported by ListInstances (default 000000000000). */
+  ownerAccountId?: string;
+  /** Page size used when a List call gives no MaxResults (default 100). */
+  defaultMaxResults?: number;
+  /**
+   * Enforce the documented id formats (instance/permission-set ARNs, 12-digit account ids,
+   * Identity Store ids) on requests and on the fixtures given here (default true). A fixture
+   * that AWS could never return makes start() throw, so a test cannot pass on impossible data.
+   */
+  strictIdFormats?: boolean;
+  /** Clock in epoch milliseconds (default Date.now); drives status changes and throttling. */
+  now?: () => number;
+}
+
+export interface FaultPlan {
+  /** Probability a call gets ThrottlingException (HTTP 400). */
+  throttleRate?: number;
+  /** Probability of InternalServerException (HTTP 500). */
+  serverErrorRate?: number;
+  /** Added latency per call. */
+  latencyMs?: number;
+  /** Limit faults to these operation names (default all). */
+  operations?: string[];
+}
+
+export interface RecordedCall {
+  service: 'sso-admin' | 'identitystore';
+  operation: string;
+  input: Record<string, unknown>;
+  at: number;
+  status: number;
+  errorType?: string;
+}
+
+type PrincipalType = 'USER' | 'GROUP';
+type OperationStatus = 'IN_PROGRESS' | 'SUCCEEDED' | 'FAILED';
+type Service = RecordedCall['service'];
+type Json = Record<string, unknown>;
+
+export interface FakeAssignment {
+  accountId: string;
+  permissionSetArn: string;
+  principalType: PrincipalType;
+  principalId: string;
+}
+
+interface AsyncOperation {
+  kind: 'create' | 'delete';
+  requestId: string;
+  seq: number;
+  assignment: FakeAssignment;
+  status: OperationStatus;
+  failureReason?: string;
+  /** Failure decided when the call was accepted (failNextCreations/failNextDeletions). */
+  forcedFailure?: string;
+  createdAt: number;
+  dueAt: number;
+}
+
+/** An error answered on the wire. */
+class AwsError extends Error {
+  constructor(
+    readonly type: string,
+    readonly status: number,
+    message: string,
+    readonly extra: Json = {},
+  ) {
+    super(message);
+  }
+}
+
+// Patterns as documented in the IAM Identity Center / Identity Store API references.
+const PATTERNS = {
+  instanceArn: /^arn:aws(-[a-z]{1,5}){0,3}:sso:::instance\/(sso)?ins-[a-zA-Z0-9-.]{16}$/,
+  permissionSetArn:
+    /^arn:aws(-[a-z]{1,5}){0,3}:sso:::permissionSet\/(sso)?ins-[a-zA-Z0-9-.]{16}\/ps-[a-zA-Z0-9-./]{16}$/,
+  accountId: /^\d{12}$/,
+  principalId:
+    /^([0-9a-f]{10}-|)[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12}$/,
+  requestId: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+  identityStoreId: /^(d-[0-9a-f]{10}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/,
+} as const;
+
+// The same patterns as the API reference prints them, for Coral-style validation messages.
+const PATTERN_TEXT: Record<keyof typeof PATTERNS, string> = {
+  instanceArn: 'arn:aws(-[a-z]{1,5}){0,3}:sso:::instance/(sso)?ins-[a-zA-Z0-9-.]{16}',
+  permissionSetArn:
+    'arn:aws(-[a-z]{1,5}){0,3}:sso:::permissionSet/(sso)?ins-[a-zA-Z0-9-.]{16}/ps-[a-zA-Z0-9-./]{16}',
+  accountId: '\\d{12}',
+  principalId:
+    '([0-9a-f]{10}-|)[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12}',
+  requestId: '\\b[0-9a-f]{8}\\b-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-\\b[0-9a-f]{12}\\b',
+  identityStoreId: 'd-[0-9a-f]{10}$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}',
+};
+
+const PRINCIPAL_TYPES = ['USER', 'GROUP'] as const;
+const STATUS_VALUES = ['IN_PROGRESS', 'FAILED', 'SUCCEEDED'] as const;
+const PROVISIONING_STATUSES = [
+  'LATEST_PERMISSION_SET_PROVISIONED',
+  'LATEST_PERMISSION_SET_NOT_PROVISIONED',
+] as const;
+
+/** Failure text AWS reports when IAM in the target account refuses the role change. */
+const DEFAULT_FAILURE_REASON =
+  'Received a 403 status error: Access denied by IAM. Please check your policy, or wait for role propagation to complete.';
+
+interface FieldRule {
+  name: string;
+  required?: boolean;
+  type?: 'string' | 'integer' | 'object';
+  /** Only enforced with strictIdFormats. */
+  pattern?: keyof typeof PATTERNS;
+  enumValues?: readonly string[];
+  min?: number;
+  max?: number;
+}
+
+const INSTANCE_ARN: FieldRule = { name: 'InstanceArn', required: true, pattern: 'instanceArn' };
+const MAX_RESULTS: FieldRule = { name: 'MaxResults', type: 'integer', min: 1, max: 100 };
+const NEXT_TOKEN: FieldRule = { name: 'NextToken' };
+const ASSIGNMENT_FIELDS: FieldRule[] = [
+  INSTANCE_ARN,
+  { name: 'TargetId', required: true, pattern: 'accountId' },
+  { name: 'TargetType', required: true, enumValues: ['AWS_ACCOUNT'] },
+  { name: 'PermissionSetArn', required: true, pattern: 'permissionSetArn' },
+  { name: 'PrincipalType', required: true, enumValues: PRINCIPAL_TYPES },
+  { name: 'PrincipalId', required: true, pattern: 'principalId' },
+];
+
+/** Small seeded PRNG (mulberry32) so injected faults replay identically for a given seed. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Token bucket: `rate` tokens per second, burst of `rate`; Infinity disables it. */
+class TokenBucket {
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    private readonly rate: number,
+    private readonly now: () => number,
+  ) {
+    this.tokens = rate;
+    this.last = now();
+  }
+
+  take(): boolean {
+    if (!Number.isFinite(this.rate)) return true;
+    const t = this.now();
+    this.tokens = Math.min(this.rate, this.tokens + ((t - this.last) / 1000) * this.rate);
+    this.last = t;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+const keyOf = (a: FakeAssignment): string =>
+  `${a.accountId}|${a.permissionSetArn}|${a.principalType}|${a.principalId}`;
+
+const lowerFirst = (s: string): string => s.charAt(0).toLowerCase() + s.slice(1);
+
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function validationError(problems: string[]): AwsError {
+  const n = problems.length;
+  return new AwsError(
+    'ValidationException',
+    400,
+    `${n} validation error${n === 1 ? '' : 's'} detected: ${problems.join('; ')}`,
+  );
+}
+
+function throttling(message: string): AwsError {
+  return new AwsError('ThrottlingException', 400, message);
+}
+
+export class FakeIdentityCenter {
+  readonly calls: RecordedCall[] = [];
+
+  private readonly instanceArn: string;
+  private readonly identityStoreId: string;
+  private readonly ownerAccountId: string;
+  private readonly statusDelayMs: number;
+  private readonly maxOutstanding: number;
+  private readonly defaultMaxResults: number;
+  private readonly strict: boolean;
+  private readonly now: () => number;
+  private readonly startedAt: number;
+  private readonly random: () => number;
+  private readonly buckets: Record<Service, TokenBucket>;
+
+  private readonly users = new Map<string, FakeUser>();
+  private readonly groups = new Map<string, FakeGroup>();
+  private readonly permissionSets = new Map<string, FakePermissionSet & { createdAt: number }>();
+  private readonly provisioned = new Map<string, Set<string>>();
+  /** Assignments that exist (SUCCEEDED), in creation order so pagination is stable. */
+  private readonly live = new Map<string, FakeAssignment>();
+  private readonly operations: AsyncOperation[] = [];
+  private readonly operationsById = new Map<string, AsyncOperation>();
+  private seq = 0;
+  private highWater = 0;
+  private faults: FaultPlan | null = null;
+  private readonly creationFailures: string[] = [];
+  private readonly deletionFailures: string[] = [];
+
+  private readonly ssoAdminOps: Record<string, (input: Json) => Json> = {
+    CreateAccountAssignment: (i) => this.createAccountAssignment(i),
+    DeleteAccountAssignment: (i) => this.deleteAccountAssignment(i),
+    DescribeAccountAssignmentCreationStatus: (i) => this.describeStatus(i, 'create'),
+    DescribeAccountAssignmentDeletionStatus: (i) => this.describeStatus(i, 'delete'),
+    ListAccountAssignmentCreationStatus: (i) => this.listStatus(i, 'create'),
+    ListAccountAssignmentDeletionStatus: (i) => this.listStatus(i, 'delete'),
+    ListAccountAssignments: (i) => this.listAccountAssignments(i),
+    ListAccountAssignmentsForPrincipal: (i) => this.listAccountAssignmentsForPrincipal(i),
+    ListInstances: (i) => this.listInstances(i),
+    ListPermissionSets: (i) => this.listPermissionSets(i),
+    DescribePermissionSet: (i) => this.describePermissionSet(i),
+    ListAccountsForProvisionedPermissionSet: (i) => this.listAccountsForProvisionedPermissionSet(i),
+    ListPermissionSetsProvisionedToAccount: (i) => this.listPermissionSetsProvisionedToAccount(i),
+  };
+
+  private readonly identityStoreOps: Record<string, (input: Json) => Json> = {
+    GetUserId: (i) => this.getUserId(i),
+    DescribeUser: (i) => this.describeUser(i),
+  };
+
+  private constructor(
+    opts: FakeIdentityCenterOptions,
+    private readonly server: Server,
+    readonly url: string,
+  ) {
+    this.instanceArn = opts.instanceArn;
+    this.identityStoreId = opts.identityStoreId;
+    this.ownerAccountId = opts.ownerAccountId ?? '000000000000';
+    this.statusDelayMs = opts.statusDelayMs ?? 200;
+    this.maxOutstanding = opts.maxOutstandingCreations ?? 15;
+    this.defaultMaxResults = opts.defaultMaxResults ?? 100;
+    this.strict = opts.strictIdFormats ?? true;
+    this.now = opts.now ?? Date.now;
+    this.startedAt = this.now();
+    this.random = mulberry32(opts.seed ?? 1);
+    this.buckets = {
+      'sso-admin': new TokenBucket(opts.requestsPerSecond ?? 20, this.now),
+      identitystore: new TokenBucket(opts.identityStoreRequestsPerSecond ?? 20, this.now),
+    };
+    for (const u of opts.users ?? []) this.addUser(u);
+    for (const g of opts.groups ?? []) this.addGroup(g);
+    for (const ps of opts.permissionSets ?? []) this.addPermissionSet(ps);
+  }
+
+  /** Listens on 127.0.0.1 on a random port. */
+  static async start(opts: FakeIdentityCenterOptions): Promise<FakeIdentityCenter> {
+    // Check fixtures before listening, so a bad one cannot leave a server behind.
+    if (opts.strictIdFormats ?? true) FakeIdentityCenter.checkFixtures(opts);
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    const { port } = server.address() as AddressInfo;
+    const fake = new FakeIdentityCenter(opts, server, `http://127.0.0.1:${port}`);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      fake.onRequest(req, res).catch((err: unknown) => {
+        // A bug in the fake itself: answer as AWS would for an internal failure.
+        if (!res.headersSent) {
+          res.writeHead(500, { 'content-type': 'application/x-amz-json-1.1' });
+          res.end(JSON.stringify({ __type: 'InternalFailure', message: String(err) }));
+        }
+      });
+    });
+    return fake;
+  }
+
+  // ------------------------------------------------------------------ test-facing API
+
+  callsTo(operation: string): RecordedCall[] {
+    return this.calls.filter((c) => c.operation === operation);
+  }
+
+  /** Assignments that currently exist (SUCCEEDED and not since deleted). */
+  assignments(): FakeAssignment[] {
+    this.settle();
+    return [...this.live.values()].map((a) => ({ ...a }));
+  }
+
+  /** Pre-existing / hand-made access: appears at once, no async operation. */
+  addAssignment(a: {
+    accountId: string;
+    permissionSetArn: string;
+    principalId: string;
+    principalType?: PrincipalType;
+  }): void {
+    this.settle();
+    const assignment = this.toAssignment(a);
+    this.live.set(keyOf(assignment), assignment);
+    this.provision(assignment.permissionSetArn, assignment.accountId);
+  }
+
+  removeAssignment(a: {
+    accountId: string;
+    permissionSetArn: string;
+    principalId: string;
+    principalType?: PrincipalType;
+  }): void {
+    this.settle();
+    this.live.delete(keyOf(this.toAssignment(a)));
+  }
+
+  addUser(u: FakeUser): void {
+    if (this.strict) FakeIdentityCenter.checkFixture('FakeUser.userId', u.userId, 'principalId');
+    this.users.set(u.userId, { ...u });
+  }
+
+  /** Addition: a user deleted from the directory (its assignments then fail to delete, as in AWS). */
+  removeUser(userId: string): void {
+    this.users.delete(userId);
+  }
+
+  /** Addition. */
+  addGroup(g: FakeGroup): void {
+    if (this.strict) FakeIdentityCenter.checkFixture('FakeGroup.groupId', g.groupId, 'principalId');
+    this.groups.set(g.groupId, { ...g });
+  }
+
+  /** Addition. */
+  addPermissionSet(ps: FakePermissionSet): void {
+    if (this.strict) {
+      FakeIdentityCenter.checkFixture('FakePermissionSet.arn', ps.arn, 'permissionSetArn');
+      for (const acct of ps.provisionedTo ?? []) {
+        FakeIdentityCenter.checkFixture('FakePermissionSet.provisionedTo', acct, 'accountId');
+      }
+    }
+    this.permissionSets.set(ps.arn, { ...ps, createdAt: this.now() });
+    for (const acct of ps.provisionedTo ?? []) this.provision(ps.arn, acct);
+  }
+
+  setFaults(plan: FaultPlan | null): void {
+    this.faults = plan ? { ...plan } : null;
+  }
+
+  /** The next `count` accepted creations end FAILED with `reason`. */
+  failNextCreations(count: number, reason: string = DEFAULT_FAILURE_REASON): void {
+    for (let i = 0; i < count; i++) this.creationFailures.push(reason);
+  }
+
+  /** The next `count` accepted deletions end FAILED with `reason`. */
+  failNextDeletions(count: number, reason: string = DEFAULT_FAILURE_REASON): void {
+    for (let i = 0; i < count; i++) this.deletionFailures.push(reason);
+  }
+
+  /** High-water mark of IN_PROGRESS creations. */
+  get maxOutstandingCreationsSeen(): number {
+    return this.highWater;
+  }
+
+  outstandingCreations(): number {
+    this.settle();
+    return this.operations.filter((o) => o.kind === 'create' && o.status === 'IN_PROGRESS').length;
+  }
+
+  close(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.server.close((err) => (err ? reject(err) : resolve()));
+      // SDK clients keep connections alive; drop them so close() does not wait on them.
+      this.server.closeAllConnections();
+    });
+  }
+
+  // ------------------------------------------------------------------ HTTP layer
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const at = this.now();
+    const requestId = randomUUID();
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks).toString('utf8');
+
+    const targetHeader = req.headers['x-amz-target'];
+    const target = Array.isArray(targetHeader) ? targetHeader[0] : targetHeader;
+    const dot = target?.indexOf('.') ?? -1;
+    const prefix = target && dot > 0 ? target.slice(0, dot) : undefined;
+    const operation = target && dot > 0 ? target.slice(dot + 1) : (target ?? '');
+    const service: Service = prefix === 'AWSIdentityStore' ? 'identitystore' : 'sso-admin';
+
+    let input: Json = {};
+    let parseError: string | undefined;
+    if (raw.trim() !== '') {
+      try {
+        const parsed: unknown = JSON.parse(raw);
+        if (isObject(parsed)) input = parsed;
+        else parseError = 'Start of structure or map expected.';
+      } catch {
+        parseError = 'Unable to parse the request body as JSON.';
+      }
+    }
+
+    let status = 200;
+    let body: Json;
+    let errorType: string | undefined;
+    let retryAfter = false;
+    try {
+      body = await this.process(req, service, prefix, operation, input, parseError);
+    } catch (err) {
+      if (!(err instanceof AwsError)) throw err;
+      status = err.status;
+      errorType = err.type;
+      retryAfter = service === 'identitystore' && err.type === 'ThrottlingException';
+      body = this.errorBody(service, err, requestId);
+    }
+
+    this.calls.push({
+      service,
+      operation,
+      input,
+      at,
+      status,
+      ...(errorType ? { errorType } : {}),
+    });
+    const payload = JSON.stringify(body);
+    res.writeHead(status, {
+      'content-type': 'application/x-amz-json-1.1',
+      'content-length': Buffer.byteLength(payload),
+      'x-amzn-requestid': requestId,
+      ...(errorType ? { 'x-amzn-errortype': errorType } : {}),
+      ...(retryAfter ? { 'retry-after': '1' } : {}),
+    });
+    res.end(payload);
+  }
+
+  /** The request pipeline, in the order the real front end applies it. */
+  private async process(
+    req: IncomingMessage,
+    service: Service,
+    prefix: string | undefined,
+    operation: string,
+    input: Json,
+    parseError: string | undefined,
+  ): Promise<Json> {
+    this.checkSignature(req, service);
+
+    const ops =
+      prefix === 'SWBExternalService'
+        ? this.ssoAdminOps
+        : prefix === 'AWSIdentityStore'
+          ? this.identityStoreOps
+          : undefined;
+    const handler = ops && Object.hasOwn(ops, operation) ? ops[operation] : undefined;
+    if (req.method !== 'POST' || !handler) {
+      throw new AwsError(
+        'UnknownOperationException',
+        400,
+        prefix && ops
+          ? `FakeIdentityCenter does not implement ${prefix}.${operation}`
+          : 'Unknown operation',
+      );
+    }
+
+    // Injected faults come first and never touch state (nor the rate bucket).
+    const plan = this.faults;
+    if (plan && (!plan.operations || plan.operations.includes(operation))) {
+      if (plan.latencyMs && plan.latencyMs > 0) await delay(plan.latencyMs);
+      const r = this.random();
+      const throttleRate = plan.throttleRate ?? 0;
+      if (r < throttleRate) throw throttling('Rate exceeded');
+      if (r < throttleRate + (plan.serverErrorRate ?? 0)) {
+        throw new AwsError(
+          'InternalServerException',
+          500,
+          'The request processing has failed because of an unknown error, exception or failure.',
+        );
+      }
+    }
+
+    if (!this.buckets[service].take()) throw throttling('Rate exceeded');
+    if (parseError) throw new AwsError('SerializationException', 400, parseError);
+
+    this.settle();
+    return handler(input);
+  }
+
+  /** Presence and shape of SigV4 only; the signature value is not verified. */
+  private checkSignature(req: IncomingMessage, service: Service): void {
+    const auth = req.headers.authorization;
+    if (!auth) {
+      throw new AwsError('MissingAuthenticationTokenException', 403, 'Missing Authentication Token');
+    }
+    const m =
+      /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/.exec(
+        auth,
+      );
+    if (!m) {
+      throw new AwsError(
+        'IncompleteSignatureException',
+        400,
+        `Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters. Authorization=${auth.split(' ')[0] ?? ''}`,
+      );
+    }
+    if (!req.headers['x-amz-date'] && !req.headers.date) {
+      throw new AwsError(
+        'IncompleteSignatureException',
+        400,
+        "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+      );
+    }
+    const signingName = service === 'sso-admin' ? 'sso' : 'identitystore';
+    if (m[4] !== signingName) {
+      throw new AwsError(
+        'InvalidSignatureException',
+        403,
+        `Credential should be scoped to correct service: '${signingName}'. `,
+      );
+    }
+  }
+
+  private errorBody(service: Service, err: AwsError, requestId: string): Json {
+    // The Identity Store model puts Message and RequestId in its error shapes; sso-admin
+    // answers the plain Coral form. The SDK reads `message` or `Message`.
+    return service === 'identitystore'
+      ? { __type: err.type, Message: err.message, RequestId: requestId, ...err.extra }
+      : { __type: err.type, message: err.message, ...err.extra };
+  }
+
+  // ------------------------------------------------------------------ state machine
+
+  /** Completes every operation whose time has come, in the order they were due. */
+  private settle(): void {
+    const t = this.now();
+    const due = this.operations
+      .filter((o) => o.status === 'IN_PROGRESS' && o.dueAt <= t)
+      .sort((a, b) => a.dueAt - b.dueAt || a.seq - b.seq);
+    for (const op of due) {
+      const failure = op.forcedFailure ?? this.missingPrincipalReason(op.assignment);
+      if (failure) {
+        op.status = 'FAILED';
+        op.failureReason = failure;
+        continue;
+      }
+      const key = keyOf(op.assignment);
+      if (op.kind === 'create') {
+        // Re-creating an existing assignment succeeds without duplicating it.
+        if (!this.live.has(key)) this.live.set(key, { ...op.assignment });
+        this.provision(op.assignment.permissionSetArn, op.assignment.accountId);
+      } else {
+        // Deleting an assignment that does not exist succeeds as well.
+        this.live.delete(key);
+      }
+      op.status = 'SUCCEEDED';
+    }
+  }
+
+  private missingPrincipalReason(a: FakeAssignment): string | undefined {
+    const known = a.principalType === 'USER' ? this.users.has(a.principalId) : this.groups.has(a.principalId);
+    return known
+      ? undefined
+      : `Received a 404 status error: the ${a.principalType} assignee ${a.principalId} was not found in directory ${this.identityStoreId}`;
+  }
+
+  private provision(permissionSetArn: string, accountId: string): void {
+    let accounts = this.provisioned.get(permissionSetArn);
+    if (!accounts) this.provisioned.set(permissionSetArn, (accounts = new Set()));
+    accounts.add(accountId);
+  }
+
+  private toAssignment(a: {
+    accountId: string;
+    permissionSetArn: string;
+    principalId: string;
+    principalType?: PrincipalType;
+  }): FakeAssignment {
+    return {
+      accountId: a.accountId,
+      permissionSetArn: a.permissionSetArn,
+      principalType: a.principalType ?? 'USER',
+      principalId: a.principalId,
+    };
+  }
+
+  private startOperation(kind: AsyncOperation['kind'], assignment: FakeAssignment): AsyncOperation {
+    const now = this.now();
+    const failures = kind === 'create' ? this.creationFailures : this.deletionFailures;
+    const forcedFailure = failures.shift();
+    const op: AsyncOperation = {
+      kind,
+      requestId: randomUUID(),
+      seq: this.seq++,
+      assignment,
+      status: 'IN_PROGRESS',
+      createdAt: now,
+      dueAt: now + this.statusDelayMs,
+      ...(forcedFailure !== undefined ? { forcedFailure } : {}),
+    };
+    this.operations.push(op);
+    this.operationsById.set(op.requestId, op);
+    return op;
+  }
+
+  private statusJson(op: AsyncOperation): Json {
+    return {
+      Status: op.status,
+      RequestId: op.requestId,
+      ...(op.failureReason ? { FailureReason: op.failureReason } : {}),
+      TargetId: op.assignment.accountId,
+      TargetType: 'AWS_ACCOUNT',
+      PermissionSetArn: op.assignment.permissionSetArn,
+      PrincipalType: op.assignment.principalType,
+      PrincipalId: op.assignment.principalId,
+      CreatedDate: op.createdAt / 1000,
+    };
+  }
+
+  // ------------------------------------------------------------------ validation helpers
+
+  private static checkFixtures(opts: FakeIdentityCenterOptions): void {
+    FakeIdentityCenter.checkFixture('instanceArn', opts.instanceArn, 'instanceArn');
+    FakeIdentityCenter.checkFixture('identityStoreId', opts.identityStoreId, 'identityStoreId');
+    if (opts.ownerAccountId !== undefined) FakeIdentityCenter.checkFixture('ownerAccountId', opts.ownerAccountId, 'accountId');
+    for (const u of opts.users ?? []) FakeIdentityCenter.checkFixture('FakeUser.userId', u.userId, 'principalId');
+    for (const g of opts.groups ?? []) FakeIdentityCenter.checkFixture('FakeGroup.groupId', g.groupId, 'principalId');
+    for (const ps of opts.permissionSets ?? []) {
+      FakeIdentityCenter.checkFixture('FakePermissionSet.arn', ps.arn, 'permissionSetArn');
+      for (const acct of ps.provisionedTo ?? []) {
+        FakeIdentityCenter.checkFixture('FakePermissionSet.provisionedTo', acct, 'accountId');
+      }
+    }
+  }
+
+  private static checkFixture(what: string, value: string, pattern: keyof typeof PATTERNS): void {
+    if (!PATTERNS[pattern].test(value)) {
+      throw new Error(
+        `FakeIdentityCenter: ${what} '${value}' is not a value AWS could return (must match ${PATTERN_TEXT[pattern]}); ` +
+          `use a realistic id or pass strictIdFormats: false`,
+      );
+    }
+  }
+
+  /** Coral-style member validation; all problems are reported together, as AWS does. */
+  private validate(input: Json, rules: FieldRule[]): void {
+    const problems: string[] = [];
+    for (const rule of rules) {
+      const value = input[rule.name];
+      const at = `at '${lowerFirst(rule.name)}'`;
+      if (value === undefined || value === null) {
+        if (rule.required) problems.push(`Value null ${at} failed to satisfy constraint: Member must not be null`);
+        continue;
+      }
+      const type = rule.type ?? 'string';
+      const typeOk =
+        type === 'string'
+          ? typeof value === 'string'
+          : type === 'integer'
+            ? Number.isInteger(value)
+            : isObject(value);
+      if (!typeOk) {
+        problems.push(`Value '${JSON.stringify(value)}' ${at} failed to satisfy constraint: Member must be of type ${type}`);
+        continue;
+      }
+      if (typeof value === 'string') {
+        if (rule.enumValues && !rule.enumValues.includes(value)) {
+          problems.push(
+            `Value '${value}' ${at} failed to satisfy constraint: Member must satisfy enum value set: [${rule.enumValues.join(', ')}]`,
+          );
+        } else if (this.strict && rule.pattern && !PATTERNS[rule.pattern].test(value)) {
+          problems.push(
+            `Value '${value}' ${at} failed to satisfy constraint: Member must satisfy regular expression pattern: ${PATTERN_TEXT[rule.pattern]}`,
+          );
+        }
+      }
+      if (typeof value === 'number') {
+        if (rule.min !== undefined && value < rule.min) {
+          problems.push(`Value '${value}' ${at} failed to satisfy constraint: Member must have value greater than or equal to ${rule.min}`);
+        }
+        if (rule.max !== undefined && value > rule.max) {
+          problems.push(`Value '${value}' ${at} failed to satisfy constraint: Member must have value less than or equal to ${rule.max}`);
+        }
+      }
+    }
+    if (problems.length > 0) throw validationError(problems);
+  }
+
+  private requireInstance(input: Json): void {
+    if (input.InstanceArn !== this.instanceArn) {
+      throw new AwsError('ResourceNotFoundException', 400, `Instance ${String(input.InstanceArn)} does not exist.`);
+    }
+  }
+
+  private requirePermissionSet(arn: unknown): FakePermissionSet & { createdAt: number } {
+    const ps = typeof arn === 'string' ? this.permissionSets.get(arn) : undefined;
+    if (!ps) throw new AwsError('ResourceNotFoundException', 400, `Could not find PermissionSet with arn ${String(arn)}.`);
+    return ps;
+  }
+
+  /** Offset pagination with an opaque token bound to the operation it came from. */
+  private paginate<T>(operation: string, items: T[], input: Json): { page: T[]; nextToken?: string } {
+    let offset = 0;
+    if (typeof input.NextToken === 'string') {
+      const decoded = this.decodeToken(input.NextToken);
+      if (!decoded || decoded.op !== operation) {
+        throw new AwsError('ValidationException', 400, 'The NextToken provided is invalid.');
+      }
+      offset = decoded.offset;
+    }
+    const size = typeof input.MaxResults === 'number' ? input.MaxResults : this.defaultMaxResults;
+    const page = items.slice(offset, offset + size);
+    const next = offset + size;
+    return next < items.length
+      ? { page, nextToken: Buffer.from(JSON.stringify({ op: operation, offset: next })).toString('base64url') }
+      : { page };
+  }
+
+  private decodeToken(token: string): { op: string; offset: number } | undefined {
+    try {
+      const v: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+      if (isObject(v) && typeof v.op === 'string' && Number.isInteger(v.offset) && (v.offset as number) >= 0) {
+        return { op: v.op, offset: v.offset as number };
+      }
+    } catch {
+      // fall through: not one of ours
+    }
+    return undefined;
+  }
+
+  private withToken(key: string, result: { page: unknown[]; nextToken?: string }): Json {
+    return { [key]: result.page, ...(result.nextToken ? { NextToken: result.nextToken } : {}) };
+  }
+
+  // ------------------------------------------------------------------ sso-admin operations
+
+  private assignmentFrom(input: Json): FakeAssignment {
+    this.validate(input, ASSIGNMENT_FIELDS);
+    this.requireInstance(input);
+    this.requirePermissionSet(input.PermissionSetArn);
+    return {
+      accountId: input.TargetId as string,
+      permissionSetArn: input.PermissionSetArn as string,
+      principalType: input.PrincipalType as PrincipalType,
+      principalId: input.PrincipalId as string,
+    };
+  }
+
+  private assertNoConflict(assignment: FakeAssignment): void {
+    const key = keyOf(assignment);
+    if (this.operations.some((o) => o.status === 'IN_PROGRESS' && keyOf(o.assignment) === key)) {
+      throw new AwsError(
+        'ConflictException',
+        400,
+        'An account assignment operation for this principal, permission set and account is already in progress. Retry after it completes.',
+      );
+    }
+  }
+
+  private createAccountAssignment(input: Json): Json {
+    const assignment = this.assignmentFrom(input);
+    this.assertNoConflict(assignment);
+    if (this.outstandingCreations() >= this.maxOutstanding) {
+      // Rejected calls are not outstanding: nothing is recorded as started.
+      throw throttling('There are too many requests processing. Please try again later.');
+    }
+    const op = this.startOperation('create', assignment);
+    this.highWater = Math.max(this.highWater, this.outstandingCreations());
+    return { AccountAssignmentCreationStatus: this.statusJson(op) };
+  }
+
+  private deleteAccountAssignment(input: Json): Json {
+    const assignment = this.assignmentFrom(input);
+    this.assertNoConflict(assignment);
+    const op = this.startOperation('delete', assignment);
+    return { AccountAssignmentDeletionStatus: this.statusJson(op) };
+  }
+
+  private describeStatus(input: Json, kind: AsyncOperation['kind']): Json {
+    const idField = kind === 'create' ? 'AccountAssignmentCreationRequestId' : 'AccountAssignmentDeletionRequestId';
+    this.validate(input, [INSTANCE_ARN, { name: idField, required: true, pattern: 'requestId' }]);
+    this.requireInstance(input);
+    const op = this.operationsById.get(input[idField] as string);
+    if (!op || op.kind !== kind) {
+      throw new AwsError(
+        'ResourceNotFoundException',
+        400,
+        `Account assignment ${kind === 'create' ? 'creation' : 'deletion'} request ${String(input[idField])} does not exist.`,
+      );
+    }
+    const key = kind === 'create' ? 'AccountAssignmentCreationStatus' : 'AccountAssignmentDeletionStatus';
+    return { [key]: this.statusJson(op) };
+  }
+
+  private listStatus(input: Json, kind: AsyncOperation['kind']): Json {
+    this.validate(input, [INSTANCE_ARN, MAX_RESULTS, NEXT_TOKEN, { name: 'Filter', type: 'object' }]);
+    if (isObject(input.Filter)) this.validate(input.Filter, [{ name: 'Status', enumValues: STATUS_VALUES }]);
+    this.requireInstance(input);
+    const wanted = isObject(input.Filter) ? input.Filter.Status : undefined;
+    const items = this.operations
+      .filter((o) => o.kind === kind && (wanted === undefined || o.status === wanted))
+      .map((o) => ({ Status: o.status, RequestId: o.requestId, CreatedDate: o.createdAt / 1000 }));
+    const operation = kind === 'create' ? 'ListAccountAssignmentCreationStatus' : 'ListAccountAssignmentDeletionStatus';
+    const key = kind === 'create' ? 'AccountAssignmentsCreationStatus' : 'AccountAssignmentsDeletionStatus';
+    return this.withToken(key, this.paginate(operation, items, input));
+  }
+
+  private listAccountAssignments(input: Json): Json {
+    this.validate(input, [
+      INSTANCE_ARN,
+      { name: 'AccountId', required: true, pattern: 'accountId' },
+      { name: 'PermissionSetArn', required: true, pattern: 'permissionSetArn' },
+      MAX_RESULTS,
+      NEXT_TOKEN,
+    ]);
+    this.requireInstance(input);
+    this.requirePermissionSet(input.PermissionSetArn);
+    const items = [...this.live.values()]
+      .filter((a) => a.accountId === input.AccountId && a.permissionSetArn === input.PermissionSetArn)
+      .map((a) => ({
+        AccountId: a.accountId,
+        PermissionSetArn: a.permissionSetArn,
+        PrincipalType: a.principalType,
+        PrincipalId: a.principalId,
+      }));
+    return this.withToken('AccountAssignments', this.paginate('ListAccountAssignments', items, input));
+  }
+
+  private listAccountAssignmentsForPrincipal(input: Json): Json {
+    this.validate(input, [
+      INSTANCE_ARN,
+      { name: 'PrincipalId', required: true, pattern: 'principalId' },
+      { name: 'PrincipalType', required: true, enumValues: PRINCIPAL_TYPES },
+      { name: 'Filter', type: 'object' },
+      MAX_RESULTS,
+      NEXT_TOKEN,
+    ]);
+    if (isObject(input.Filter)) this.validate(input.Filter, [{ name: 'AccountId', pattern: 'accountId' }]);
+    this.requireInstance(input);
+    const account = isObject(input.Filter) ? input.Filter.AccountId : undefined;
+    const items = [...this.live.values()]
+      .filter(
+        (a) =>
+          a.principalId === input.PrincipalId &&
+          a.principalType === input.PrincipalType &&
+          (account === undefined || a.accountId === account),
+      )
+      .map((a) => ({
+        AccountId: a.accountId,
+        PermissionSetArn: a.permissionSetArn,
+        PrincipalId: a.principalId,
+        PrincipalType: a.principalType,
+      }));
+    return this.withToken('AccountAssignments', this.paginate('ListAccountAssignmentsForPrincipal', items, input));
+  }
+
+  private listInstances(input: Json): Json {
+    this.validate(input, [MAX_RESULTS, NEXT_TOKEN]);
+    const instance = {
+      InstanceArn: this.instanceArn,
+      IdentityStoreId: this.identityStoreId,
+      OwnerAccountId: this.ownerAccountId,
+      Status: 'ACTIVE',
+      CreatedDate: this.startedAt / 1000,
+    };
+    return this.withToken('Instances', this.paginate('ListInstances', [instance], input));
+  }
+
+  private listPermissionSets(input: Json): Json {
+    this.validate(input, [INSTANCE_ARN, MAX_RESULTS, NEXT_TOKEN]);
+    this.requireInstance(input);
+    return this.withToken(
+      'PermissionSets',
+      this.paginate('ListPermissionSets', [...this.permissionSets.keys()], input),
+    );
+  }
+
+  private describePermissionSet(input: Json): Json {
+    this.validate(input, [INSTANCE_ARN, { name: 'PermissionSetArn', required: true, pattern: 'permissionSetArn' }]);
+    this.requireInstance(input);
+    const ps = this.requirePermissionSet(input.PermissionSetArn);
+    return {
+      PermissionSet: {
+        Name: ps.name,
+        PermissionSetArn: ps.arn,
+        ...(ps.description !== undefined ? { Description: ps.description } : {}),
+        CreatedDate: ps.createdAt / 1000,
+        SessionDuration: ps.sessionDuration ?? 'PT1H',
+      },
+    };
+  }
+
+  private listAccountsForProvisionedPermissionSet(input: Json): Json {
+    this.validate(input, [
+      INSTANCE_ARN,
+      { name: 'PermissionSetArn', required: true, pattern: 'permissionSetArn' },
+      { name: 'ProvisioningStatus', enumValues: PROVISIONING_STATUSES },
+      MAX_RESULTS,
+      NEXT_TOKEN,
+    ]);
+    this.requireInstance(input);
+    this.requirePermissionSet(input.PermissionSetArn);
+    // The fake never has a stale provisioning, so NOT_PROVISIONED filters everything out.
+    const accounts =
+      input.ProvisioningStatus === 'LATEST_PERMISSION_SET_NOT_PROVISIONED'
+        ? []
+        : [...(this.provisioned.get(input.PermissionSetArn as string) ?? [])];
+    return this.withToken('AccountIds', this.paginate('ListAccountsForProvisionedPermissionSet', accounts, input));
+  }
+
+  private listPermissionSetsProvisionedToAccount(input: Json): Json {
+    this.validate(input, [
+      INSTANCE_ARN,
+      { name: 'AccountId', required: true, pattern: 'accountId' },
+      { name: 'ProvisioningStatus', enumValues: PROVISIONING_STATUSES },
+      MAX_RESULTS,
+      NEXT_TOKEN,
+    ]);
+    this.requireInstance(input);
+    const arns =
+      input.ProvisioningStatus === 'LATEST_PERMISSION_SET_NOT_PROVISIONED'
+        ? []
+        : [...this.provisioned.entries()].filter(([, accts]) => accts.has(input.AccountId as string)).map(([arn]) => arn);
+    return this.withToken('PermissionSets', this.paginate('ListPermissionSetsProvisionedToAccount', arns, input));
+  }
+
+  // ------------------------------------------------------------------ identitystore operations
+
+  private requireIdentityStore(input: Json): void {
+    if (input.IdentityStoreId !== this.identityStoreId) {
+      throw new AwsError('ResourceNotFoundException', 400, 'IDENTITY_STORE not found.', {
+        ResourceType: 'IDENTITY_STORE',
+        ResourceId: input.IdentityStoreId,
+      });
+    }
+  }
+
+  private getUserId(input: Json): Json {
+    this.validate(input, [
+      { name: 'IdentityStoreId', required: true, pattern: 'identityStoreId' },
+      { name: 'AlternateIdentifier', required: true, type: 'object' },
+    ]);
+    const alt = input.AlternateIdentifier as Json;
+    const members = Object.keys(alt);
+    if (members.length !== 1) {
+      throw validationError([
+        `Value ${members.length === 0 ? 'null' : `'${members.join(', ')}'`} at 'alternateIdentifier' failed to satisfy constraint: Member must have exactly one member set`,
+      ]);
+    }
+    this.requireIdentityStore(input);
+
+    let user: FakeUser | undefined;
+    if (isObject(alt.UniqueAttribute)) {
+      const { AttributePath: path, AttributeValue: value } = alt.UniqueAttribute;
+      if (typeof path !== 'string' || !['username', 'emails.value'].includes(path.toLowerCase())) {
+        throw new AwsError('ValidationException', 400, `The attribute ${String(path)} is not a unique attribute`);
+      }
+      if (typeof value !== 'string' || value === '') {
+        throw new AwsError('ValidationException', 400, `attribute value cannot be empty or null for attribute path ${path}`);
+      }
+      const users = [...this.users.values()];
+      // Email addresses are matched case-insensitively, user names exactly (see report).
+      user =
+        path.toLowerCase() === 'username'
+          ? users.find((u) => u.userName === value)
+          : users.find((u) => u.email.toLowerCase() === value.toLowerCase());
+    } else if (!isObject(alt.ExternalId)) {
+      throw validationError([`Value '${members[0] ?? ''}' at 'alternateIdentifier' failed to satisfy constraint: Unknown member`]);
+    }
+    // ExternalId never matches: the fake's users carry no external ids.
+    if (!user) throw new AwsError('ResourceNotFoundException', 400, 'USER not found.', { ResourceType: 'USER' });
+    return { IdentityStoreId: this.identityStoreId, UserId: user.userId };
+  }
+
+  private describeUser(input: Json): Json {
+    this.validate(input, [
+      { name: 'IdentityStoreId', required: true, pattern: 'identityStoreId' },
+      { name: 'UserId', required: true, pattern: 'principalId' },
+    ]);
+    this.requireIdentityStore(input);
+    const user = this.users.get(input.UserId as string);
+    if (!user) {
+      throw new AwsError('ResourceNotFoundException', 400, 'USER not found.', {
+        ResourceType: 'USER',
+        ResourceId: input.UserId,
+      });
+    }
+    const displayName = user.displayName ?? user.userName;
+    return {
+      IdentityStoreId: this.identityStoreId,
+      UserId: user.userId,
+      UserName: user.userName,
+      DisplayName: displayName,
+      Name: { Formatted: displayName },
+      Emails: [{ Value: user.email, Type: 'work', Primary: true }],
+      UserStatus: 'ENABLED',
+    };
+  }
+}
