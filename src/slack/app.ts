@@ -31,7 +31,11 @@ function healthBody(health: Health): { status: number; body: string } {
  */
 export function createSlackRuntime(env: Env, ctx: ServiceContext, log: Logger, health: Health): SlackRuntime {
   const logger = slackLogger(log);
-  const clientOptions = env.slack.apiUrl ? { slackApiUrl: env.slack.apiUrl } : {};
+  // Set retries explicitly: otherwise the Socket Mode client writes 100 retries into these shared options.
+  const clientOptions = {
+    ...(env.slack.apiUrl ? { slackApiUrl: env.slack.apiUrl } : {}),
+    retryConfig: { retries: 2, factor: 2, minTimeout: 300, maxTimeout: 2000 },
+  };
   let httpServer: Server | null = null;
   let boundPort = env.port;
 

@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyChain } from '../../src/audit/chain.ts';
+import type { AccessRequest } from '../../src/domain/request.ts';
+import { AssignmentStore } from '../../src/store/assignments.ts';
+import { OutboxStore } from '../../src/store/outbox.ts';
+import { ConflictError, RequestStore } from '../../src/store/requests.ts';
+import { requestKey } from '../../src/store/keys.ts';
+import { startTestDatabase, type TestDatabase } from '../support/database.ts';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await startTestDatabase();
+});
+afterAll(async () => {
+  await db.close();
+});
+
+const NOW = '2026-11-28T00:00:00.000Z';
+function request(id: string): AccessRequest {
+  return {
+    id,
+    status: 'PENDING',
+    version: 1,
+    createdAt: NOW,
+    updatedAt: NOW,
+    requester: { slackUserId: 'UREQ', principalId: 'p1', email: 'r@example.com', name: 'r', tz: 'UTC' },
+    profileId: 'org-admin',
+    profileName: 'Org admin',
+    target: { instanceArn: 'arn:aws:sso:::instance/ssoins-0123456789abcdef', accountId: '111111111111', permissionSetArn: 'arn:ps/ps-1', principalId: 'p1' },
+    duration: 'PT1H',
+    justification: 'a good reason for this',
+    ticket: null,
+    approvalsRequired: 2,
+    approvals: [],
+    pendingUntil: '2026-11-28T01:00:00.000Z',
+    decision: null,
+    grant: { startedAt: null, creationRequestId: null, grantedAt: null, expiresAt: null, alreadyHeld: null, failure: null, cleanupPending: false, attempts: 0 },
+    revoke: null,
+    slack: { approvalMessage: null, auditThread: null },
+  };
+}
+
+describe('request store on dynalite', () => {
+  it('guards every change by status and version, and queues its events', async () => {
+    const store = new RequestStore(db);
+    await store.create(request('req_a'), [{ type: 'request.submitted', requestId: 'req_a', actor: null, details: {} }], '2026-11-28T01:00:00.000Z');
+    const updated = await store.update('req_a', { status: 'PENDING', version: 1 }, { set: { status: 'APPROVED' }, events: [{ type: 'request.approved', requestId: 'req_a', actor: null, details: {} }], due: NOW }, NOW);
+    expect(updated).toMatchObject({ status: 'APPROVED', version: 2 });
+    await expect(store.update('req_a', { status: 'PENDING', version: 1 }, { set: { status: 'DENIED' } }, NOW)).rejects.toBeInstanceOf(ConflictError);
+    await expect(store.update('req_a', { status: 'APPROVED', version: 1 }, { set: { status: 'GRANTING' } }, NOW)).rejects.toBeInstanceOf(ConflictError);
+    const outbox = await new OutboxStore(db).read(requestKey('req_a'));
+    expect(outbox?.outbox.map((e) => e.type)).toEqual(['request.submitted', 'request.approved']);
+    expect((await store.due(NOW)).map((d) => d.id)).toContain('req_a');
+    await store.update('req_a', null, { due: null }, NOW);
+    expect((await store.due(null)).map((d) => d.id)).not.toContain('req_a');
+  });
+
+  it('lets one owner hold a lease at a time until it runs out', async () => {
+    const store = new RequestStore(db);
+    await store.create(request('req_b'), [], NOW);
+    expect(await store.claim('req_b', 'one', 'PENDING', NOW, '2026-11-28T00:00:30.000Z')).not.toBeNull();
+    expect(await store.claim('req_b', 'two', 'PENDING', '2026-11-28T00:00:10.000Z', '2026-11-28T00:00:40.000Z')).toBeNull();
+    expect(await store.claim('req_b', 'two', 'PENDING', '2026-11-28T00:00:31.000Z', '2026-11-28T00:01:00.000Z')).not.toBeNull();
+    await store.release('req_b', 'two');
+    expect(await store.claim('req_b', 'three', 'PENDING', '2026-11-28T00:00:32.000Z', '2026-11-28T00:01:00.000Z')).not.toBeNull();
+  });
+
+  it('locks an assignment record and keeps its holders', async () => {
+    const store = new AssignmentStore(db);
+    const t = request('x').target;
+    expect(await store.lock(t, 'request:a', NOW, '2026-11-28T00:01:00.000Z')).toEqual({ holders: [], heldBefore: null });
+    expect(await store.lock(t, 'request:b', NOW, '2026-11-28T00:01:00.000Z')).toBeNull();
+    expect(await store.saveAndUnlock(t, 'request:a', { holders: ['a'], heldBefore: 'standing' })).toBe(true);
+    expect(await store.lock(t, 'request:b', NOW, '2026-11-28T00:01:00.000Z')).toEqual({ holders: ['a'], heldBefore: 'standing' });
+    expect(await store.saveAndUnlock(t, 'request:a', { holders: [], heldBefore: null })).toBe(false);
+    expect(await store.saveAndUnlock(t, 'request:b', { holders: ['a', 'b'], heldBefore: null })).toBe(true);
+    expect(await store.get(t)).toEqual({ holders: ['a', 'b'], heldBefore: null });
+  });
+
+  it('pops delivered events in order and leaves the outbox index with the last one', async () => {
+    const store = new RequestStore(db);
+    const outbox = new OutboxStore(db);
+    await store.create(request('req_c'), [
+      { type: 'request.submitted', requestId: 'req_c', actor: null, details: {} },
+      { type: 'approval.given', requestId: 'req_c', actor: null, details: {} },
+    ], NOW);
+    const item = await outbox.read(requestKey('req_c'));
+    const [first, second] = item?.outbox ?? [];
+    if (!first || !second) throw new Error('events missing');
+    expect(await outbox.markDone(requestKey('req_c'), 1, second.id, 'chain')).toBe(true);
+    expect(await outbox.markDone(requestKey('req_c'), 0, second.id, 'chain')).toBe(false);
+    expect(await outbox.markDone(requestKey('req_c'), 0, first.id, 'approvalMessage', { path: ['slack', 'approvalMessage'], value: { channel: 'C1', ts: '1.2' } })).toBe(true);
+    expect((await store.get('req_c'))?.slack.approvalMessage).toEqual({ channel: 'C1', ts: '1.2' });
+    await outbox.pop(requestKey('req_c'), first.id);
+    expect((await outbox.pending('2030-01-01T00:00:00.000Z')).map((p) => p.key.pk)).toContain('REQ#req_c');
+    await outbox.pop(requestKey('req_c'), second.id);
+    expect((await outbox.read(requestKey('req_c')))?.outbox).toEqual([]);
+    expect((await outbox.pending('2030-01-01T00:00:00.000Z')).map((p) => p.key.pk)).not.toContain('REQ#req_c');
+  });
+
+  it('never lets two writers take the same chain position', async () => {
+    const outbox = new OutboxStore(db);
+    const rec = { seq: 1, at: NOW, type: 't', requestId: null, actor: null, details: {}, eventId: 'e1', prevHash: '0'.repeat(64), hash: 'h' };
+    expect(await outbox.putChainRecord(rec)).toBe(true);
+    expect(await outbox.putChainRecord({ ...rec, eventId: 'e2' })).toBe(false);
+    expect((await outbox.chainHead())?.eventId).toBe('e1');
+    expect(verifyChain([])).toEqual({ ok: true, count: 0, head: '0'.repeat(64) });
+  });
+});

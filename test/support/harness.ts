@@ -1,0 +1,245 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { AccessRequest, RequestStatus } from '../../src/domain/request.ts';
+import { createLogger } from '../../src/log.ts';
+import { startBot, type RunningBot } from '../../src/main.ts';
+import type { Timing } from '../../src/services/context.ts';
+import { startTestDatabase, type TestDatabase } from './database.ts';
+import { FakeIdentityCenter, type FakeUser } from './fake-identity-center.ts';
+import { FakeSlack, type FakeSlackUser, type PostedMessage } from './fake-slack.ts';
+import { SlackDriver } from './slack-driver.ts';
+
+export const INSTANCE_ARN = 'arn:aws:sso:::instance/ssoins-0123456789abcdef';
+export const IDENTITY_STORE = 'd-0123456789';
+export const PERMISSION_SET = 'arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-0123456789abcdef';
+export const ACCOUNT = '111111111111';
+export const SIGNING_SECRET = 'test-signing-secret';
+export const BOT_TOKEN = 'xoxb-test-token';
+export const APPROVALS = 'CAPPROVALS';
+export const AUDIT = 'CAUDIT';
+
+/** Identity Store ids in AWS's format. */
+export const principal = (n: number) => `9067000000-0000000${n}-0000-4000-8000-000000000000`.replace(/^(.{10}-)(\d{8})/, '$1$2');
+
+export const PEOPLE = {
+  requester: { slack: 'UREQUESTER', email: 'rita@example.com', principal: '9067000000-11111111-1111-4111-8111-111111111111', tz: 'America/New_York' },
+  second: { slack: 'USECOND', email: 'sam@example.com', principal: '9067000000-22222222-2222-4222-8222-222222222222', tz: 'Europe/Berlin' },
+  approver1: { slack: 'UAPPROVER1', email: 'ann@example.com' },
+  approver2: { slack: 'UAPPROVER2', email: 'bob@example.com' },
+  approver3: { slack: 'UAPPROVER3', email: 'cat@example.com' },
+  approver4: { slack: 'UAPPROVER4', email: 'dan@example.com' },
+  outsider: { slack: 'UOUTSIDER', email: 'olly@example.com' },
+  nobody: { slack: 'UNOIDC', email: 'ghost@example.com' },
+} as const;
+
+export interface HarnessOptions {
+  approvals?: number;
+  durations?: string[];
+  pendingTimeout?: string;
+  requireTicket?: boolean;
+  standingAccess?: string;
+  transport?: 'http' | 'socket';
+  timing?: Partial<Timing>;
+  icStatusDelayMs?: number;
+}
+
+export interface Harness {
+  ic: FakeIdentityCenter;
+  slack: FakeSlack;
+  db: TestDatabase;
+  bot: RunningBot;
+  driver: SlackDriver;
+  logs: string[];
+  policyPath: string;
+  env: Record<string, string>;
+  /** Opens the request modal as `user` and submits it; returns the ack body and the request id if one was stored. */
+  request(user: string, values?: Partial<RequestValues>): Promise<{ body: unknown; requestId: string | null }>;
+  approvalMessage(requestId: string): PostedMessage | undefined;
+  click(user: string, actionId: string, requestId: string): Promise<{ status: number; body: unknown }>;
+  waitForStatus(requestId: string, status: RequestStatus, timeoutMs?: number): Promise<AccessRequest>;
+  get(requestId: string): Promise<AccessRequest>;
+  settle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface RequestValues {
+  profile: string | null;
+  duration: string | null;
+  justification: string | null;
+  ticket: string | null;
+}
+
+export function policyYaml(o: HarnessOptions): string {
+  return `identityCenter:
+  instanceArn: ${INSTANCE_ARN}
+  identityStoreId: ${IDENTITY_STORE}
+  accessPortalUrl: https://d-0123456789.awsapps.com/start
+profiles:
+  - id: org-admin
+    name: Organizations administrator
+    accountId: "${ACCOUNT}"
+    permissionSetArn: ${PERMISSION_SET}
+    durations: [${(o.durations ?? ['PT20S', 'PT1H']).join(', ')}]
+    approvals: ${o.approvals ?? 2}
+    requireTicket: ${o.requireTicket ?? false}
+requesters: { users: [${PEOPLE.requester.slack}, ${PEOPLE.second.slack}, ${PEOPLE.nobody.slack}, ${PEOPLE.approver1.slack}], groups: [] }
+approvers: { users: [${PEOPLE.approver1.slack}, ${PEOPLE.approver2.slack}], groups: [SAPPROVERS] }
+channels: { approvals: ${APPROVALS}, audit: ${AUDIT} }
+pendingTimeout: ${o.pendingTimeout ?? 'PT1H'}
+${o.standingAccess ?? ''}
+`;
+}
+
+export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
+  const users: FakeUser[] = [
+    { userId: PEOPLE.requester.principal, userName: 'rita', email: PEOPLE.requester.email, displayName: 'Rita' },
+    { userId: PEOPLE.second.principal, userName: 'sam', email: PEOPLE.second.email, displayName: 'Sam' },
+  ];
+  const ic = await FakeIdentityCenter.start({
+    instanceArn: INSTANCE_ARN,
+    identityStoreId: IDENTITY_STORE,
+    users,
+    permissionSets: [{ arn: PERMISSION_SET, name: 'OrgAdmin', sessionDuration: 'PT1H', provisionedTo: [ACCOUNT] }],
+    statusDelayMs: o.icStatusDelayMs ?? 150,
+  });
+  const slackUsers: FakeSlackUser[] = [
+    { id: PEOPLE.requester.slack, name: 'rita', realName: 'Rita Requester', email: PEOPLE.requester.email, tz: PEOPLE.requester.tz },
+    { id: PEOPLE.second.slack, name: 'sam', realName: 'Sam Second', email: PEOPLE.second.email, tz: PEOPLE.second.tz },
+    { id: PEOPLE.approver1.slack, name: 'ann', email: PEOPLE.approver1.email },
+    { id: PEOPLE.approver2.slack, name: 'bob', email: PEOPLE.approver2.email },
+    { id: PEOPLE.approver3.slack, name: 'cat', email: PEOPLE.approver3.email },
+    { id: PEOPLE.approver4.slack, name: 'dan', email: PEOPLE.approver4.email },
+    { id: PEOPLE.outsider.slack, name: 'olly', email: PEOPLE.outsider.email },
+    { id: PEOPLE.nobody.slack, name: 'ghost', email: PEOPLE.nobody.email },
+  ];
+  const slack = await FakeSlack.start({
+    users: slackUsers,
+    usergroups: [{ id: 'SAPPROVERS', handle: 'approvers', users: [PEOPLE.approver3.slack, PEOPLE.approver4.slack] }],
+    channels: [
+      { id: APPROVALS, name: 'breakglass-approvals', members: ['UBOT', PEOPLE.approver1.slack, PEOPLE.approver2.slack, PEOPLE.approver3.slack] },
+      { id: AUDIT, name: 'breakglass-audit', members: ['UBOT'] },
+    ],
+    botToken: BOT_TOKEN,
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'breakglass-test-'));
+  const policyPath = join(dir, 'breakglass.yml');
+  writeFileSync(policyPath, policyYaml(o));
+  const db = await startTestDatabase('breakglass-e2e');
+
+  // The AWS SDK reads these from the process environment, exactly as it does in production.
+  Object.assign(process.env, {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'AKIDTEST',
+    AWS_SECRET_ACCESS_KEY: 'test-secret',
+    AWS_ENDPOINT_URL_SSO_ADMIN: ic.url,
+    AWS_ENDPOINT_URL_IDENTITYSTORE: ic.url,
+    AWS_ENDPOINT_URL_DYNAMODB: db.endpoint,
+  });
+  const transport = o.transport ?? 'http';
+  const env: Record<string, string> = {
+    SLACK_BOT_TOKEN: BOT_TOKEN,
+    SLACK_API_URL: slack.apiUrl,
+    PORT: '0',
+    BREAKGLASS_POLICY: policyPath,
+    BREAKGLASS_TABLE: db.table,
+    BREAKGLASS_SWEEP_SECONDS: '1',
+    LOG_LEVEL: 'debug',
+    ...(transport === 'http' ? { SLACK_SOCKET_MODE: 'false', SLACK_SIGNING_SECRET: SIGNING_SECRET } : { SLACK_APP_TOKEN: 'xapp-test-token' }),
+  };
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const bot = await startBot(env, { logger: createLogger('debug', sink), timing: o.timing });
+  const driver = new SlackDriver({ slack, signingSecret: SIGNING_SECRET, eventsUrl: `http://127.0.0.1:${bot.port()}/slack/events`, transport });
+
+  const get = async (id: string) => {
+    const r = await bot.ctx.requests.get(id);
+    if (!r) throw new Error(`no request ${id}`);
+    return r;
+  };
+
+  const requestsOf = async (user: string): Promise<string[]> => {
+    const ids: string[] = [];
+    for (const item of await bot.ctx.requests.due(null, 1000)) {
+      const r = await bot.ctx.requests.get(item.id);
+      if (r?.requester.slackUserId === user) ids.push(r.id);
+    }
+    return ids;
+  };
+
+  const harness: Harness = {
+    ic,
+    slack,
+    db,
+    bot,
+    driver,
+    logs,
+    policyPath,
+    env,
+    async request(user, values = {}) {
+      const known = new Set(await requestsOf(user));
+      const before = new Set(slack.views().map((v) => v.id));
+      const opened = await driver.slashCommand(user, '');
+      if (opened.status !== 200) throw new Error(`slash command failed: ${opened.status}`);
+      const view = await slack.waitFor(() => slack.views().find((v) => !before.has(v.id) && v.view?.callback_id === 'breakglass_request'));
+      const v: RequestValues = {
+        profile: 'org-admin',
+        duration: 'PT20S',
+        justification: 'Production is down and the org SCP needs a fix',
+        ticket: null,
+        ...values,
+      };
+      const sub = await driver.viewSubmission(
+        user,
+        view.id,
+        { profile: { profile: v.profile }, duration: { duration: v.duration }, justification: { justification: v.justification }, ticket: { ticket: v.ticket } },
+        { allowUnknownOptions: true, skipClientValidation: true },
+      );
+      const after = await requestsOf(user);
+      const requestId = after.find((id) => !known.has(id)) ?? null;
+      return { body: sub.body, requestId };
+    },
+    approvalMessage(requestId) {
+      return slack.messages(APPROVALS).find((m) => JSON.stringify(m.blocks ?? []).includes(requestId));
+    },
+    async click(user, actionId, requestId) {
+      const msg = await slack.waitFor(() => harness.approvalMessage(requestId) ?? slack.dmsTo(PEOPLE.requester.slack).concat(slack.dmsTo(PEOPLE.second.slack)).find((m) => JSON.stringify(m.blocks ?? []).includes(`"value":"${requestId}"`)));
+      return driver.blockAction(user, { actionId, value: requestId, message: { channel: msg.channel, ts: msg.ts }, force: true });
+    },
+    async waitForStatus(id, status, timeoutMs = 15_000) {
+      return eventually(async () => {
+        const r = await bot.ctx.requests.get(id);
+        return r?.status === status ? r : undefined;
+      }, timeoutMs, () => `request ${id} never reached ${status}`);
+    },
+    get,
+    async settle() {
+      await bot.sweeper.idle();
+      await bot.publisher.idle();
+    },
+    async stop() {
+      await bot.stop();
+      await slack.close();
+      await ic.close();
+      await db.close();
+    },
+  };
+  return harness;
+}
+
+/** Polls an async probe until it yields a value. */
+export async function eventually<T>(probe: () => Promise<T | undefined | null | false>, timeoutMs = 10_000, what = () => 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting: ${what()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
