@@ -63,6 +63,7 @@ export class AuditPublisher {
   private again = false;
   private timer: NodeJS.Timeout | null = null;
   private slackPausedUntil = 0;
+  private stopped = false;
   private failures = new Map<string, number>();
   private readonly now: () => number;
 
@@ -77,6 +78,7 @@ export class AuditPublisher {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.running;
@@ -84,6 +86,7 @@ export class AuditPublisher {
 
   /** Deliver soon; concurrent kicks fold into one more pass. */
   kick(): void {
+    if (this.stopped) return;
     if (this.running) {
       this.again = true;
       return;

@@ -96,6 +96,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const users: FakeUser[] = [
     { userId: PEOPLE.requester.principal, userName: 'rita', email: PEOPLE.requester.email, displayName: 'Rita' },
     { userId: PEOPLE.second.principal, userName: 'sam', email: PEOPLE.second.email, displayName: 'Sam' },
+    { userId: '9067000000-33333333-3333-4333-8333-333333333333', userName: 'ann', email: PEOPLE.approver1.email, displayName: 'Ann' },
   ];
   const ic = await FakeIdentityCenter.start({
     instanceArn: INSTANCE_ARN,

@@ -1,4 +1,4 @@
-import type { App, BlockButtonAction } from '@slack/bolt';
+import type { App, BlockButtonAction, RespondFn } from '@slack/bolt';
 import type { ServiceContext } from '../../services/context.ts';
 import { approve } from '../../services/decide.ts';
 import { endAccess } from '../../services/revoke.ts';
@@ -7,35 +7,34 @@ import { denyModal } from '../blocks/deny-modal.ts';
 import { ACTION_APPROVE, ACTION_DENY, ACTION_END_ACCESS } from '../ids.ts';
 import { escapeMrkdwn, mention } from '../text.ts';
 
-/** Tells the clicker privately what happened to their click. */
-async function tell(app: App, body: BlockButtonAction, text: string): Promise<void> {
-  const channel = body.channel?.id ?? body.container?.channel_id;
-  if (channel) await app.client.chat.postEphemeral({ channel, user: body.user.id, text });
+/** Tells the clicker privately what happened to their click (through the click's response_url, which works in any channel). */
+async function tell(respond: RespondFn, text: string): Promise<void> {
+  await respond({ response_type: 'ephemeral', replace_original: false, text });
 }
 
 /** Approve / Deny on the approval message, and "End access now" in the requester's DM. Ack first, then the service. */
 export function registerDecisionActions(app: App, ctx: ServiceContext): void {
-  app.action<BlockButtonAction>({ action_id: ACTION_APPROVE, type: 'block_actions' }, async ({ ack, body, action }) => {
+  app.action<BlockButtonAction>({ action_id: ACTION_APPROVE, type: 'block_actions' }, async ({ ack, body, action, respond }) => {
     await ack();
     const result = await approve(ctx, action.value ?? '', body.user.id);
-    await tell(app, body, result.message);
+    await tell(respond, result.message);
   });
 
-  app.action<BlockButtonAction>({ action_id: ACTION_DENY, type: 'block_actions' }, async ({ ack, body, action, client }) => {
+  app.action<BlockButtonAction>({ action_id: ACTION_DENY, type: 'block_actions' }, async ({ ack, body, action, client, respond }) => {
     await ack();
     const requestId = action.value ?? '';
     const request = await ctx.requests.get(requestId);
     if (!request || request.status !== 'PENDING') {
-      await tell(app, body, request ? `This request is no longer waiting for a decision (it is ${request.status.toLowerCase()}).` : `There is no breakglass request ${requestId}.`);
+      await tell(respond, request ? `This request is no longer waiting for a decision (it is ${request.status.toLowerCase()}).` : `There is no breakglass request ${requestId}.`);
       return;
     }
     const summary = `Deny ${mention(request.requester.slackUserId)}'s request for *${escapeMrkdwn(request.profileName)}* (${humanDuration(request.duration)})? The requester sees your reason.`;
     await client.views.open({ trigger_id: body.trigger_id, view: denyModal(requestId, summary) });
   });
 
-  app.action<BlockButtonAction>({ action_id: ACTION_END_ACCESS, type: 'block_actions' }, async ({ ack, body, action }) => {
+  app.action<BlockButtonAction>({ action_id: ACTION_END_ACCESS, type: 'block_actions' }, async ({ ack, body, action, respond }) => {
     await ack();
     const result = await endAccess(ctx, action.value ?? '', body.user.id);
-    await tell(app, body, result.message);
+    await tell(respond, result.message);
   });
 }
