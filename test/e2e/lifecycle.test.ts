@@ -84,3 +84,23 @@ describe('request → 2-of-M approval → grant → on-time revoke', () => {
     for (const line of x.logs) expect(line).not.toContain('xoxb-');
   });
 });
+
+describe('Socket Mode', () => {
+  it('runs the same lifecycle over a Socket Mode connection and serves /healthz', async () => {
+    h = await startHarness({ transport: 'socket', durations: ['PT2S'] });
+    const x = h;
+    const health = await fetch(`http://127.0.0.1:${x.bot.port()}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ ok: true, mode: 'socket' });
+    const { requestId } = await x.request(PEOPLE.requester.slack, { duration: 'PT2S' });
+    const id = requestId ?? '';
+    await x.slack.waitFor(() => x.approvalMessage(id));
+    await x.click(PEOPLE.approver1.slack, 'approve', id);
+    await x.click(PEOPLE.approver2.slack, 'approve', id);
+    await x.waitForStatus(id, 'ACTIVE');
+    await x.waitForStatus(id, 'REVOKED', 15_000);
+    expect(creations(x)).toHaveLength(1);
+    expect(deletions(x)).toHaveLength(1);
+    expect(x.slack.socketMode.acks.length).toBeGreaterThanOrEqual(4);
+  });
+});
