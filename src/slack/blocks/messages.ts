@@ -96,6 +96,7 @@ const who = (e: AuditEvent) => (e.actor?.slackUserId ? mention(e.actor.slackUser
 export function auditReply(e: AuditEvent): string {
   const d = e.details;
   const s = (k: string) => escapeMrkdwn(String(d[k] ?? ''));
+  const when = (k: string) => (typeof d[k] === 'string' ? humanInstant(d[k], 'UTC') : s(k));
   switch (e.type) {
     case 'request.submitted':
       return `${who(e)} requested ${s('profileName')} for ${humanDuration(String(d.duration))}`;
@@ -115,8 +116,8 @@ export function auditReply(e: AuditEvent): string {
       return 'Granting access in IAM Identity Center';
     case 'grant.succeeded':
       return d.alreadyHeld
-        ? `Access active until ${s('expiresAt')} (no new assignment: ${s('alreadyHeld')})`
-        : `Access granted; active until ${s('expiresAt')}`;
+        ? `Access active until ${when('expiresAt')} (no new assignment: ${s('alreadyHeld')})`
+        : `Access granted; active until ${when('expiresAt')}`;
     case 'grant.failed':
       return `:x: Grant failed: ${s('reason')}`;
     case 'access.ended':
@@ -128,9 +129,9 @@ export function auditReply(e: AuditEvent): string {
     case 'revoke.kept':
       return `Access ended for this request; the assignment stays because ${s('why')}`;
     case 'revoke.retrying':
-      return `:warning: Removing access failed (attempt ${s('attempt')}): ${s('error')}. Retrying at ${s('nextAttemptAt')}`;
+      return `:warning: Removing access failed (attempt ${s('attempt')}): ${s('error')}. Retrying at ${when('nextAttemptAt')}`;
     case 'revoke.failed':
-      return `:rotating_light: Removing access keeps failing (attempt ${s('attempt')}): ${s('error')}. breakglass keeps retrying; next at ${s('nextAttemptAt')}`;
+      return `:rotating_light: Removing access keeps failing (attempt ${s('attempt')}): ${s('error')}. breakglass keeps retrying; next at ${when('nextAttemptAt')}`;
     default:
       return `${e.type} by ${who(e)}`;
   }
