@@ -1,0 +1,162 @@
+import { CfnOutput, Duration, Stack, aws_iam as iam, aws_sso as sso, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { warnAboutExamples, type ManagementConfig } from './config.ts';
+
+export interface ManagementRoleStackProps extends StackProps {
+  readonly config: ManagementConfig;
+}
+
+/** Example break-glass permission sets, created only with -c createPermissionSets=true. */
+const EXAMPLE_PERMISSION_SETS = [
+  { id: 'AdminPermissionSet', name: 'BreakglassAdmin', managedPolicy: 'AdministratorAccess' },
+  { id: 'ReadOnlyPermissionSet', name: 'BreakglassReadOnly', managedPolicy: 'ReadOnlyAccess' },
+] as const;
+
+/**
+ * The one role the bot assumes, in the Organizations management account. It trusts only the
+ * bot's task role and may only create and delete account assignments of the configured
+ * permission sets on the configured accounts, and read what it needs to do that safely.
+ *
+ * Resource ARNs follow the Service Authorization Reference:
+ *   sso:           instance/${InstanceId}, permissionSet/${InstanceId}/${PermissionSetId}, account/${AccountId}
+ *   identitystore: identitystore/${IdentityStoreId} (in the management account), user/*, group/*, membership/*
+ */
+export class ManagementRoleStack extends Stack {
+  readonly role: iam.Role;
+
+  constructor(scope: Construct, id: string, props: ManagementRoleStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    warnAboutExamples(this, config.defaulted);
+    const { partition, instanceId } = config;
+
+    const created = config.createPermissionSets ? this.createPermissionSets(config) : [];
+    const permissionSetArns = [...config.permissionSetArns, ...created.map((ps) => ps.attrPermissionSetArn)];
+    // The AWSReservedSSO_<name>_<suffix> roles can be narrowed to the break-glass permission
+    // sets only when all their names are known.
+    const permissionSetNames =
+      config.permissionSetArns.length === 0 || config.permissionSetNames !== undefined
+        ? [...(config.permissionSetNames ?? []), ...created.map((ps) => ps.name)]
+        : undefined;
+
+    const ssoArn = (resource: string): string => `arn:${partition}:sso:::${resource}`;
+    const accountArns = config.targetAccountIds.map((accountId) => ssoArn(`account/${accountId}`));
+    const iamArn = (resource: string): string => `arn:${partition}:iam::${config.managementAccountId}:${resource}`;
+
+    const statements = [
+      new iam.PolicyStatement({
+        sid: 'AssignConfiguredPermissionSetsOnly',
+        actions: ['sso:CreateAccountAssignment', 'sso:DeleteAccountAssignment'],
+        resources: [config.identityCenterInstanceArn, ...permissionSetArns, ...accountArns],
+      }),
+      new iam.PolicyStatement({
+        sid: 'ReadAssignmentsAndStatus',
+        actions: [
+          'sso:DescribeAccountAssignmentCreationStatus',
+          'sso:DescribeAccountAssignmentDeletionStatus',
+          'sso:ListAccountAssignmentCreationStatus',
+          'sso:ListAccountAssignmentDeletionStatus',
+          'sso:ListAccountAssignments',
+          'sso:ListAccountsForProvisionedPermissionSet',
+          'sso:DescribePermissionSet',
+          'sso:ListPermissionSets',
+        ],
+        resources: [config.identityCenterInstanceArn, ssoArn(`permissionSet/${instanceId}/*`), ...accountArns],
+      }),
+      // ListInstances supports no resource-level permissions; it is read-only.
+      new iam.PolicyStatement({ sid: 'ListInstances', actions: ['sso:ListInstances'], resources: ['*'] }),
+      new iam.PolicyStatement({
+        sid: 'ReadIdentityStore',
+        actions: [
+          'identitystore:GetUserId',
+          'identitystore:DescribeUser',
+          'identitystore:ListUsers',
+          'identitystore:GetGroupId',
+          'identitystore:DescribeGroup',
+          'identitystore:ListGroups',
+          'identitystore:ListGroupMemberships',
+          'identitystore:ListGroupMembershipsForMember',
+          'identitystore:GetGroupMembershipId',
+          'identitystore:IsMemberInGroups',
+        ],
+        resources: [
+          `arn:${partition}:identitystore::${config.managementAccountId}:identitystore/${config.identityStoreId}`,
+          `arn:${partition}:identitystore:::user/*`,
+          `arn:${partition}:identitystore:::group/*`,
+          `arn:${partition}:identitystore:::membership/*`,
+        ],
+      }),
+    ];
+
+    if (config.targetAccountIds.includes(config.managementAccountId)) {
+      // In the management account Identity Center does not use its service-linked role: it
+      // creates, updates and deletes the AWSReservedSSO_* roles (and the AWSSSO_* SAML
+      // provider) with the caller's own credentials, so the caller needs those IAM actions
+      // (Identity Center user guide, "Using service-linked roles"; the role actions mirror
+      // AWSSSOServiceRolePolicy). Only under Identity Center's reserved path.
+      const reservedRoles = permissionSetNames === undefined
+        ? [iamArn('role/aws-reserved/sso.amazonaws.com/*')]
+        : permissionSetNames.map((name) => iamArn(`role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_${name}_*`));
+      statements.push(
+        new iam.PolicyStatement({
+          sid: 'ProvisionReservedSsoRolesInManagementAccount',
+          actions: [
+            'iam:CreateRole',
+            'iam:DeleteRole',
+            'iam:GetRole',
+            'iam:UpdateRole',
+            'iam:UpdateRoleDescription',
+            'iam:UpdateAssumeRolePolicy',
+            'iam:AttachRolePolicy',
+            'iam:DetachRolePolicy',
+            'iam:PutRolePolicy',
+            'iam:DeleteRolePolicy',
+            'iam:ListRolePolicies',
+            'iam:ListAttachedRolePolicies',
+            'iam:PutRolePermissionsBoundary',
+            'iam:DeleteRolePermissionsBoundary',
+          ],
+          resources: reservedRoles,
+        }),
+        new iam.PolicyStatement({
+          sid: 'SsoSamlProviderInManagementAccount',
+          actions: ['iam:CreateSAMLProvider', 'iam:GetSAMLProvider', 'iam:UpdateSAMLProvider'],
+          resources: [iamArn('saml-provider/AWSSSO_*')],
+        }),
+        // ListRoles supports no resource-level permissions; it is read-only.
+        new iam.PolicyStatement({ sid: 'ListRolesForSso', actions: ['iam:ListRoles'], resources: ['*'] }),
+      );
+    }
+
+    this.role = new iam.Role(this, 'AssignmentsRole', {
+      roleName: config.roleName,
+      description: 'breakglass bot: create and delete Identity Center account assignments of the break-glass permission sets',
+      // Exactly the bot's task role: not its account root, not any role in that account.
+      assumedBy: new iam.ArnPrincipal(config.botTaskRoleArn),
+      maxSessionDuration: Duration.hours(1),
+      inlinePolicies: { assignments: new iam.PolicyDocument({ statements }) },
+    });
+
+    new CfnOutput(this, 'RoleArn', { value: this.role.roleArn, description: 'BREAKGLASS_ASSUME_ROLE_ARN' });
+    for (const ps of created) {
+      new CfnOutput(this, `${ps.node.id}Arn`, { value: ps.attrPermissionSetArn, description: `permissionSetArn of ${ps.name}` });
+    }
+  }
+
+  /**
+   * Short sessions matter: deleting an assignment stops new sign-ins but does not end a
+   * session already issued, which lasts until the permission set's session duration runs out.
+   */
+  private createPermissionSets(config: ManagementConfig): sso.CfnPermissionSet[] {
+    return EXAMPLE_PERMISSION_SETS.map(
+      ({ id, name, managedPolicy }) =>
+        new sso.CfnPermissionSet(this, id, {
+          instanceArn: config.identityCenterInstanceArn,
+          name,
+          description: `Break-glass ${managedPolicy}, assigned only by the breakglass bot after approval`,
+          sessionDuration: config.sessionDuration,
+          managedPolicies: [`arn:${config.partition}:iam::aws:policy/${managedPolicy}`],
+        }),
+    );
+  }
+}

@@ -1,0 +1,77 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { HEALTH_PROBE } from '../../infra/lib/bot-stack.ts';
+
+const read = (file: string): string => readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
+
+describe('manifest.yml', () => {
+  const manifest = parse(read('manifest.yml')) as {
+    features: Record<string, unknown> & { slash_commands: Record<string, unknown>[] };
+    oauth_config: { scopes: Record<string, string[]> };
+    settings: Record<string, unknown>;
+  };
+
+  it('asks for exactly the bot scopes the code uses, and no user scopes', () => {
+    expect(manifest.oauth_config.scopes).toEqual({
+      bot: ['commands', 'chat:write', 'im:write', 'users:read', 'users:read.email', 'usergroups:read'],
+    });
+  });
+
+  it('runs in Socket Mode with the command, interactivity and the App Home messages tab', () => {
+    expect(manifest.settings).toEqual({
+      interactivity: { is_enabled: true },
+      org_deploy_enabled: false,
+      socket_mode_enabled: true,
+      token_rotation_enabled: false,
+    });
+    expect(manifest.features.slash_commands).toEqual([
+      expect.objectContaining({ command: '/breakglass', description: expect.any(String), usage_hint: expect.any(String) }),
+    ]);
+    expect(manifest.features.slash_commands[0]).not.toHaveProperty('url');
+    expect(manifest.features.app_home).toMatchObject({ messages_tab_enabled: true });
+    expect(manifest.features.bot_user).toMatchObject({ display_name: 'breakglass' });
+  });
+
+  it('says how to switch to HTTP mode', () => {
+    const text = read('manifest.yml');
+    expect(text).toContain('socket_mode_enabled: false');
+    expect(text.match(/https:\/\/HOST\/slack\/events/g)?.length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = read('Dockerfile');
+  const instructions = dockerfile
+    .replace(/\\\n\s*/g, ' ')
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !line.startsWith('#'));
+  const finalStage = instructions.slice(instructions.findLastIndex((line) => line.startsWith('FROM ')));
+
+  it('builds in stages from a slim Node 20 image with production dependencies only', () => {
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
+    expect(instructions.filter((line) => line.startsWith('FROM '))).toEqual(['FROM ${NODE_IMAGE} AS deps', 'FROM ${NODE_IMAGE}']);
+    expect(instructions.find((line) => line.startsWith('RUN npm ci'))).toMatch(/npm ci --omit=dev --ignore-scripts/);
+    expect(finalStage.some((line) => line.startsWith('RUN '))).toBe(false);
+  });
+
+  it('runs as a non-root user, probes /healthz like the ECS task, and starts like npm start', () => {
+    expect(finalStage.filter((line) => line.startsWith('USER '))).toEqual(['USER node']);
+    // Exec form: the JSON array after the last CMD keyword of the line.
+    const execForm = (line: string | undefined): unknown => JSON.parse(line?.slice(line.lastIndexOf('CMD [') + 4) ?? 'null');
+    expect(execForm(finalStage.find((line) => line.startsWith('HEALTHCHECK ')))).toEqual(['node', '-e', HEALTH_PROBE]);
+    const start = (JSON.parse(read('package.json')) as { scripts: { start: string } }).scripts.start;
+    expect(finalStage.at(-1)).toMatch(/^CMD \[/);
+    expect(execForm(finalStage.at(-1))).toEqual(start.split(' '));
+  });
+});
+
+describe('.dockerignore', () => {
+  it('allowlists the build context so secrets and local data never reach the image', () => {
+    const lines = read('.dockerignore').split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+    expect(lines[0]).toBe('*');
+    expect(lines.filter((line) => line.startsWith('!')).sort()).toEqual(
+      ['!bin', '!breakglass.yml', '!package-lock.json', '!package.json', '!src', '!tsconfig.json'].sort(),
+    );
+  });
+});

@@ -1,0 +1,339 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { App } from 'aws-cdk-lib';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { HEALTH_PROBE } from '../../infra/lib/bot-stack.ts';
+import { identityStatements, leastPrivilegeViolations, list, onlyId, render, synth, warnings, type Statement } from './template.ts';
+
+const MANAGEMENT_ACCOUNT = '123456789012';
+const ROLE_ARN = `arn:aws:iam::${MANAGEMENT_ACCOUNT}:role/breakglass-identity-center`;
+
+describe('bot stack', () => {
+  let template: Template;
+  let synthesized: ReturnType<typeof synth>;
+  let ids: { table: string; key: string; secret: string; taskRole: string; executionRole: string; logs: string; topic: string };
+
+  beforeAll(() => {
+    synthesized = synth({ managementAccountId: MANAGEMENT_ACCOUNT });
+    template = synthesized.bot;
+    const roles = template.findResources('AWS::IAM::Role');
+    const roleId = (prefix: string): string => {
+      const id = Object.keys(roles).find((logicalId) => logicalId.startsWith(prefix));
+      if (id === undefined) throw new Error(`no role ${prefix}`);
+      return id;
+    };
+    ids = {
+      table: onlyId(template, 'AWS::DynamoDB::Table'),
+      key: onlyId(template, 'AWS::KMS::Key'),
+      secret: onlyId(template, 'AWS::SecretsManager::Secret'),
+      taskRole: roleId('TaskRole'),
+      executionRole: roleId('TaskDefinitionExecutionRole'),
+      logs: onlyId(template, 'AWS::Logs::LogGroup'),
+      topic: onlyId(template, 'AWS::SNS::Topic'),
+    };
+  });
+
+  const statementsOf = (role: string): Statement[] =>
+    identityStatements(template).filter((s) => s.role === role).map((s) => s.statement);
+  const summary = (statements: Statement[]): { actions: string[]; resources: string[]; condition: unknown }[] =>
+    statements.map((s) => ({ actions: list(s.Action).sort(), resources: list(s.Resource).map(render).sort(), condition: s.Condition }));
+
+  describe('table', () => {
+    it('has the keys, indexes and billing the store relies on', () => {
+      template.hasResourceProperties('AWS::DynamoDB::Table', {
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: 'due',
+            KeySchema: [
+              { AttributeName: 'duePk', KeyType: 'HASH' },
+              { AttributeName: 'dueAt', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+          {
+            IndexName: 'outbox',
+            KeySchema: [
+              { AttributeName: 'outboxPk', KeyType: 'HASH' },
+              { AttributeName: 'outboxAt', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+        AttributeDefinitions: Match.arrayWith([
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+          { AttributeName: 'duePk', AttributeType: 'S' },
+          { AttributeName: 'dueAt', AttributeType: 'S' },
+          { AttributeName: 'outboxPk', AttributeType: 'S' },
+          { AttributeName: 'outboxAt', AttributeType: 'S' },
+        ]),
+      });
+    });
+
+    it('is protected: point-in-time recovery, deletion protection, retained, encrypted with its own rotating key', () => {
+      template.hasResource('AWS::DynamoDB::Table', {
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+        Properties: Match.objectLike({
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          DeletionProtectionEnabled: true,
+          SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: { 'Fn::GetAtt': [ids.key, 'Arn'] } },
+        }),
+      });
+      template.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Retain', Properties: Match.objectLike({ EnableKeyRotation: true }) });
+    });
+  });
+
+  it('keeps the Slack tokens in a retained secret under the same key', () => {
+    template.hasResource('AWS::SecretsManager::Secret', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({ KmsKeyId: { 'Fn::GetAtt': [ids.key, 'Arn'] } }),
+    });
+  });
+
+  it('keeps logs for a year and retains them', () => {
+    template.hasResource('AWS::Logs::LogGroup', { DeletionPolicy: 'Retain', Properties: Match.objectLike({ RetentionInDays: 365 }) });
+  });
+
+  describe('service', () => {
+    it('runs two Fargate tasks in private subnets without public IPs', () => {
+      template.hasResourceProperties('AWS::ECS::Service', {
+        LaunchType: 'FARGATE',
+        DesiredCount: 2,
+        EnableExecuteCommand: false,
+        DeploymentConfiguration: Match.objectLike({ MinimumHealthyPercent: 100, DeploymentCircuitBreaker: { Enable: true, Rollback: true } }),
+        NetworkConfiguration: {
+          AwsvpcConfiguration: Match.objectLike({
+            AssignPublicIp: 'DISABLED',
+            Subnets: [{ Ref: Match.stringLikeRegexp('^Vpcprivate') }, { Ref: Match.stringLikeRegexp('^Vpcprivate') }],
+          }),
+        },
+      });
+      template.resourceCountIs('AWS::EC2::NatGateway', 2);
+      template.resourceCountIs('AWS::ElasticLoadBalancingV2::LoadBalancer', 0);
+    });
+
+    it('accepts no inbound traffic at all and sends only HTTPS', () => {
+      template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 0);
+      const groups = Object.values(template.findResources('AWS::EC2::SecurityGroup'));
+      expect(groups).toHaveLength(1);
+      for (const group of groups) {
+        expect(group.Properties.SecurityGroupIngress).toBeUndefined();
+        expect(group.Properties.SecurityGroupEgress).toEqual([
+          { CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 443, ToPort: 443, Description: 'HTTPS to Slack and AWS APIs' },
+        ]);
+      }
+      template.resourceCountIs('AWS::EC2::SecurityGroupEgress', 0);
+      // The VPC's default security group is emptied too.
+      template.resourceCountIs('Custom::VpcRestrictDefaultSG', 1);
+    });
+
+    it('configures the container from the table, the role ARN, the baked-in policy and the secret', () => {
+      template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+        TaskRoleArn: { 'Fn::GetAtt': [ids.taskRole, 'Arn'] },
+        ContainerDefinitions: [
+          Match.objectLike({
+            ReadonlyRootFilesystem: true,
+            LinuxParameters: Match.objectLike({ InitProcessEnabled: true }),
+            Secrets: ['SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET'].map((name) => ({
+              Name: name,
+              ValueFrom: { 'Fn::Join': ['', [{ Ref: ids.secret }, `:${name}::`]] },
+            })),
+            HealthCheck: Match.objectLike({ Command: ['CMD', 'node', '-e', HEALTH_PROBE] }),
+            LogConfiguration: Match.objectLike({ LogDriver: 'awslogs', Options: Match.objectLike({ 'awslogs-group': { Ref: ids.logs } }) }),
+          }),
+        ],
+      });
+      const [container] = Object.values(template.findResources('AWS::ECS::TaskDefinition'))[0]?.Properties.ContainerDefinitions as {
+        Environment: { Name: string; Value: unknown }[];
+      }[];
+      expect(Object.fromEntries(container?.Environment.map((e) => [e.Name, render(e.Value)]) ?? [])).toEqual({
+        AWS_REGION: '${AWS::Region}',
+        BREAKGLASS_TABLE: `\${${ids.table}}`,
+        BREAKGLASS_ASSUME_ROLE_ARN: ROLE_ARN,
+        BREAKGLASS_POLICY: '/app/breakglass.yml',
+        SLACK_SOCKET_MODE: 'true',
+      });
+      expect(HEALTH_PROBE).toContain("'/healthz'");
+    });
+  });
+
+  describe('least privilege', () => {
+    it('grants no write on "*" and no service-wide action anywhere', () => {
+      expect(leastPrivilegeViolations(template)).toEqual([]);
+    });
+
+    it('lets the task role assume only the management role and use only its own table', () => {
+      const tableArn = `\${${ids.table}.Arn}`;
+      expect(summary(statementsOf(ids.taskRole))).toEqual([
+        { actions: ['sts:AssumeRole'], resources: [ROLE_ARN], condition: undefined },
+        {
+          actions: ['dynamodb:BatchGetItem', 'dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:Query'],
+          resources: [tableArn, `${tableArn}/index/due`, `${tableArn}/index/outbox`],
+          condition: undefined,
+        },
+        {
+          actions: ['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+          resources: [tableArn],
+          condition: undefined,
+        },
+        {
+          actions: ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*'],
+          resources: [`\${${ids.key}.Arn}`],
+          condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['dynamodb.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } },
+        },
+      ]);
+      expect(template.findResources('AWS::IAM::Role')[ids.taskRole]?.Properties.ManagedPolicyArns).toBeUndefined();
+    });
+
+    it('lets only ECS tasks of this account and region assume the task role', () => {
+      template.hasResourceProperties('AWS::IAM::Role', {
+        AssumeRolePolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Action: 'sts:AssumeRole',
+              Principal: { Service: 'ecs-tasks.amazonaws.com' },
+              Condition: {
+                ArnLike: { 'aws:SourceArn': Match.anyValue() },
+                StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+              },
+            },
+          ],
+        },
+      });
+    });
+
+    it('gives the secret to the execution role (which starts the task) and to nothing else', () => {
+      const secretReaders = identityStatements(template).filter(({ statement }) =>
+        list(statement.Resource).some((r) => render(r) === `\${${ids.secret}}`),
+      );
+      expect(secretReaders.map((s) => [s.role, list(s.statement.Action).sort()])).toEqual([
+        [ids.executionRole, ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']],
+      ]);
+      const tableUsers = new Set(
+        identityStatements(template)
+          .filter(({ statement }) => list(statement.Resource).some((r) => render(r).startsWith(`\${${ids.table}.Arn}`)))
+          .map((s) => s.role),
+      );
+      expect([...tableUsers]).toEqual([ids.taskRole]);
+    });
+
+    it('attaches a managed policy only to the CDK custom resource that empties the default security group', () => {
+      const withManaged = Object.entries(template.findResources('AWS::IAM::Role')).filter(([, r]) => r.Properties.ManagedPolicyArns !== undefined);
+      expect(withManaged.map(([id, r]) => [id.replace(/[0-9A-F]{8}$/, ''), (r.Properties.ManagedPolicyArns as unknown[]).map(render)])).toEqual([
+        ['CustomVpcRestrictDefaultSGCustomResourceProviderRole', ['arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole']],
+      ]);
+    });
+  });
+
+  describe('alarms', () => {
+    it('counts revoke failures and retries from the JSON log lines', () => {
+      template.hasResourceProperties('AWS::Logs::MetricFilter', {
+        LogGroupName: { Ref: ids.logs },
+        FilterPattern: '{ $.event = "revoke.failed" }',
+        MetricTransformations: [{ MetricNamespace: 'Breakglass', MetricName: 'RevokeFailed', MetricValue: '1' }],
+      });
+      template.hasResourceProperties('AWS::Logs::MetricFilter', {
+        LogGroupName: { Ref: ids.logs },
+        FilterPattern: '{ $.event = "revoke.retrying" }',
+        MetricTransformations: [{ MetricNamespace: 'Breakglass', MetricName: 'RevokeRetrying', MetricValue: '1' }],
+      });
+    });
+
+    it('alarms when a revoke fails, when revokes keep retrying, and when no task runs', () => {
+      const notify = { AlarmActions: [{ Ref: ids.topic }] };
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        ...notify,
+        Namespace: 'Breakglass',
+        MetricName: 'RevokeFailed',
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        Threshold: 1,
+        EvaluationPeriods: 1,
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        ...notify,
+        Namespace: 'Breakglass',
+        MetricName: 'RevokeRetrying',
+        EvaluationPeriods: 3,
+        DatapointsToAlarm: 3,
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        ...notify,
+        Namespace: 'ECS/ContainerInsights',
+        MetricName: 'RunningTaskCount',
+        ComparisonOperator: 'LessThanThreshold',
+        Threshold: 1,
+        TreatMissingData: 'breaching',
+      });
+      template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+      template.hasResourceProperties('AWS::ECS::Cluster', { ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }] });
+    });
+  });
+
+  it('builds the image from the allowlisted context only (the .dockerignore is honoured)', () => {
+    const { directory } = (synthesized.stacks.bot.node.root as App).synth();
+    const images = readdirSync(directory).filter((name) => name.startsWith('asset.') && existsSync(join(directory, name, 'Dockerfile')));
+    expect(images).toHaveLength(1);
+    const context = join(directory, images[0] as string);
+    const allowed = ['.dockerignore', 'Dockerfile', 'bin', 'breakglass.yml', 'package-lock.json', 'package.json', 'src', 'tsconfig.json'];
+    expect(readdirSync(context).filter((name) => !allowed.includes(name))).toEqual([]);
+    expect(readdirSync(context)).toEqual(expect.arrayContaining(['Dockerfile', 'package.json', 'package-lock.json', 'tsconfig.json']));
+    const files = readdirSync(context, { recursive: true, encoding: 'utf8' });
+    expect(files.filter((file) => file.endsWith('.test.ts'))).toEqual([]);
+  });
+
+  it('outputs the task role ARN for the management-account stack', () => {
+    template.hasOutput('TaskRoleArn', { Value: { 'Fn::GetAtt': [ids.taskRole, 'Arn'] } });
+  });
+
+  it('warns while settings still hold example values', () => {
+    expect(warnings(synthesized.stacks.bot)).toEqual([]);
+    expect(warnings(synthesized.stacks.management)).toEqual([
+      expect.stringMatching(/^Using example values for identityCenterInstanceArn, permissionSetArns, botTaskRoleArn, identityStoreId:/),
+    ]);
+  });
+});
+
+describe('bot stack in an existing VPC', () => {
+  let template: Template;
+  let synthesized: ReturnType<typeof synth>;
+  beforeAll(() => {
+    synthesized = synth({
+      managementAccountId: MANAGEMENT_ACCOUNT,
+      vpcId: 'vpc-0123456789abcdef0',
+      subnetIds: 'subnet-0123456789abcdef0,subnet-0123456789abcdef1',
+      assumeRoleArn: 'arn:aws:iam::123456789012:role/custom/other-name',
+      alarmEmail: 'security@example.com',
+      desiredCount: '0',
+    });
+    template = synthesized.bot;
+  });
+
+  it('creates no network of its own and runs in the given subnets, without warnings', () => {
+    expect(warnings(synthesized.stacks.bot)).toEqual([]);
+    template.resourceCountIs('AWS::EC2::VPC', 0);
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    template.hasResourceProperties('AWS::EC2::SecurityGroup', { VpcId: 'vpc-0123456789abcdef0' });
+    template.hasResourceProperties('AWS::ECS::Service', {
+      DesiredCount: 0,
+      NetworkConfiguration: {
+        AwsvpcConfiguration: Match.objectLike({ Subnets: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'] }),
+      },
+    });
+  });
+
+  it('uses an explicit role ARN and mails the alarms', () => {
+    const assume = identityStatements(template).find(({ statement }) => statement.Sid === 'AssumeManagementAccountRole');
+    expect(assume?.statement.Resource).toBe('arn:aws:iam::123456789012:role/custom/other-name');
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'security@example.com' });
+    expect(leastPrivilegeViolations(template)).toEqual([]);
+  });
+});

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, contextOrEnv, envVarName, readBotConfig, readManagementConfig, type Lookup } from '../../infra/lib/config.ts';
+
+const from = (values: Record<string, string>): Lookup => (key) => values[key];
+
+describe('infra settings', () => {
+  it('maps context keys to BREAKGLASS_ environment variables', () => {
+    expect(envVarName('managementAccountId')).toBe('BREAKGLASS_MANAGEMENT_ACCOUNT_ID');
+    expect(envVarName('subnetIds')).toBe('BREAKGLASS_SUBNET_IDS');
+  });
+
+  it('prefers context over the environment and treats empty values as absent', () => {
+    const lookup = contextOrEnv((key) => ({ a: 'context', b: '' })[key], { BREAKGLASS_A: 'env', BREAKGLASS_B: 'env-b', BREAKGLASS_C: '' });
+    expect([lookup('a'), lookup('b'), lookup('c')]).toEqual(['context', 'env-b', undefined]);
+  });
+
+  it('falls back to example values for the bot, and records which', () => {
+    const config = readBotConfig(from({}));
+    expect(config).toMatchObject({ managementAccountId: '111111111111', managementRoleName: 'breakglass-identity-center', desiredCount: 2, natGateways: 2, logRetention: 365 });
+    expect(config.defaulted).toEqual(['managementAccountId']);
+  });
+
+  it.each([
+    [{ managementAccountId: '1234' }, /managementAccountId must be a 12-digit account id, got "1234"/],
+    [{ vpcId: 'vpc-0123456789abcdef0' }, /vpcId and subnetIds go together/],
+    [{ subnetIds: 'subnet-0123456789abcdef0,nope', vpcId: 'vpc-0123456789abcdef0' }, /subnetIds must be a comma-separated list of subnet ids .*"nope"/],
+    [{ desiredCount: 'two' }, /desiredCount must be a whole number from 0 to 10/],
+    [{ logRetentionDays: '200' }, /logRetentionDays must be a value CloudWatch Logs accepts/],
+    [{ assumeRoleArn: 'breakglass' }, /assumeRoleArn must be an IAM role ARN/],
+    [{ alarmEmail: 'security' }, /alarmEmail must be an email address/],
+  ])('rejects a bad bot setting %o with a message naming it', (values, message) => {
+    expect(() => readBotConfig(from(values))).toThrow(ConfigError);
+    expect(() => readBotConfig(from(values))).toThrow(message);
+  });
+
+  it('targets the management account by default and takes the partition and instance from the instance ARN', () => {
+    const config = readManagementConfig(
+      from({
+        managementAccountId: '123456789012',
+        identityCenterInstanceArn: 'arn:aws-us-gov:sso:::instance/ssoins-1111222233334444',
+        permissionSetArns: 'arn:aws-us-gov:sso:::permissionSet/ssoins-1111222233334444/ps-aaaabbbbccccdddd',
+      }),
+    );
+    expect(config).toMatchObject({ targetAccountIds: ['123456789012'], partition: 'aws-us-gov', instanceId: 'ssoins-1111222233334444', sessionDuration: 'PT1H' });
+    expect(config.defaulted).toEqual(['botTaskRoleArn', 'identityStoreId']);
+  });
+
+  it.each([
+    [{ permissionSetArns: 'arn:aws:sso:::permissionSet/ssoins-9999888877776666/ps-aaaabbbbccccdddd' }, /does not belong to instance/],
+    [{ permissionSetArns: 'arn:aws:sso:::permissionSet/ps-aaaabbbbccccdddd' }, /permissionSetArns must be a comma-separated list of permission set ARNs/],
+    [{ createPermissionSets: 'yes' }, /createPermissionSets must be true or false/],
+    [{ sessionDuration: 'PT13H' }, /sessionDuration must be a whole number of hours from PT1H to PT12H/],
+    [{ botTaskRoleArn: 'arn:aws:iam::123:role/x' }, /botTaskRoleArn must be the bot task role ARN/],
+    [{ identityStoreId: 'store' }, /identityStoreId must be an identity store id/],
+    [{ targetAccountIds: ',' }, /targetAccountIds is empty: give 12-digit account ids, comma-separated/],
+  ])('rejects a bad management setting %o with a message naming it', (values, message) => {
+    expect(() => readManagementConfig(from(values))).toThrow(message);
+  });
+});
