@@ -15,6 +15,7 @@ import { AssignmentStore } from './store/assignments.ts';
 import { openDatabase, type Database } from './store/open.ts';
 import { OutboxStore } from './store/outbox.ts';
 import { RequestStore } from './store/requests.ts';
+import { CreationSlots } from './store/slots.ts';
 import { Sweeper } from './workers/sweeper.ts';
 
 export interface RunningBot {
@@ -70,6 +71,7 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
     region: source.AWS_REGION ?? source.AWS_DEFAULT_REGION ?? 'us-east-1',
     identityStoreId: policy.identityCenter.identityStoreId,
     assumeRoleArn: env.assumeRoleArn,
+    callsPerSecond: env.icCallsPerSecond,
   });
 
   const auditClient = webClient(env.slack.botToken, env.slack.apiUrl, log, { retries: 0, rejectRateLimited: true });
@@ -80,6 +82,7 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
     requests,
     assignments: new AssignmentStore(db),
     outbox,
+    slots: new CreationSlots(db, env.maxOutstandingCreations),
     ic,
     directory,
     now: () => new Date().toISOString(),

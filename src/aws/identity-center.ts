@@ -10,7 +10,7 @@ import {
 import { GetUserIdCommand, IdentitystoreClient, ResourceNotFoundException } from '@aws-sdk/client-identitystore';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import type { AssignmentTarget } from '../domain/request.ts';
-import { backoffMs, RateLimiter, Semaphore, sleep } from './pacing.ts';
+import { backoffMs, RateLimiter, sleep } from './pacing.ts';
 
 export type OperationState = 'IN_PROGRESS' | 'SUCCEEDED' | 'FAILED';
 export interface OperationStatus {
@@ -26,18 +26,14 @@ export interface IdentityCenterPort {
   creationStatus(instanceArn: string, requestId: string): Promise<OperationStatus>;
   startDeletion(t: AssignmentTarget): Promise<string>;
   deletionStatus(instanceArn: string, requestId: string): Promise<OperationStatus>;
-  /** Call when a creation reached SUCCEEDED or FAILED, to free its place under the outstanding-creation quota. */
-  creationSettled(requestId: string): void;
 }
 
 export interface IdentityCenterOptions {
   region: string;
   identityStoreId: string;
   assumeRoleArn: string | null;
-  /** AWS allows 20 sso-admin calls a second per account; stay under with headroom for other tools. */
-  callsPerSecond?: number;
-  /** AWS allows 15 account-assignment creations in progress at once. */
-  maxOutstandingCreations?: number;
+  /** AWS allows 20 sso-admin calls a second per account, shared by every replica and tool. */
+  callsPerSecond: number;
 }
 
 const CONFLICT_RETRIES = 6;
@@ -46,8 +42,6 @@ export class IdentityCenter implements IdentityCenterPort {
   private readonly sso: SSOAdminClient;
   private readonly store: IdentitystoreClient;
   private readonly pace: RateLimiter;
-  private readonly creations: Semaphore;
-  private readonly outstanding = new Set<string>();
 
   constructor(private readonly opts: IdentityCenterOptions) {
     const credentials = opts.assumeRoleArn
@@ -57,8 +51,7 @@ export class IdentityCenter implements IdentityCenterPort {
     const common = { region: opts.region, maxAttempts: 8, retryMode: 'standard', ...(credentials ? { credentials } : {}) } as const;
     this.sso = new SSOAdminClient(common);
     this.store = new IdentitystoreClient(common);
-    this.pace = new RateLimiter(opts.callsPerSecond ?? 10, 2);
-    this.creations = new Semaphore(opts.maxOutstandingCreations ?? 15);
+    this.pace = new RateLimiter(opts.callsPerSecond, 2);
   }
 
   async findUserIdByEmail(email: string): Promise<string | null> {
@@ -90,32 +83,21 @@ export class IdentityCenter implements IdentityCenterPort {
   }
 
   async startCreation(t: AssignmentTarget): Promise<string> {
-    await this.creations.acquire();
-    try {
-      const out = await this.withConflictRetry(() =>
-        this.sso.send(
-          new CreateAccountAssignmentCommand({
-            InstanceArn: t.instanceArn,
-            TargetId: t.accountId,
-            TargetType: 'AWS_ACCOUNT',
-            PermissionSetArn: t.permissionSetArn,
-            PrincipalType: 'USER',
-            PrincipalId: t.principalId,
-          }),
-        ),
-      );
-      const id = out.AccountAssignmentCreationStatus?.RequestId;
-      if (!id) throw new Error('CreateAccountAssignment returned no request id');
-      this.outstanding.add(id);
-      return id;
-    } catch (err) {
-      this.creations.release();
-      throw err;
-    }
-  }
-
-  creationSettled(requestId: string): void {
-    if (this.outstanding.delete(requestId)) this.creations.release();
+    const out = await this.withConflictRetry(() =>
+      this.sso.send(
+        new CreateAccountAssignmentCommand({
+          InstanceArn: t.instanceArn,
+          TargetId: t.accountId,
+          TargetType: 'AWS_ACCOUNT',
+          PermissionSetArn: t.permissionSetArn,
+          PrincipalType: 'USER',
+          PrincipalId: t.principalId,
+        }),
+      ),
+    );
+    const id = out.AccountAssignmentCreationStatus?.RequestId;
+    if (!id) throw new Error('CreateAccountAssignment returned no request id');
+    return id;
   }
 
   async creationStatus(instanceArn: string, requestId: string): Promise<OperationStatus> {
@@ -123,9 +105,7 @@ export class IdentityCenter implements IdentityCenterPort {
     const out = await this.sso.send(
       new DescribeAccountAssignmentCreationStatusCommand({ InstanceArn: instanceArn, AccountAssignmentCreationRequestId: requestId }),
     );
-    const status = toStatus(out.AccountAssignmentCreationStatus);
-    if (status.state !== 'IN_PROGRESS') this.creationSettled(requestId);
-    return status;
+    return toStatus(out.AccountAssignmentCreationStatus);
   }
 
   async startDeletion(t: AssignmentTarget): Promise<string> {

@@ -31,32 +31,6 @@ export class RateLimiter {
   }
 }
 
-/** At most `size` holders at once; the rest wait their turn. */
-export class Semaphore {
-  private held = 0;
-  private waiting: Array<() => void> = [];
-
-  constructor(private readonly size: number) {}
-
-  async acquire(): Promise<void> {
-    if (this.held < this.size) {
-      this.held++;
-      return;
-    }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.held = Math.max(0, this.held - 1);
-  }
-
-  get inUse(): number {
-    return this.held;
-  }
-}
-
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Exponential backoff with full jitter, capped. */

@@ -16,6 +16,10 @@ export interface Env {
   sweepSeconds: number;
   driftSeconds: number;
   assumeRoleArn: string | null;
+  /** This replica's share of Identity Center's 20 calls a second (all replicas together must stay under it). */
+  icCallsPerSecond: number;
+  /** Creations in flight across all replicas (AWS allows 15). */
+  maxOutstandingCreations: number;
   logLevel: string;
 }
 
@@ -24,7 +28,7 @@ const optionalText = z
   .optional()
   .transform((v) => (v && v.trim() !== '' ? v.trim() : null));
 
-const seconds = (name: string, fallback: number) =>
+const positive = (name: string, fallback: number, unit: string) =>
   z
     .string()
     .optional()
@@ -32,7 +36,7 @@ const seconds = (name: string, fallback: number) =>
       if (v === undefined || v.trim() === '') return fallback;
       const n = Number(v);
       if (!Number.isFinite(n) || n <= 0) {
-        ctx.addIssue({ code: 'custom', message: `${name} must be a positive number of seconds (got "${v}")` });
+        ctx.addIssue({ code: 'custom', message: `${name} must be a positive number${unit} (got "${v}")` });
         return z.NEVER;
       }
       return n;
@@ -71,11 +75,24 @@ const schema = z.object({
   BREAKGLASS_POLICY: optionalText,
   BREAKGLASS_TABLE: optionalText,
   BREAKGLASS_DATA_DIR: optionalText,
-  BREAKGLASS_SWEEP_SECONDS: seconds('BREAKGLASS_SWEEP_SECONDS', 10),
-  BREAKGLASS_DRIFT_SECONDS: seconds('BREAKGLASS_DRIFT_SECONDS', 300),
+  BREAKGLASS_SWEEP_SECONDS: positive('BREAKGLASS_SWEEP_SECONDS', 10, ' of seconds'),
+  BREAKGLASS_DRIFT_SECONDS: positive('BREAKGLASS_DRIFT_SECONDS', 300, ' of seconds'),
   BREAKGLASS_ASSUME_ROLE_ARN: optionalText.refine((v) => v === null || /^arn:aws[\w-]*:iam::\d{12}:role\/.+/.test(v), {
     message: 'BREAKGLASS_ASSUME_ROLE_ARN must be an IAM role ARN such as arn:aws:iam::111111111111:role/breakglass',
   }),
+  BREAKGLASS_IC_CALLS_PER_SECOND: positive('BREAKGLASS_IC_CALLS_PER_SECOND', 8, ' of calls a second'),
+  BREAKGLASS_MAX_OUTSTANDING_CREATIONS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return 15;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 15) {
+        ctx.addIssue({ code: 'custom', message: `BREAKGLASS_MAX_OUTSTANDING_CREATIONS must be a whole number from 1 to 15, AWS's limit (got "${v}")` });
+        return z.NEVER;
+      }
+      return n;
+    }),
   LOG_LEVEL: z
     .string()
     .optional()
@@ -125,6 +142,8 @@ export function readEnv(source: NodeJS.ProcessEnv, opts: { requireSlack: boolean
     sweepSeconds: e.BREAKGLASS_SWEEP_SECONDS,
     driftSeconds: e.BREAKGLASS_DRIFT_SECONDS,
     assumeRoleArn: e.BREAKGLASS_ASSUME_ROLE_ARN,
+    icCallsPerSecond: e.BREAKGLASS_IC_CALLS_PER_SECOND,
+    maxOutstandingCreations: e.BREAKGLASS_MAX_OUTSTANDING_CREATIONS,
     logLevel: e.LOG_LEVEL,
   };
 }

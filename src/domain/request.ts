@@ -80,6 +80,10 @@ export interface AccessRequest {
   decision: { by: string; at: string; reason: string | null } | null;
   grant: {
     startedAt: string | null;
+    /** Set before CreateAccountAssignment is called, so a crash before its id is stored is recognised. */
+    creationAttemptedAt: string | null;
+    /** The shared creation slot this grant holds while its creation is outstanding. */
+    creationSlot: number | null;
     creationRequestId: string | null;
     grantedAt: string | null;
     expiresAt: string | null;

@@ -4,6 +4,7 @@ import type { Policy } from '../domain/policy.ts';
 import type { AssignmentStore } from '../store/assignments.ts';
 import type { OutboxStore } from '../store/outbox.ts';
 import type { RequestStore } from '../store/requests.ts';
+import type { CreationSlots } from '../store/slots.ts';
 
 export interface SlackUser {
   id: string;
@@ -48,6 +49,7 @@ export interface ServiceContext {
   requests: RequestStore;
   assignments: AssignmentStore;
   outbox: OutboxStore;
+  slots: CreationSlots;
   ic: IdentityCenterPort;
   directory: Directory;
   /** The current instant, ISO-8601 UTC. */

@@ -43,7 +43,15 @@ async function runGrant(ctx: ServiceContext, request: AccessRequest): Promise<vo
     await reschedule(ctx, request.id, 1000);
     return;
   }
+  if (record.creating && record.creating !== request.id) {
+    // Another request's creation is unsettled: what exists may be its assignment, not the user's own.
+    await ctx.assignments.unlock(t, owner);
+    await reschedule(ctx, request.id, 1000);
+    return;
+  }
   const others = record.holders.filter((h) => h !== request.id);
+  const settled: AssignmentRecord = { holders: others, heldBefore: record.heldBefore };
+  const mine: AssignmentRecord = { holders: [...others, request.id], heldBefore: record.heldBefore };
   let creationId = request.grant.creationRequestId;
   try {
     if (!creationId) {
@@ -51,11 +59,29 @@ async function runGrant(ctx: ServiceContext, request: AccessRequest): Promise<vo
         await activate(ctx, request, record, null);
         return;
       }
-      const alreadyHeld = await existingAccess(ctx, request, record, others);
-      if (alreadyHeld) {
-        await activate(ctx, request, alreadyHeld.record, alreadyHeld.why);
+      if (request.grant.creationAttemptedAt) {
+        // We crashed after asking for the creation and before storing its id. We checked,
+        // under this lock, that the assignment did not exist; if it exists now, it is ours.
+        if (await ctx.ic.hasAssignment(t)) {
+          await settleSlot(ctx, request);
+          await activate(ctx, request, mine, null);
+          return;
+        }
+      } else {
+        const alreadyHeld = await existingAccess(ctx, request, record, others);
+        if (alreadyHeld) {
+          await activate(ctx, request, alreadyHeld.record, alreadyHeld.why);
+          return;
+        }
+      }
+      const slot = await ctx.slots.acquire(request.id, ctx.now(), later(ctx.now(), ctx.timing.grantTimeoutMs));
+      if (slot === null) {
+        // AWS allows only 15 creations in flight; wait for one to settle.
+        await reschedule(ctx, request.id, 1000);
         return;
       }
+      await mutate(ctx, request.id, ['GRANTING'], (r, at) => ({ set: { grant: { ...r.grant, creationAttemptedAt: at, creationSlot: slot } } }));
+      if (!(await ctx.assignments.markCreating(t, owner, request.id))) throw new Error('lost the assignment lock before creating');
       creationId = await ctx.ic.startCreation(t);
       const id = creationId;
       await mutate(ctx, request.id, ['GRANTING'], (r) => ({ set: { grant: { ...r.grant, creationRequestId: id, attempts: r.grant.attempts + 1 } } }));
@@ -63,13 +89,15 @@ async function runGrant(ctx: ServiceContext, request: AccessRequest): Promise<vo
     const id = creationId;
     const status = await pollUntilSettled(() => ctx.ic.creationStatus(t.instanceArn, id), Math.min(deadline, Date.now() + ctx.timing.pollRoundMs));
     if (status.state === 'SUCCEEDED') {
-      await activate(ctx, request, { holders: [...others, request.id], heldBefore: record.heldBefore }, null);
+      await settleSlot(ctx, request);
+      await activate(ctx, request, mine, null);
     } else if (status.state === 'FAILED') {
-      await ctx.assignments.unlock(t, owner);
+      await settleSlot(ctx, request);
+      await ctx.assignments.saveAndUnlock(t, owner, settled);
       await fail(ctx, request.id, `Identity Center could not create the assignment: ${status.failureReason ?? 'no reason given'}`, false);
     } else if (Date.now() >= deadline) {
+      // The creation may still land: "creating" stays set until the cleanup has settled it.
       await ctx.assignments.unlock(t, owner);
-      ctx.ic.creationSettled(id);
       await fail(ctx, request.id, `Identity Center did not confirm the assignment within ${Math.round(ctx.timing.grantTimeoutMs / 1000)} seconds`, true);
     } else {
       await reschedule(ctx, request.id, 1000);
@@ -80,9 +108,17 @@ async function runGrant(ctx: ServiceContext, request: AccessRequest): Promise<vo
       await reschedule(ctx, request.id, 2000);
       return;
     }
-    await ctx.assignments.unlock(t, owner);
-    await fail(ctx, request.id, describeError(err), creationId !== null);
+    const mayHaveLanded = creationId !== null || (await ctx.requests.get(request.id))?.grant.creationAttemptedAt != null;
+    if (mayHaveLanded) await ctx.assignments.unlock(t, owner);
+    else await ctx.assignments.saveAndUnlock(t, owner, settled);
+    await fail(ctx, request.id, describeError(err), mayHaveLanded);
   }
+}
+
+/** The creation is no longer outstanding at AWS: give its slot back. */
+async function settleSlot(ctx: ServiceContext, request: AccessRequest): Promise<void> {
+  const fresh = await ctx.requests.get(request.id);
+  await ctx.slots.release(request.id, fresh?.grant.creationSlot ?? request.grant.creationSlot);
 }
 
 /** The user may already hold this assignment: through another grant, standing access, or by hand. */

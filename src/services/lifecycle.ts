@@ -65,8 +65,8 @@ async function cleanUpUnconfirmedGrant(ctx: ServiceContext, id: string): Promise
     const creationId = request.grant.creationRequestId;
     const record = await ctx.assignments.lock(t, owner, now, later(now, ctx.timing.leaseMs * 2));
     if (!record) return reschedule(ctx, id, 2000);
-    if (creationId) {
-      const created = await ctx.ic.creationStatus(t.instanceArn, creationId);
+    if (creationId || request.grant.creationAttemptedAt) {
+      const created = creationId ? await ctx.ic.creationStatus(t.instanceArn, creationId) : { state: (await ctx.ic.hasAssignment(t)) ? 'SUCCEEDED' : 'FAILED' };
       if (created.state === 'IN_PROGRESS') return reschedule(ctx, id, 5000);
       if (created.state === 'SUCCEEDED' && record.holders.filter((h) => h !== id).length === 0 && !record.heldBefore) {
         const deletionId = await ctx.ic.startDeletion(t);
@@ -75,6 +75,7 @@ async function cleanUpUnconfirmedGrant(ctx: ServiceContext, id: string): Promise
       }
     }
     await ctx.assignments.saveAndUnlock(t, owner, { holders: record.holders.filter((h) => h !== id), heldBefore: record.heldBefore });
+    await ctx.slots.release(id, request.grant.creationSlot);
     await mutate(ctx, id, ['FAILED'], (r) => ({
       set: { grant: { ...r.grant, cleanupPending: false } },
       events: [{ type: 'revoke.succeeded', requestId: id, actor: null, details: { cleanup: true, note: 'nothing left behind by the failed grant' } }],

@@ -68,6 +68,12 @@ async function runRevoke(ctx: ServiceContext, request: AccessRequest): Promise<v
     await reschedule(ctx, request.id, 1000);
     return;
   }
+  if (record.creating && record.creating !== request.id) {
+    // Another grant's creation of this assignment is unsettled: removing it now could undo that grant.
+    await ctx.assignments.unlock(t, owner);
+    await reschedule(ctx, request.id, 1000);
+    return;
+  }
   const others = record.holders.filter((h) => h !== request.id);
   try {
     let deletionId = request.revoke?.deletionRequestId ?? null;

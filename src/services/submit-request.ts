@@ -67,7 +67,7 @@ export async function submitRequest(ctx: ServiceContext, slackUserId: string, in
     approvals: [],
     pendingUntil: addDuration(now, ctx.policy.pendingTimeout),
     decision: null,
-    grant: { startedAt: null, creationRequestId: null, grantedAt: null, expiresAt: null, alreadyHeld: null, failure: null, cleanupPending: false, attempts: 0 },
+    grant: { startedAt: null, creationAttemptedAt: null, creationSlot: null, creationRequestId: null, grantedAt: null, expiresAt: null, alreadyHeld: null, failure: null, cleanupPending: false, attempts: 0 },
     revoke: null,
     slack: { approvalMessage: null, auditThread: null },
   };

@@ -14,6 +14,20 @@ export interface AssignmentRecord {
   holders: string[];
   /** Set when the assignment existed before any grant relied on it: never delete it. */
   heldBefore: string | null;
+  /**
+   * A request whose CreateAccountAssignment may have landed without being
+   * recorded in holders yet (in flight, or unconfirmed): until it is settled,
+   * nobody may mistake that assignment for access the user already had.
+   */
+  creating?: string | null;
+}
+
+function toRecord(item: Record<string, unknown> | undefined): AssignmentRecord {
+  return {
+    holders: (item?.holders as string[] | undefined) ?? [],
+    heldBefore: (item?.heldBefore as string | undefined) ?? null,
+    creating: (item?.creating as string | undefined) ?? null,
+  };
 }
 
 export const assignmentKey = (t: AssignmentTarget) => ({
@@ -26,7 +40,7 @@ export class AssignmentStore {
 
   async get(t: AssignmentTarget): Promise<AssignmentRecord> {
     const out = await this.db.doc.send(new GetCommand({ TableName: this.db.table, Key: assignmentKey(t), ConsistentRead: true }));
-    return { holders: (out.Item?.holders as string[] | undefined) ?? [], heldBefore: (out.Item?.heldBefore as string | undefined) ?? null };
+    return toRecord(out.Item);
   }
 
   /** Takes the assignment's lock until `until`; null when someone else holds it. */
@@ -42,14 +56,33 @@ export class AssignmentStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return { holders: (out.Attributes?.holders as string[] | undefined) ?? [], heldBefore: (out.Attributes?.heldBefore as string | undefined) ?? null };
+      return toRecord(out.Attributes);
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) return null;
       throw err;
     }
   }
 
-  /** Writes the new state and lets go of the lock; fails if the lock was lost meanwhile. */
+  /** Records, under the lock, that `requestId` is about to create the assignment. */
+  async markCreating(t: AssignmentTarget, owner: string, requestId: string): Promise<boolean> {
+    try {
+      await this.db.doc.send(
+        new UpdateCommand({
+          TableName: this.db.table,
+          Key: assignmentKey(t),
+          UpdateExpression: 'SET creating = :r',
+          ConditionExpression: 'lockOwner = :me',
+          ExpressionAttributeValues: { ':r': requestId, ':me': owner },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  /** Writes the new state (the pending creation is settled) and lets go of the lock; fails if the lock was lost meanwhile. */
   async saveAndUnlock(t: AssignmentTarget, owner: string, record: AssignmentRecord): Promise<boolean> {
     try {
       await this.db.doc.send(
@@ -57,8 +90,8 @@ export class AssignmentStore {
           TableName: this.db.table,
           Key: assignmentKey(t),
           UpdateExpression: record.heldBefore
-            ? 'SET holders = :h, heldBefore = :b REMOVE lockOwner, lockUntil'
-            : 'SET holders = :h REMOVE lockOwner, lockUntil, heldBefore',
+            ? 'SET holders = :h, heldBefore = :b REMOVE lockOwner, lockUntil, creating'
+            : 'SET holders = :h REMOVE lockOwner, lockUntil, heldBefore, creating',
           ConditionExpression: 'lockOwner = :me',
           ExpressionAttributeValues: record.heldBefore ? { ':h': record.holders, ':b': record.heldBefore, ':me': owner } : { ':h': record.holders, ':me': owner },
         }),

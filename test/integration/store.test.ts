@@ -5,6 +5,7 @@ import { AssignmentStore } from '../../src/store/assignments.ts';
 import { OutboxStore } from '../../src/store/outbox.ts';
 import { ConflictError, RequestStore } from '../../src/store/requests.ts';
 import { requestKey } from '../../src/store/keys.ts';
+import { CreationSlots } from '../../src/store/slots.ts';
 import { startTestDatabase, type TestDatabase } from '../support/database.ts';
 
 let db: TestDatabase;
@@ -34,11 +35,26 @@ function request(id: string): AccessRequest {
     approvals: [],
     pendingUntil: '2026-11-28T01:00:00.000Z',
     decision: null,
-    grant: { startedAt: null, creationRequestId: null, grantedAt: null, expiresAt: null, alreadyHeld: null, failure: null, cleanupPending: false, attempts: 0 },
+    grant: { startedAt: null, creationAttemptedAt: null, creationSlot: null, creationRequestId: null, grantedAt: null, expiresAt: null, alreadyHeld: null, failure: null, cleanupPending: false, attempts: 0 },
     revoke: null,
     slack: { approvalMessage: null, auditThread: null },
   };
 }
+
+describe('creation slots', () => {
+  it('never hands out more slots than AWS allows, across holders, and frees them', async () => {
+    const slots = new CreationSlots(db, 3);
+    const until = '2026-11-28T00:05:00.000Z';
+    const got = await Promise.all(['r1', 'r2', 'r3', 'r4'].map((r) => slots.acquire(r, NOW, until)));
+    expect(got.filter((n) => n !== null).sort()).toEqual([0, 1, 2]);
+    const holderWithout = ['r1', 'r2', 'r3', 'r4'][got.indexOf(null)] ?? '';
+    const holderWith = ['r1', 'r2', 'r3', 'r4'][got.findIndex((n) => n !== null)] ?? '';
+    expect(await slots.acquire(holderWith, NOW, until)).toBe(got[got.findIndex((n) => n !== null)]);
+    await slots.release(holderWith, null);
+    expect(await slots.acquire(holderWithout, NOW, until)).not.toBeNull();
+    expect(await slots.acquire('late', '2026-11-28T00:06:00.000Z', '2026-11-28T00:10:00.000Z')).not.toBeNull();
+  });
+});
 
 describe('request store on dynalite', () => {
   it('guards every change by status and version, and queues its events', async () => {
@@ -68,13 +84,16 @@ describe('request store on dynalite', () => {
   it('locks an assignment record and keeps its holders', async () => {
     const store = new AssignmentStore(db);
     const t = request('x').target;
-    expect(await store.lock(t, 'request:a', NOW, '2026-11-28T00:01:00.000Z')).toEqual({ holders: [], heldBefore: null });
+    expect(await store.lock(t, 'request:a', NOW, '2026-11-28T00:01:00.000Z')).toEqual({ holders: [], heldBefore: null, creating: null });
+    expect(await store.markCreating(t, 'request:b', 'b')).toBe(false);
+    expect(await store.markCreating(t, 'request:a', 'a')).toBe(true);
+    expect((await store.get(t)).creating).toBe('a');
     expect(await store.lock(t, 'request:b', NOW, '2026-11-28T00:01:00.000Z')).toBeNull();
     expect(await store.saveAndUnlock(t, 'request:a', { holders: ['a'], heldBefore: 'standing' })).toBe(true);
-    expect(await store.lock(t, 'request:b', NOW, '2026-11-28T00:01:00.000Z')).toEqual({ holders: ['a'], heldBefore: 'standing' });
+    expect(await store.lock(t, 'request:b', NOW, '2026-11-28T00:01:00.000Z')).toEqual({ holders: ['a'], heldBefore: 'standing', creating: null });
     expect(await store.saveAndUnlock(t, 'request:a', { holders: [], heldBefore: null })).toBe(false);
     expect(await store.saveAndUnlock(t, 'request:b', { holders: ['a', 'b'], heldBefore: null })).toBe(true);
-    expect(await store.get(t)).toEqual({ holders: ['a', 'b'], heldBefore: null });
+    expect(await store.get(t)).toEqual({ holders: ['a', 'b'], heldBefore: null, creating: null });
   });
 
   it('pops delivered events in order and leaves the outbox index with the last one', async () => {

@@ -1,0 +1,61 @@
+import { scrub } from '../../log.ts';
+
+/** The ✓/✗ list `breakglass doctor` prints: one line per check, a one-line fix under each ✗. */
+export class Report {
+  private failed = 0;
+  private readonly lines: string[] = [];
+
+  constructor(private readonly out: NodeJS.WritableStream) {}
+
+  /** True when nothing failed or was left unchecked. */
+  get passed(): boolean {
+    return this.failed === 0;
+  }
+
+  get failures(): number {
+    return this.failed;
+  }
+
+  /** Everything printed so far (for the summary and tests). */
+  get text(): string {
+    return this.lines.join('\n');
+  }
+
+  ok(what: string): void {
+    this.print(`✓ ${what}`);
+  }
+
+  /** A failed check and what to do about it; several fixes print one per line. */
+  fail(what: string, fix: string | string[]): void {
+    this.failed += 1;
+    this.print(`✗ ${what}`);
+    for (const f of Array.isArray(fix) ? fix : [fix]) this.print(`    fix: ${f}`);
+  }
+
+  /** Worth knowing, not a failure. */
+  warn(what: string, note: string): void {
+    this.print(`⚠ ${what}`);
+    this.print(`    note: ${note}`);
+  }
+
+  /** A check that could not run because one it depends on failed: not a pass. */
+  skip(what: string, why: string): void {
+    this.failed += 1;
+    this.print(`– ${what}: not checked (${why})`);
+  }
+
+  private print(line: string): void {
+    // Nothing secret is ever put in a line, and scrub() blanks anything token-shaped that slips in.
+    const safe = scrub(line);
+    this.lines.push(safe);
+    this.out.write(`${safe}\n`);
+  }
+}
+
+/** An error as one short line: AWS and Slack errors carry a name and a message. */
+export function describeError(err: unknown): string {
+  const e = err as { name?: string; message?: string; code?: string };
+  const message = (e.message ?? String(err)).split('\n')[0] ?? '';
+  const name = e.name && e.name !== 'Error' && !message.includes(e.name) ? `${e.name}: ` : '';
+  return `${name}${message}`.slice(0, 300);
+}
