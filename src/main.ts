@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
 import { ConfigError } from './config/errors.ts';
@@ -6,9 +7,9 @@ import { readEnv, type Env } from './config/env.ts';
 import { loadPolicy, type LoadedPolicy } from './config/policy-file.ts';
 import { IdentityCenter } from './aws/identity-center.ts';
 import { AuditPublisher } from './audit/publisher.ts';
-import { quorumProblems } from './domain/policy.ts';
+import { quorumProblems, type Policy } from './domain/policy.ts';
 import { createLogger } from './log.ts';
-import { DEFAULT_TIMING, type ServiceContext, type Timing } from './services/context.ts';
+import { DEFAULT_TIMING, type Directory, type ServiceContext, type Timing } from './services/context.ts';
 import { createSlackRuntime } from './slack/app.ts';
 import { SlackAuditAdapter, SlackDirectory, webClient } from './slack/web.ts';
 import { AssignmentStore } from './store/assignments.ts';
@@ -16,6 +17,8 @@ import { openDatabase, type Database } from './store/open.ts';
 import { OutboxStore } from './store/outbox.ts';
 import { RequestStore } from './store/requests.ts';
 import { CreationSlots } from './store/slots.ts';
+import { DriftStore } from './store/drift.ts';
+import { DriftWatcher } from './workers/drift.ts';
 import { Sweeper } from './workers/sweeper.ts';
 
 export interface RunningBot {
@@ -23,6 +26,7 @@ export interface RunningBot {
   db: Database;
   publisher: AuditPublisher;
   sweeper: Sweeper;
+  drift: DriftWatcher;
   port(): number;
   /** Graceful: stop taking work, finish or hand back what is in flight, close. */
   stop(): Promise<void>;
@@ -35,6 +39,45 @@ export interface BotOptions {
 
 /** How often approver groups are re-read and the quorum rule re-checked. */
 const QUORUM_RECHECK_MS = 10 * 60_000;
+
+export interface ContextParts {
+  env: Env;
+  source: NodeJS.ProcessEnv;
+  policy: Policy;
+  db: Database;
+  log: Logger;
+  directory: Directory;
+  timing?: Partial<Timing> | undefined;
+  eventsQueued: () => void;
+  workQueued: (id: string) => void;
+}
+
+/** The services' view of the world: stores, Identity Center, Slack's directory. The bot and the CLI share it. */
+export function buildContext(p: ContextParts): { ctx: ServiceContext; ic: IdentityCenter } {
+  const ic = new IdentityCenter({
+    region: p.source.AWS_REGION ?? p.source.AWS_DEFAULT_REGION ?? 'us-east-1',
+    identityStoreId: p.policy.identityCenter.identityStoreId,
+    assumeRoleArn: p.env.assumeRoleArn,
+    callsPerSecond: p.env.icCallsPerSecond,
+  });
+  const ctx: ServiceContext = {
+    policy: p.policy,
+    requests: new RequestStore(p.db),
+    assignments: new AssignmentStore(p.db),
+    outbox: new OutboxStore(p.db),
+    slots: new CreationSlots(p.db, p.env.maxOutstandingCreations),
+    drift: new DriftStore(p.db),
+    ic,
+    directory: p.directory,
+    now: () => new Date().toISOString(),
+    log: p.log,
+    owner: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+    timing: { ...DEFAULT_TIMING, ...p.timing },
+    eventsQueued: p.eventsQueued,
+    workQueued: p.workQueued,
+  };
+  return { ctx, ic };
+}
 
 /** Builds every adapter from the environment and starts Slack, the sweeper and the audit publisher. */
 export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {}): Promise<RunningBot> {
@@ -65,39 +108,29 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
   }
 
   const db = await openDatabase(env, log);
-  const requests = new RequestStore(db);
-  const outbox = new OutboxStore(db);
-  const ic = new IdentityCenter({
-    region: source.AWS_REGION ?? source.AWS_DEFAULT_REGION ?? 'us-east-1',
-    identityStoreId: policy.identityCenter.identityStoreId,
-    assumeRoleArn: env.assumeRoleArn,
-    callsPerSecond: env.icCallsPerSecond,
-  });
-
   const auditClient = webClient(env.slack.botToken, env.slack.apiUrl, log, { retries: 0, rejectRateLimited: true });
-  const publisher = new AuditPublisher({ outbox, slack: new SlackAuditAdapter(auditClient), policy, log });
-  let sweeper: Sweeper | null = null;
-  const ctx: ServiceContext = {
+  // The services call back into the publisher and sweeper, which need the services' context first.
+  const late: { publisher?: AuditPublisher; sweeper?: Sweeper } = {};
+  const { ctx, ic } = buildContext({
+    env,
+    source,
     policy,
-    requests,
-    assignments: new AssignmentStore(db),
-    outbox,
-    slots: new CreationSlots(db, env.maxOutstandingCreations),
-    ic,
-    directory,
-    now: () => new Date().toISOString(),
+    db,
     log,
-    owner: `bot:${randomUUID()}`,
-    timing: { ...DEFAULT_TIMING, ...opts.timing },
-    eventsQueued: () => publisher.kick(),
-    workQueued: (id) => sweeper?.queue(id),
-  };
-  sweeper = new Sweeper(ctx, env.sweepSeconds * 1000, log);
-  const activeSweeper = sweeper;
+    directory,
+    timing: opts.timing,
+    eventsQueued: () => late.publisher?.kick(),
+    workQueued: (id) => late.sweeper?.queue(id),
+  });
+  const publisher = (late.publisher = new AuditPublisher({ outbox: ctx.outbox, slack: new SlackAuditAdapter(auditClient), policy, log }));
+  const sweeper = (late.sweeper = new Sweeper(ctx, env.sweepSeconds * 1000, log));
+  const outbox = ctx.outbox;
+
+  const drift = new DriftWatcher(ctx, env.driftSeconds * 1000, log);
 
   const slack = createSlackRuntime(env, ctx, log, () => {
-    const sinceSweep = Date.now() - activeSweeper.lastSweepAt;
-    const ok = activeSweeper.lastSweepAt > 0 && sinceSweep < Math.max(env.sweepSeconds * 5000, 30_000);
+    const sinceSweep = Date.now() - sweeper.lastSweepAt;
+    const ok = sweeper.lastSweepAt > 0 && sinceSweep < Math.max(env.sweepSeconds * 5000, 30_000);
     return { ok, detail: { mode: env.slack.socketMode ? 'socket' : 'http', lastSweepMsAgo: sinceSweep } };
   });
 
@@ -115,6 +148,7 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
   await slack.start();
   sweeper.start();
   publisher.start(1000);
+  drift.start();
 
   const recheck = setInterval(() => {
     void directory
@@ -138,11 +172,13 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
     db,
     publisher,
     sweeper,
+    drift,
     port: () => slack.port(),
     async stop() {
       clearInterval(recheck);
       await slack.stop();
-      await activeSweeper.stop();
+      await drift.stop();
+      await sweeper.stop();
       await publisher.stop();
       ic.destroy();
       await db.close();

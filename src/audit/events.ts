@@ -18,6 +18,11 @@ export const EVENT_TYPES = [
   'revoke.retrying',
   'revoke.failed',
   'quorum.unsafe',
+  'drift.detected',
+  'drift.revoked',
+  'drift.resolved',
+  'revoke_all.started',
+  'revoke_all.finished',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -39,7 +44,7 @@ export interface AuditEvent {
   chainSeq?: number;
 }
 
-export type DeliveryStep = 'chain' | 'approvalMessage' | 'thread' | 'dm' | 'views';
+export type DeliveryStep = 'chain' | 'approvalMessage' | 'thread' | 'dm' | 'views' | 'shout' | 'alertUpdate';
 
 export type NewEvent = Omit<AuditEvent, 'id' | 'at' | 'done' | 'chainSeq'> & { at?: string };
 

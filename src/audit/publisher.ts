@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Policy } from '../domain/policy.ts';
 import type { AccessRequest } from '../domain/request.ts';
-import { approvalMessage, auditParent, auditReply, requesterDm, systemAlert, type SlackMessage } from '../slack/blocks/messages.ts';
+import { approvalMessage, auditParent, auditReply, closedDriftAlert, requesterDm, systemAlert, type SlackMessage } from '../slack/blocks/messages.ts';
 import type { ItemKey } from '../store/keys.ts';
 import type { OutboxItem, OutboxStore } from '../store/outbox.ts';
 import { toRequest } from '../store/requests.ts';
@@ -28,11 +28,16 @@ export class SlackDeliveryError extends Error {
   }
 }
 
-type Step = Exclude<DeliveryStep, 'chain'> | 'shout';
+type Step = Exclude<DeliveryStep, 'chain'>;
+
+const ALERTS = new Set(['quorum.unsafe', 'drift.detected', 'drift.revoked', 'drift.resolved', 'revoke_all.started', 'revoke_all.finished']);
 
 /** Which Slack deliveries each event gets, beyond the chain and the log line. */
 function slackSteps(e: AuditEvent): Step[] {
-  if (!e.requestId) return e.type === 'quorum.unsafe' ? ['shout'] : [];
+  if (!e.requestId) {
+    if (e.type === 'drift.revoked' || e.type === 'drift.resolved') return ['shout', 'alertUpdate'];
+    return ALERTS.has(e.type) ? ['shout'] : [];
+  }
   const steps: Step[] = [];
   if (e.type === 'request.submitted') steps.push('approvalMessage');
   steps.push('thread', 'dm', 'views');
@@ -189,14 +194,14 @@ export class AuditPublisher {
   private async slackAll(item: OutboxItem, event: AuditEvent): Promise<void> {
     const request = event.requestId ? toRequest(item.item) : null;
     for (const step of slackSteps(event)) {
-      if (event.done?.[step as DeliveryStep]) continue;
+      if (event.done?.[step]) continue;
       try {
         const extra = await this.deliverStep(step, item, event, request);
-        if (step !== 'shout') await this.o.outbox.markDone(item.key, 0, event.id, step as DeliveryStep, extra ?? undefined);
+        await this.o.outbox.markDone(item.key, 0, event.id, step, extra ?? undefined);
       } catch (err) {
         if (err instanceof SlackDeliveryError && err.permanent) {
           this.o.log.warn({ event: 'audit.slack_skipped', step, eventId: event.id, error: err.message }, 'Slack will not accept this delivery; skipped');
-          if (step !== 'shout') await this.o.outbox.markDone(item.key, 0, event.id, step as DeliveryStep);
+          await this.o.outbox.markDone(item.key, 0, event.id, step);
           continue;
         }
         throw err;
@@ -208,8 +213,17 @@ export class AuditPublisher {
     const { channels } = this.o.policy;
     const slack = this.o.slack;
     if (step === 'shout') {
-      const text = request ? `${auditReply(event)} (request \`${request.id}\`)` : systemAlert(event);
-      await slack.post(channels.audit, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] });
+      if (request) {
+        const text = `${auditReply(event)} (request \`${request.id}\`)`;
+        await slack.post(channels.audit, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] });
+        return null;
+      }
+      const ts = await slack.post(channels.audit, systemAlert(event));
+      return event.type === 'drift.detected' ? { path: ['alertMessage'], value: { channel: channels.audit, ts } } : null;
+    }
+    if (step === 'alertUpdate') {
+      const alert = item.item.alertMessage as { channel: string; ts: string } | null | undefined;
+      if (alert) await slack.update(alert.channel, alert.ts, closedDriftAlert(item.item, event));
       return null;
     }
     if (!request) return null;

@@ -19,12 +19,19 @@ export interface OperationStatus {
 }
 
 /** What the services need of Identity Center; tests drive the real implementation against a loopback fake. */
+export interface ListedAssignment {
+  principalType: 'USER' | 'GROUP';
+  principalId: string;
+}
+
 export interface IdentityCenterPort {
   findUserIdByEmail(email: string): Promise<string | null>;
   hasAssignment(t: AssignmentTarget): Promise<boolean>;
+  /** Every principal assigned the permission set on the account. */
+  listAssignments(instanceArn: string, accountId: string, permissionSetArn: string): Promise<ListedAssignment[]>;
   startCreation(t: AssignmentTarget): Promise<string>;
   creationStatus(instanceArn: string, requestId: string): Promise<OperationStatus>;
-  startDeletion(t: AssignmentTarget): Promise<string>;
+  startDeletion(t: AssignmentTarget, principalType?: 'USER' | 'GROUP'): Promise<string>;
   deletionStatus(instanceArn: string, requestId: string): Promise<OperationStatus>;
 }
 
@@ -70,16 +77,22 @@ export class IdentityCenter implements IdentityCenterPort {
   }
 
   async hasAssignment(t: AssignmentTarget): Promise<boolean> {
+    const all = await this.listAssignments(t.instanceArn, t.accountId, t.permissionSetArn);
+    return all.some((a) => a.principalType === 'USER' && a.principalId === t.principalId);
+  }
+
+  async listAssignments(instanceArn: string, accountId: string, permissionSetArn: string): Promise<ListedAssignment[]> {
+    const all: ListedAssignment[] = [];
     let token: string | undefined;
     do {
       await this.pace.acquire();
-      const out = await this.sso.send(
-        new ListAccountAssignmentsCommand({ InstanceArn: t.instanceArn, AccountId: t.accountId, PermissionSetArn: t.permissionSetArn, NextToken: token }),
-      );
-      if ((out.AccountAssignments ?? []).some((a) => a.PrincipalType === 'USER' && a.PrincipalId === t.principalId)) return true;
+      const out = await this.sso.send(new ListAccountAssignmentsCommand({ InstanceArn: instanceArn, AccountId: accountId, PermissionSetArn: permissionSetArn, NextToken: token }));
+      for (const a of out.AccountAssignments ?? []) {
+        if (a.PrincipalId && (a.PrincipalType === 'USER' || a.PrincipalType === 'GROUP')) all.push({ principalType: a.PrincipalType, principalId: a.PrincipalId });
+      }
       token = out.NextToken;
     } while (token);
-    return false;
+    return all;
   }
 
   async startCreation(t: AssignmentTarget): Promise<string> {
@@ -108,7 +121,7 @@ export class IdentityCenter implements IdentityCenterPort {
     return toStatus(out.AccountAssignmentCreationStatus);
   }
 
-  async startDeletion(t: AssignmentTarget): Promise<string> {
+  async startDeletion(t: AssignmentTarget, principalType: 'USER' | 'GROUP' = 'USER'): Promise<string> {
     const out = await this.withConflictRetry(() =>
       this.sso.send(
         new DeleteAccountAssignmentCommand({
@@ -116,7 +129,7 @@ export class IdentityCenter implements IdentityCenterPort {
           TargetId: t.accountId,
           TargetType: 'AWS_ACCOUNT',
           PermissionSetArn: t.permissionSetArn,
-          PrincipalType: 'USER',
+          PrincipalType: principalType,
           PrincipalId: t.principalId,
         }),
       ),

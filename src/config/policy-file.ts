@@ -49,8 +49,10 @@ const schema = z
     standingAccess: z
       .array(
         z
-          .strictObject({ profile: z.string(), userId: z.string().min(1).optional(), email: z.email().optional() })
-          .refine((s) => (s.userId === undefined) !== (s.email === undefined), { message: 'give exactly one of userId or email' }),
+          .strictObject({ profile: z.string(), userId: z.string().min(1).optional(), email: z.email().optional(), groupId: z.string().min(1).optional() })
+          .refine((s) => [s.userId, s.email, s.groupId].filter((v) => v !== undefined).length === 1, {
+            message: 'give exactly one of userId, email (Identity Store users) or groupId (an Identity Store group)',
+          }),
       )
       .default([]),
     drift: z.enum(['alert', 'revoke']).default('alert'),

@@ -21,6 +21,7 @@ export interface StandingAccess {
   profile: string;
   userId?: string | undefined;
   email?: string | undefined;
+  groupId?: string | undefined;
 }
 
 export interface Policy {

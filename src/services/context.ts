@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { IdentityCenterPort } from '../aws/identity-center.ts';
 import type { Policy } from '../domain/policy.ts';
 import type { AssignmentStore } from '../store/assignments.ts';
+import type { DriftStore } from '../store/drift.ts';
 import type { OutboxStore } from '../store/outbox.ts';
 import type { RequestStore } from '../store/requests.ts';
 import type { CreationSlots } from '../store/slots.ts';
@@ -50,6 +51,7 @@ export interface ServiceContext {
   assignments: AssignmentStore;
   outbox: OutboxStore;
   slots: CreationSlots;
+  drift: DriftStore;
   ic: IdentityCenterPort;
   directory: Directory;
   /** The current instant, ISO-8601 UTC. */

@@ -10,3 +10,4 @@ export const BLOCK_DURATION = 'duration';
 export const BLOCK_JUSTIFICATION = 'justification';
 export const BLOCK_TICKET = 'ticket';
 export const BLOCK_REASON = 'reason';
+export const ACTION_DRIFT_REVOKE = 'drift_revoke';

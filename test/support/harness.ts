@@ -43,6 +43,8 @@ export interface HarnessOptions {
   transport?: 'http' | 'socket';
   timing?: Partial<Timing>;
   icStatusDelayMs?: number;
+  driftSeconds?: number;
+  drift?: 'alert' | 'revoke';
 }
 
 export interface Harness {
@@ -88,6 +90,7 @@ requesters: { users: [${PEOPLE.requester.slack}, ${PEOPLE.second.slack}, ${PEOPL
 approvers: { users: [${PEOPLE.approver1.slack}, ${PEOPLE.approver2.slack}], groups: [SAPPROVERS] }
 channels: { approvals: ${APPROVALS}, audit: ${AUDIT} }
 pendingTimeout: ${o.pendingTimeout ?? 'PT1H'}
+drift: ${o.drift ?? 'alert'}
 ${o.standingAccess ?? ''}
 `;
 }
@@ -146,6 +149,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     BREAKGLASS_POLICY: policyPath,
     BREAKGLASS_TABLE: db.table,
     BREAKGLASS_SWEEP_SECONDS: '1',
+    BREAKGLASS_DRIFT_SECONDS: String(o.driftSeconds ?? 300),
     LOG_LEVEL: 'debug',
     ...(transport === 'http' ? { SLACK_SOCKET_MODE: 'false', SLACK_SIGNING_SECRET: SIGNING_SECRET } : { SLACK_APP_TOKEN: 'xapp-test-token' }),
   };

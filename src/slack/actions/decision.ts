@@ -4,7 +4,8 @@ import { approve } from '../../services/decide.ts';
 import { endAccess } from '../../services/revoke.ts';
 import { humanDuration } from '../../domain/duration.ts';
 import { denyModal } from '../blocks/deny-modal.ts';
-import { ACTION_APPROVE, ACTION_DENY, ACTION_END_ACCESS } from '../ids.ts';
+import { revokeDrift } from '../../services/drift.ts';
+import { ACTION_APPROVE, ACTION_DENY, ACTION_DRIFT_REVOKE, ACTION_END_ACCESS } from '../ids.ts';
 import { escapeMrkdwn, mention } from '../text.ts';
 
 /** Tells the clicker privately what happened to their click (through the click's response_url, which works in any channel). */
@@ -12,7 +13,7 @@ async function tell(respond: RespondFn, text: string): Promise<void> {
   await respond({ response_type: 'ephemeral', replace_original: false, text });
 }
 
-/** Approve / Deny on the approval message, and "End access now" in the requester's DM. Ack first, then the service. */
+/** Approve / Deny on the approval message, "End access now" in the requester's DM, Revoke on a drift alert. Ack first, then the service. */
 export function registerDecisionActions(app: App, ctx: ServiceContext): void {
   app.action<BlockButtonAction>({ action_id: ACTION_APPROVE, type: 'block_actions' }, async ({ ack, body, action, respond }) => {
     await ack();
@@ -35,6 +36,12 @@ export function registerDecisionActions(app: App, ctx: ServiceContext): void {
   app.action<BlockButtonAction>({ action_id: ACTION_END_ACCESS, type: 'block_actions' }, async ({ ack, body, action, respond }) => {
     await ack();
     const result = await endAccess(ctx, action.value ?? '', body.user.id);
+    await tell(respond, result.message);
+  });
+
+  app.action<BlockButtonAction>({ action_id: ACTION_DRIFT_REVOKE, type: 'block_actions' }, async ({ ack, body, action, respond }) => {
+    await ack();
+    const result = await revokeDrift(ctx, action.value ?? '', body.user.id);
     await tell(respond, result.message);
   });
 }

@@ -2,7 +2,7 @@ import type { KnownBlock } from '@slack/types';
 import type { AuditEvent } from '../../audit/events.ts';
 import { humanDuration, humanInstant } from '../../domain/duration.ts';
 import type { AccessRequest } from '../../domain/request.ts';
-import { ACTION_APPROVE, ACTION_DENY, ACTION_END_ACCESS } from '../ids.ts';
+import { ACTION_APPROVE, ACTION_DENY, ACTION_DRIFT_REVOKE, ACTION_END_ACCESS } from '../ids.ts';
 import { escapeMrkdwn, mention, mrkdwn, plain, quoteUserText } from '../text.ts';
 
 export interface SlackMessage {
@@ -178,11 +178,45 @@ export function requesterDm(r: AccessRequest, e: AuditEvent, accessPortalUrl: st
   }
 }
 
-export function systemAlert(e: AuditEvent): string {
+function driftSubject(d: Record<string, unknown>): string {
+  const who = d.principalType === 'GROUP' ? `group \`${escapeMrkdwn(String(d.principalId))}\`` : `user \`${escapeMrkdwn(String(d.principalId))}\``;
+  return `${who} holds *${escapeMrkdwn(String(d.profileName ?? d.profileId ?? ''))}* (account ${escapeMrkdwn(String(d.accountId))})`;
+}
+
+/** Alerts posted at the top of the audit channel, outside any request's thread. */
+export function systemAlert(e: AuditEvent): SlackMessage {
+  const d = e.details;
+  const section = (text: string): SlackMessage => ({ text, blocks: [{ type: 'section', text: mrkdwn(text) }] });
   switch (e.type) {
     case 'quorum.unsafe':
-      return `:rotating_light: The approver pool no longer satisfies the policy: ${escapeMrkdwn(((e.details.problems as string[] | undefined) ?? []).join('; '))}`;
+      return section(`:rotating_light: The approver pool no longer satisfies the policy: ${escapeMrkdwn(((d.problems as string[] | undefined) ?? []).join('; '))}`);
+    case 'drift.detected': {
+      const text = `:warning: Drift: ${driftSubject(d)}, but no breakglass grant backs it and the policy does not list it as standing access.${d.mode === 'revoke' ? ' Removing it (policy: drift: revoke).' : ''}`;
+      if (d.mode === 'revoke') return section(text);
+      return {
+        text,
+        blocks: [
+          { type: 'section', text: mrkdwn(text) },
+          { type: 'context', elements: [mrkdwn(`Drift \`${escapeMrkdwn(String(d.driftId))}\` · approvers may remove it; add it to standingAccess if it is meant to stay`)] },
+          { type: 'actions', block_id: 'drift', elements: [{ type: 'button', action_id: ACTION_DRIFT_REVOKE, style: 'danger', text: plain('Revoke'), value: String(d.driftId) }] },
+        ],
+      };
+    }
+    case 'drift.revoked':
+      return section(`:lock: Drift \`${escapeMrkdwn(String(d.driftId))}\` removed by ${who(e)}; Identity Center confirmed the deletion.`);
+    case 'drift.resolved':
+      return section(`:white_check_mark: Drift \`${escapeMrkdwn(String(d.driftId))}\` resolved: the assignment is gone.`);
+    case 'revoke_all.started':
+      return section(`:rotating_light: Operator \`${escapeMrkdwn(String(d.operator ?? 'unknown'))}\` ran revoke-all: ${escapeMrkdwn(String(d.reason ?? ''))} (${escapeMrkdwn(String(d.count ?? 0))} active grants)`);
+    case 'revoke_all.finished':
+      return section(`revoke-all finished: ${escapeMrkdwn(String(d.revoked ?? 0))} revoked, ${escapeMrkdwn(String(d.pending ?? 0))} still being removed`);
     default:
-      return `${e.type}`;
+      return section(e.type);
   }
+}
+
+/** The drift alert once it is closed: same subject, no button. */
+export function closedDriftAlert(alert: Record<string, unknown>, closing: AuditEvent): SlackMessage {
+  const text = `~Drift~ ${driftSubject({ ...alert, profileName: alert.profileId })}: ${closing.type === 'drift.revoked' ? `removed by ${who(closing)}` : 'gone'}.`;
+  return { text, blocks: [{ type: 'section', text: mrkdwn(text) }] };
 }

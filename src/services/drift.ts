@@ -1,0 +1,126 @@
+import type { AssignmentTarget } from '../domain/request.ts';
+import type { Profile } from '../domain/policy.ts';
+import { driftId, type DriftAlert } from '../store/drift.ts';
+import type { ServiceContext } from './context.ts';
+import type { DecisionResult } from './decide.ts';
+import { later } from './mutate.ts';
+import { describeError, pollUntilSettled } from './poll.ts';
+
+export interface DriftPass {
+  raised: number;
+  revoked: number;
+  resolved: number;
+}
+
+/** Principals the policy says may hold each profile's assignment permanently (emails resolved to user ids). */
+async function standingPrincipals(ctx: ServiceContext): Promise<Map<string, Set<string>>> {
+  const map = new Map<string, Set<string>>();
+  for (const s of ctx.policy.standingAccess) {
+    const set = map.get(s.profile) ?? new Set<string>();
+    if (s.userId) set.add(s.userId);
+    if (s.groupId) set.add(s.groupId);
+    if (s.email) {
+      const id = await ctx.ic.findUserIdByEmail(s.email);
+      if (id) set.add(id);
+    }
+    map.set(s.profile, set);
+  }
+  return map;
+}
+
+/**
+ * Compares what Identity Center says each managed permission set grants on
+ * its account with what breakglass granted and the policy allows. Anything
+ * else raises one alert (or is removed, with `drift: revoke`); an alert whose
+ * access has gone is closed.
+ */
+export async function checkDrift(ctx: ServiceContext): Promise<DriftPass> {
+  const pass: DriftPass = { raised: 0, revoked: 0, resolved: 0 };
+  const standing = await standingPrincipals(ctx);
+  const instanceArn = ctx.policy.identityCenter.instanceArn;
+  const checked = new Set<string>();
+  for (const profile of ctx.policy.profiles) {
+    const scope = `${profile.accountId}/${profile.permissionSetArn}`;
+    if (checked.has(scope)) continue;
+    checked.add(scope);
+    const present = new Set<string>();
+    for (const a of await ctx.ic.listAssignments(instanceArn, profile.accountId, profile.permissionSetArn)) {
+      const alert = { instanceArn, accountId: profile.accountId, permissionSetArn: profile.permissionSetArn, principalType: a.principalType, principalId: a.principalId };
+      const id = driftId(alert);
+      present.add(id);
+      if (standing.get(profile.id)?.has(a.principalId)) continue;
+      const outcome = await judge(ctx, profile, { ...alert, id });
+      if (outcome === 'raised') pass.raised++;
+      if (outcome === 'revoked' || outcome === 'raised+revoked') pass.revoked++;
+      if (outcome === 'raised+revoked') pass.raised++;
+    }
+    for (const id of await ctx.drift.openIds(profile.id)) {
+      if (present.has(id)) continue;
+      const closed = await ctx.drift.close(id, 'resolved', { type: 'drift.resolved', requestId: null, actor: null, details: { driftId: id, note: 'the assignment is gone' } }, ctx.now());
+      if (closed) pass.resolved++;
+    }
+  }
+  if (pass.raised + pass.revoked + pass.resolved > 0) ctx.eventsQueued();
+  return pass;
+}
+
+type Judgement = 'backed' | 'busy' | 'known' | 'raised' | 'revoked' | 'raised+revoked';
+
+async function judge(ctx: ServiceContext, profile: Profile, alert: Omit<DriftAlert, 'status' | 'alertMessage' | 'detectedAt' | 'profileId'>): Promise<Judgement> {
+  const target: AssignmentTarget = { instanceArn: alert.instanceArn, accountId: alert.accountId, permissionSetArn: alert.permissionSetArn, principalId: alert.principalId };
+  const owner = `drift:${ctx.owner}`;
+  const now = ctx.now();
+  // Grants and revokes hold this lock while Identity Center works, so an assignment caught mid-grant is never judged.
+  const record = alert.principalType === 'USER' ? await ctx.assignments.lock(target, owner, now, later(now, ctx.timing.leaseMs)) : { holders: [], heldBefore: null, creating: null };
+  if (!record) return 'busy';
+  try {
+    if (record.holders.length > 0 || record.creating) return 'backed';
+    const raised = await ctx.drift.raise(
+      { ...alert, profileId: profile.id, detectedAt: now },
+      {
+        type: 'drift.detected',
+        requestId: null,
+        actor: null,
+        details: { driftId: alert.id, profileId: profile.id, profileName: profile.name, accountId: alert.accountId, permissionSetArn: alert.permissionSetArn, principalType: alert.principalType, principalId: alert.principalId, mode: ctx.policy.drift },
+      },
+      now,
+    );
+    if (ctx.policy.drift !== 'revoke') return raised ? 'raised' : 'known';
+    await removeDriftAccess(ctx, alert.id, target, alert.principalType, null);
+    return raised ? 'raised+revoked' : 'revoked';
+  } finally {
+    if (alert.principalType === 'USER') await ctx.assignments.unlock(target, owner);
+  }
+}
+
+async function removeDriftAccess(ctx: ServiceContext, id: string, target: AssignmentTarget, principalType: 'USER' | 'GROUP', by: string | null): Promise<void> {
+  const deletionId = await ctx.ic.startDeletion(target, principalType);
+  const status = await pollUntilSettled(() => ctx.ic.deletionStatus(target.instanceArn, deletionId), Date.now() + ctx.timing.pollRoundMs);
+  if (status.state !== 'SUCCEEDED') {
+    throw new Error(status.state === 'FAILED' ? `Identity Center could not delete it: ${status.failureReason ?? 'no reason given'}` : 'Identity Center has not confirmed the deletion yet');
+  }
+  await ctx.drift.close(id, 'revoked', { type: 'drift.revoked', requestId: null, actor: by ? { slackUserId: by, principalId: null } : null, details: { driftId: id, deletionRequestId: deletionId } }, ctx.now());
+  ctx.eventsQueued();
+}
+
+/** An approver clicks Revoke on a drift alert. */
+export async function revokeDrift(ctx: ServiceContext, id: string, bySlackId: string): Promise<DecisionResult> {
+  if (!(await ctx.directory.isApprover(bySlackId))) return { ok: false, message: 'Only breakglass approvers can revoke access found by drift detection.' };
+  const alert = await ctx.drift.get(id);
+  if (!alert) return { ok: false, message: `There is no drift alert ${id}.` };
+  if (alert.status !== 'open') return { ok: false, message: `This alert is already ${alert.status}.` };
+  const target: AssignmentTarget = { instanceArn: alert.instanceArn, accountId: alert.accountId, permissionSetArn: alert.permissionSetArn, principalId: alert.principalId };
+  const owner = `drift:${bySlackId}`;
+  const now = ctx.now();
+  const record = alert.principalType === 'USER' ? await ctx.assignments.lock(target, owner, now, later(now, ctx.timing.leaseMs)) : { holders: [], heldBefore: null, creating: null };
+  if (!record) return { ok: false, message: 'A grant or revoke of this assignment is in progress; try again in a moment.' };
+  try {
+    if (record.holders.length > 0 || record.creating) return { ok: false, message: 'A breakglass grant now backs this assignment, so it was left in place.' };
+    await removeDriftAccess(ctx, id, target, alert.principalType, bySlackId);
+    return { ok: true, message: 'Removed: Identity Center confirmed the deletion.' };
+  } catch (err) {
+    return { ok: false, message: `Could not remove it: ${describeError(err)}` };
+  } finally {
+    if (alert.principalType === 'USER') await ctx.assignments.unlock(target, owner);
+  }
+}
