@@ -47,7 +47,8 @@ function slackSteps(e: AuditEvent): Step[] {
 
 export interface PublisherOptions {
   outbox: OutboxStore;
-  slack: AuditSlack;
+  /** Null: record events in the chain only and leave the Slack deliveries queued (the CLI, when Slack may be down). */
+  slack: AuditSlack | null;
   policy: Policy;
   log: Logger;
   now?: () => number;
@@ -128,6 +129,7 @@ export class AuditPublisher {
       const head = item?.outbox[0];
       if (!item || !head) return;
       await this.chainAll(item);
+      if (!this.o.slack) return;
       const fresh = await this.o.outbox.read(key);
       const event = fresh?.outbox[0];
       if (!fresh || !event || event.id !== head.id) continue;
@@ -212,6 +214,7 @@ export class AuditPublisher {
   private async deliverStep(step: Step, item: OutboxItem, event: AuditEvent, request: AccessRequest | null): Promise<{ path: string[]; value: unknown } | null> {
     const { channels } = this.o.policy;
     const slack = this.o.slack;
+    if (!slack) return null;
     if (step === 'shout') {
       if (request) {
         const text = `${auditReply(event)} (request \`${request.id}\`)`;

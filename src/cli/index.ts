@@ -3,7 +3,9 @@ import { ConfigError } from '../config/errors.ts';
 import { readEnv } from '../config/env.ts';
 import { createLogger } from '../log.ts';
 import { exportAudit, parseInstant, verifyFile, verifyStore } from './audit.ts';
+import { revokeAll } from './revoke-all.ts';
 import { openStoreForCli } from './store.ts';
+import { loadPolicy } from '../config/policy-file.ts';
 
 const USAGE = `usage: breakglass <command>
 
@@ -11,6 +13,7 @@ const USAGE = `usage: breakglass <command>
                                  write the audit chain to stdout
   audit verify [--file F]        re-compute the chain (from the store, or from an export file);
                                  exit 1 naming the first record that does not verify
+  revoke-all --reason "…"        revoke every active grant now (works with Slack down, bot running or not)
   help                           this text
 
 The CLI reads the same environment as the bot (BREAKGLASS_TABLE or BREAKGLASS_DATA_DIR, AWS settings).
@@ -71,6 +74,13 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS
       const where = [result.seq !== null ? `record seq ${result.seq}` : null, result.line !== null ? `line ${result.line}` : null].filter(Boolean).join(', ');
       say(`audit chain does NOT verify: ${where || 'first record'} ${result.problem} (${result.count} records verified before it)`);
       return 1;
+    }
+    if (command === 'revoke-all') {
+      const { values } = parseArgs({ args: [sub, ...rest].filter((a): a is string => a !== undefined), options: { reason: { type: 'string' } }, strict: true });
+      const reason = values.reason?.trim();
+      if (!reason) throw new UsageError('revoke-all needs --reason "why" (it goes into the audit record)');
+      const e = readEnv(env, { requireSlack: false });
+      return await revokeAll(e, env, loadPolicy(e.policyPath), reason, log, out, say);
     }
     throw new UsageError(`unknown command "${argv.join(' ')}"`);
   } catch (e) {

@@ -28,11 +28,17 @@ export async function endAccess(ctx: ServiceContext, id: string, bySlackId: stri
 }
 
 /** ACTIVE → REVOKING, then the work is queued at once. Null when the request was not active. */
-export async function startRevoke(ctx: ServiceContext, id: string, reason: RevokeReason, by: string | null): Promise<AccessRequest | null> {
+export async function startRevoke(
+  ctx: ServiceContext,
+  id: string,
+  reason: RevokeReason,
+  by: string | null,
+  extra: Record<string, unknown> = {},
+): Promise<AccessRequest | null> {
   const updated = await mutate(ctx, id, ['ACTIVE'], (r, now) => {
     const events: NewEvent[] = [];
     if (by) events.push({ type: 'access.ended', requestId: id, actor: { slackUserId: by, principalId: by === r.requester.slackUserId ? r.requester.principalId : null }, details: { reason } });
-    events.push({ type: 'revoke.started', requestId: id, actor: by ? { slackUserId: by, principalId: null } : null, details: { reason, expiresAt: r.grant.expiresAt } });
+    events.push({ type: 'revoke.started', requestId: id, actor: by ? { slackUserId: by, principalId: null } : null, details: { reason, expiresAt: r.grant.expiresAt, ...extra } });
     return {
       set: { status: 'REVOKING', revoke: { reason, by, startedAt: now, deletionRequestId: null, attempts: 0, lastError: null, kept: null, doneAt: null } },
       events,

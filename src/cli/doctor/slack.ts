@@ -10,7 +10,7 @@
  * it gives instead — `not_in_channel`, `channel_not_found`, `is_archived` — says whether the bot
  * may post there. A first call against a channel id that cannot exist proves that Slack looks at
  * the channel before the missing text; if it does not, doctor says it cannot tell (⚠) rather
- * than pass.
+ * than claim a ✓ it has not seen.
  */
 import { WebAPIPlatformError, WebAPIRateLimitedError, WebAPIRequestError, WebClient, LogLevel, type Logger as SlackLogger } from '@slack/web-api';
 import type { Logger } from 'pino';

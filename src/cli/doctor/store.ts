@@ -1,0 +1,128 @@
+/** The store check of `breakglass doctor`: the DynamoDB table, or the embedded store. */
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { DescribeTableCommand, DynamoDBClient, type TableDescription } from '@aws-sdk/client-dynamodb';
+import type { Env } from '../../config/env.ts';
+import { TABLE_DEFINITION } from '../../store/dynamo.ts';
+import { embeddedClient, EMBEDDED_TABLE, RUNNING_MARKER } from '../../store/open.ts';
+import { awsFix } from './aws.ts';
+import { describeError, type Report } from './report.ts';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** What is wrong with the table's layout, compared with TABLE_DEFINITION (empty when nothing). */
+export function layoutProblems(t: TableDescription): string[] {
+  const problems: string[] = [];
+  const keys = (ks: readonly { AttributeName?: string; KeyType?: string }[] | undefined) => (ks ?? []).map((k) => `${k.AttributeName}:${k.KeyType}`).join(',');
+  if (keys(t.KeySchema) !== keys(TABLE_DEFINITION.KeySchema)) problems.push(`key schema is ${keys(t.KeySchema) || 'unknown'}, expected ${keys(TABLE_DEFINITION.KeySchema)}`);
+  for (const want of TABLE_DEFINITION.GlobalSecondaryIndexes) {
+    const have = (t.GlobalSecondaryIndexes ?? []).find((i) => i.IndexName === want.IndexName);
+    if (!have) problems.push(`index "${want.IndexName}" is missing`);
+    else if (keys(have.KeySchema) !== keys(want.KeySchema)) problems.push(`index "${want.IndexName}" has keys ${keys(have.KeySchema)}, expected ${keys(want.KeySchema)}`);
+    else if (have.IndexStatus && have.IndexStatus !== 'ACTIVE') problems.push(`index "${want.IndexName}" is ${have.IndexStatus}`);
+  }
+  return problems;
+}
+
+async function describe(raw: DynamoDBClient, table: string): Promise<TableDescription> {
+  const out = await raw.send(new DescribeTableCommand({ TableName: table }));
+  return out.Table ?? {};
+}
+
+async function checkTable(env: Env & { table: string }, region: string | null, report: Report): Promise<void> {
+  const what = `DynamoDB table ${env.table} is reachable`;
+  // As src/store/open.ts builds it (region and endpoint from the SDK's environment), but quick to give up.
+  const raw = new DynamoDBClient({ maxAttempts: 2, requestHandler: { connectionTimeout: 5_000, requestTimeout: 10_000 } });
+  try {
+    const t = await describe(raw, env.table);
+    const problems = layoutProblems(t);
+    if (t.TableStatus && t.TableStatus !== 'ACTIVE') problems.unshift(`table is ${t.TableStatus}`);
+    if (problems.length > 0) {
+      report.fail(`${what}, but ${problems.join('; ')}`, `the table was not made by breakglass: deploy it from infra/ (bot stack), or point BREAKGLASS_TABLE at a new table name and let the bot create it`);
+    } else {
+      report.ok(`${what} (${t.TableStatus ?? 'ACTIVE'}, indexes ${TABLE_DEFINITION.GlobalSecondaryIndexes.map((i) => i.IndexName).join(' and ')})`);
+    }
+  } catch (err) {
+    if ((err as Error).name === 'ResourceNotFoundException') {
+      report.fail(`${what}: there is no table ${env.table}${region ? ` in ${region}` : ''}`, 'deploy it from infra/ (bot stack), or check BREAKGLASS_TABLE and AWS_REGION (the bot creates a missing table only if it may dynamodb:CreateTable)');
+    } else {
+      report.fail(`${what}: ${describeError(err)}`, awsFix(err, { region: region ?? '(from the AWS config)', assumeRoleArn: null, action: `dynamodb:DescribeTable on ${env.table}`, endpointVar: 'AWS_ENDPOINT_URL_DYNAMODB' }));
+    }
+  } finally {
+    raw.destroy();
+  }
+}
+
+/** The nearest directory that exists at or above `dir`, or null when something in the way is a file. */
+function existingAncestor(dir: string): string | null {
+  let d = resolve(dir);
+  for (;;) {
+    if (existsSync(d)) return statSync(d).isDirectory() ? d : null;
+    const up = dirname(d);
+    if (up === d) return null;
+    d = up;
+  }
+}
+
+/** Writes and removes a file: the only sure test that the bot could write here. */
+function writable(dir: string): string | null {
+  const probe = join(dir, `.breakglass-doctor-${process.pid}`);
+  try {
+    writeFileSync(probe, '');
+    rmSync(probe, { force: true });
+    return null;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? describeError(err);
+  }
+}
+
+async function checkEmbedded(env: Env, report: Report): Promise<void> {
+  const dir = env.dataDir;
+  const marker = join(dir, RUNNING_MARKER);
+  if (existsSync(marker)) {
+    let running: { endpoint: string; pid: number } | null;
+    try {
+      running = JSON.parse(readFileSync(marker, 'utf8')) as { endpoint: string; pid: number };
+    } catch {
+      running = null;
+    }
+    if (running && typeof running.pid === 'number' && typeof running.endpoint === 'string' && alive(running.pid)) {
+      const what = `embedded store of the running bot (pid ${running.pid}, BREAKGLASS_DATA_DIR ${dir}) answers`;
+      const raw = embeddedClient(running.endpoint);
+      try {
+        const problems = layoutProblems(await describe(raw, EMBEDDED_TABLE));
+        if (problems.length > 0) report.fail(`${what}, but ${problems.join('; ')}`, `stop the bot, move ${dir} aside and start it again (it creates a fresh store)`);
+        else report.ok(what);
+      } catch (err) {
+        report.fail(`${what}: ${describeError(err)}`, `the bot (pid ${running.pid}) does not answer on ${running.endpoint}: restart it`);
+      } finally {
+        raw.destroy();
+      }
+      return;
+    }
+  }
+  const what = `embedded store directory BREAKGLASS_DATA_DIR ${dir} is writable`;
+  const base = existingAncestor(dir);
+  if (base === null) {
+    report.fail(`${what}: a file stands where a directory should be`, 'set BREAKGLASS_DATA_DIR to a directory the bot may write (or BREAKGLASS_TABLE to a DynamoDB table)');
+    return;
+  }
+  const problem = writable(base);
+  if (problem) {
+    report.fail(`${what}: cannot write to ${base} (${problem})`, `make ${base} writable by the bot's user, or set BREAKGLASS_DATA_DIR to a directory it may write (or BREAKGLASS_TABLE to a DynamoDB table)`);
+    return;
+  }
+  report.ok(base === resolve(dir) ? what : `${what} (it will be created in ${base})`);
+}
+
+export async function checkStore(env: Env, region: string | null, report: Report): Promise<void> {
+  if (env.table) await checkTable({ ...env, table: env.table }, region, report);
+  else await checkEmbedded(env, report);
+}

@@ -1,0 +1,72 @@
+import { PassThrough } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/index.ts';
+import { PEOPLE, startHarness, type Harness } from '../support/harness.ts';
+
+let h: Harness | null = null;
+let botStopped = false;
+afterEach(async () => {
+  if (h && botStopped) {
+    await h.slack.close();
+    await h.ic.close();
+    await h.db.close();
+  } else await h?.stop();
+  h = null;
+  botStopped = false;
+});
+
+async function cli(x: Harness, args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let o = '';
+  let e = '';
+  out.on('data', (d: Buffer) => (o += d.toString()));
+  err.on('data', (d: Buffer) => (e += d.toString()));
+  const code = await runCli(args, { ...process.env, ...x.env }, out, err);
+  return { code, out: o, err: e };
+}
+
+async function activeGrant(x: Harness, user: string): Promise<string> {
+  const { requestId } = await x.request(user, { duration: 'PT1H' });
+  const id = requestId ?? '';
+  await x.slack.waitFor(() => x.approvalMessage(id), 5000);
+  await x.click(PEOPLE.approver1.slack, 'approve', id);
+  await x.click(PEOPLE.approver2.slack, 'approve', id);
+  await x.waitForStatus(id, 'ACTIVE');
+  return id;
+}
+
+describe('revoke-all, the kill switch', () => {
+  it('revokes every active grant while Slack is down, audited under the operator', async () => {
+    h = await startHarness({ durations: ['PT1H'] });
+    const x = h;
+    const a = await activeGrant(x, PEOPLE.requester.slack);
+    const b = await activeGrant(x, PEOPLE.second.slack);
+    expect(x.ic.assignments()).toHaveLength(2);
+    x.slack.failMethod('*', { error: 'service_unavailable' });
+    expect((await cli(x, ['revoke-all'])).code).toBe(2);
+    const run = await cli(x, ['revoke-all', '--reason', 'suspected token leak']);
+    expect(run.code).toBe(0);
+    expect(x.ic.assignments()).toHaveLength(0);
+    const lines = run.out.trim().split('\n').map((l) => JSON.parse(l) as { requestId: string; status: string });
+    expect(lines.map((l) => l.requestId).sort()).toEqual([a, b].sort());
+    expect(lines.every((l) => l.status === 'REVOKED')).toBe(true);
+    const chain = (await cli(x, ['audit', 'export'])).out;
+    expect(chain).toContain('"type":"revoke_all.started"');
+    expect(chain).toContain('suspected token leak');
+    expect(chain).toContain('"reason":"revoke-all"');
+    expect((await cli(x, ['audit', 'verify'])).code).toBe(0);
+    x.slack.failMethod('*', null);
+  });
+
+  it('works with the bot stopped', async () => {
+    h = await startHarness({ durations: ['PT1H'] });
+    const x = h;
+    await activeGrant(x, PEOPLE.requester.slack);
+    await x.bot.stop();
+    botStopped = true;
+    const run = await cli(x, ['revoke-all', '--reason', 'bot host compromised']);
+    expect(run.code).toBe(0);
+    expect(x.ic.assignments()).toHaveLength(0);
+  });
+});
