@@ -43,7 +43,7 @@ const request = (over: Partial<AccessRequest> = {}): AccessRequest => ({
   approvals: [],
   pendingUntil: '2026-11-28T01:00:00.000Z',
   decision: null,
-  grant: { startedAt: null, creationRequestId: null, grantedAt: null, expiresAt: null, alreadyHeld: null, failure: null, cleanupPending: false, attempts: 0 },
+  grant: { startedAt: null, creationAttemptedAt: null, creationSlot: null, creationRequestId: null, grantedAt: null, expiresAt: null, alreadyHeld: null, failure: null, cleanupPending: false, attempts: 0 },
   revoke: null,
   slack: { approvalMessage: null, auditThread: null },
   ...over,
