@@ -2,7 +2,7 @@
  * CDK app: the bot stack (security-tooling account) and the role stack (management account).
  * Synthesizes offline, with no lookups: `npm run synth` writes both templates to cdk.out/.
  * Settings: `cdk deploy -c key=value`, or BREAKGLASS_<KEY> variables (infra/lib/config.ts,
- * docs/deploy.md).
+ * README.md, "Deploy").
  */
 import { fileURLToPath } from 'node:url';
 import { App } from 'aws-cdk-lib';

@@ -105,7 +105,7 @@ export class BotStack extends Stack {
     }
 
     // Created with a random placeholder; the operator stores the tokens with put-secret-value
-    // (docs/deploy.md), so they never pass through CloudFormation.
+    // (README.md, "Deploy"), so they never pass through CloudFormation.
     this.slackSecret = new secretsmanager.Secret(this, 'SlackTokens', {
       description: `breakglass Slack credentials: a JSON object with ${SLACK_SECRET_KEYS.join(', ')}`,
       encryptionKey: dataKey,
