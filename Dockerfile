@@ -26,9 +26,10 @@ WORKDIR /app
 # Everything stays owned by root and read-only to the app user: the running bot cannot
 # rewrite its own code, dependencies or policy.
 COPY --from=deps /app/node_modules ./node_modules
-# The policy file is optional here (the bracket makes it a pattern that may match nothing):
+# manifest.yml lets `breakglass doctor` compare the token's scopes with the app's. The policy file is
+# optional here (the bracket makes it a pattern that may match nothing):
 # bake breakglass.yml into the image, or mount one and point BREAKGLASS_POLICY at it.
-COPY package.json tsconfig.json breakglass.ym[l] ./
+COPY package.json tsconfig.json manifest.yml breakglass.ym[l] ./
 COPY bin ./bin
 COPY src ./src
 

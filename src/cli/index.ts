@@ -3,6 +3,7 @@ import { ConfigError } from '../config/errors.ts';
 import { readEnv } from '../config/env.ts';
 import { createLogger } from '../log.ts';
 import { exportAudit, parseInstant, verifyFile, verifyStore } from './audit.ts';
+import { runDoctor } from './doctor.ts';
 import { revokeAll } from './revoke-all.ts';
 import { openStoreForCli } from './store.ts';
 import { loadPolicy } from '../config/policy-file.ts';
@@ -13,6 +14,7 @@ const USAGE = `usage: breakglass <command>
                                  write the audit chain to stdout
   audit verify [--file F]        re-compute the chain (from the store, or from an export file);
                                  exit 1 naming the first record that does not verify
+  doctor                         check config, Slack, Identity Center and the store; ✓/✗ with a fix for each ✗
   revoke-all --reason "…"        revoke every active grant now (works with Slack down, bot running or not)
   help                           this text
 
@@ -30,6 +32,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS
       (command ? out : err).write(`${USAGE}\n`);
       return command ? 0 : 2;
     }
+    if (command === 'doctor') return await runDoctor(env, out, err);
     const log = createLogger(env.LOG_LEVEL ?? 'warn', process.stderr);
     if (command === 'audit' && sub === 'export') {
       const { values } = parseArgs({ args: rest, options: { since: { type: 'string' }, until: { type: 'string' }, format: { type: 'string', default: 'jsonl' } }, strict: true });

@@ -32,6 +32,16 @@ function startProcess(env: Record<string, string>): { child: ChildProcess; outpu
   return { child, output: () => out, exited };
 }
 
+/** `npx breakglass …` as an operator runs it. */
+function runBin(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, ['bin/breakglass.js', ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env } });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out, err })));
+}
+
 describe('the bot process', () => {
   it('refuses to start without Slack settings, saying what to set', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bg-proc-'));
@@ -110,8 +120,18 @@ describe('the bot process', () => {
     await slack.waitFor(() => slack.dmsTo(PEOPLE.requester.slack).find((m) => (m.text ?? '').includes('has ended')), 5000);
     const grantDm = slack.dmsTo(PEOPLE.requester.slack).find((m) => JSON.stringify(m.blocks).includes('end_access'));
     expect(JSON.stringify(grantDm?.blocks)).toContain('GMT+9');
+    // The CLI reaches the embedded store through the running bot, then opens the files itself once it has stopped.
+    const cliEnv = { BREAKGLASS_DATA_DIR: join(dir, 'data'), BREAKGLASS_POLICY: join(dir, 'breakglass.yml') };
+    const whileRunning = await runBin(['audit', 'verify'], cliEnv);
+    expect(whileRunning.code, whileRunning.err).toBe(0);
+    expect(whileRunning.err).toContain('the running bot');
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
+    const afterStop = await runBin(['audit', 'export'], cliEnv);
+    expect(afterStop.code, afterStop.err).toBe(0);
+    expect(afterStop.err).toContain('the embedded store');
+    const types = afterStop.out.trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
+    expect(types).toEqual(expect.arrayContaining(['config.loaded', 'request.submitted', 'grant.succeeded', 'revoke.succeeded']));
     expect(p.output()).not.toContain(BOT_TOKEN);
     expect(p.output()).not.toContain(SIGNING_SECRET);
     for (const line of p.output().split('\n').filter((l) => l.startsWith('{'))) expect(() => JSON.parse(line)).not.toThrow();

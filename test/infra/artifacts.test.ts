@@ -71,7 +71,7 @@ describe('.dockerignore', () => {
     const lines = read('.dockerignore').split('\n').filter((line) => line !== '' && !line.startsWith('#'));
     expect(lines[0]).toBe('*');
     expect(lines.filter((line) => line.startsWith('!')).sort()).toEqual(
-      ['!bin', '!breakglass.yml', '!package-lock.json', '!package.json', '!src', '!tsconfig.json'].sort(),
+      ['!bin', '!breakglass.yml', '!manifest.yml', '!package-lock.json', '!package.json', '!src', '!tsconfig.json'].sort(),
     );
   });
 });
