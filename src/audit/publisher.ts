@@ -64,17 +64,58 @@ export interface PublisherOptions {
  * repeats nothing and loses nothing; events of one request go out in order.
  * It runs off the interactive path: listeners only queue.
  */
-export class AuditPublisher {
+/** Runs `work` when kicked; kicks during a run fold into one more run. */
+class Coalesced {
   private running: Promise<void> | null = null;
   private again = false;
+
+  constructor(
+    private readonly work: () => Promise<void>,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  kick(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.drain().finally(() => {
+      this.running = null;
+    });
+  }
+
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private async drain(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        await this.work();
+      } catch (err) {
+        this.onError(err);
+      }
+    } while (this.again);
+  }
+}
+
+export class AuditPublisher {
   private timer: NodeJS.Timeout | null = null;
   private slackPausedUntil = 0;
   private stopped = false;
+  private lastAppended: ChainRecord | null = null;
   private failures = new Map<string, number>();
   private readonly now: () => number;
+  /** Two loops: the record is written at once; Slack, at Slack's pace, must never hold it up. */
+  private readonly chainLoop: Coalesced;
+  private readonly slackLoop: Coalesced;
 
   constructor(private readonly o: PublisherOptions) {
     this.now = o.now ?? Date.now;
+    const onError = (err: unknown) => this.o.log.error({ err, event: 'audit.publish_error' }, 'audit publisher pass failed');
+    this.chainLoop = new Coalesced(() => this.chainPass(), onError);
+    this.slackLoop = new Coalesced(() => this.slackPass(), onError);
   }
 
   start(intervalMs: number): void {
@@ -87,52 +128,53 @@ export class AuditPublisher {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.running;
+    await this.idle();
   }
 
   /** Deliver soon; concurrent kicks fold into one more pass. */
   kick(): void {
     if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.drain().finally(() => {
-      this.running = null;
-    });
+    this.chainLoop.kick();
+    this.slackLoop.kick();
   }
 
   /** Resolves when every queued event that can be delivered now has been. */
   async idle(): Promise<void> {
-    while (this.running) await this.running;
+    await this.chainLoop.idle();
+    await this.slackLoop.idle();
   }
 
-  private async drain(): Promise<void> {
-    do {
-      this.again = false;
-      try {
-        await this.runOnce();
-      } catch (err) {
-        this.o.log.error({ err, event: 'audit.publish_error' }, 'audit publisher pass failed');
+  /** Every item with undelivered events, including those waiting out a Slack failure: the chain does not wait. */
+  private async chainPass(): Promise<void> {
+    let chained = false;
+    for (const item of await this.o.outbox.pending(null)) {
+      if (item.outbox.some((e) => !e.done?.chain)) {
+        await this.chainAll(item);
+        chained = true;
       }
-    } while (this.again);
+    }
+    // What was just recorded can now go to Slack.
+    if (chained && !this.stopped) this.slackLoop.kick();
   }
 
+  /** One full pass: the chain, then the Slack deliveries that are due. */
   async runOnce(): Promise<void> {
-    const items = await this.o.outbox.pending(new Date(this.now()).toISOString());
-    for (const item of items) await this.deliverItem(item.key);
+    await this.chainPass();
+    for (const item of await this.o.outbox.pending(new Date(this.now()).toISOString())) await this.deliverItem(item.key);
+  }
+
+  private async slackPass(): Promise<void> {
+    if (!this.o.slack) return;
+    for (const item of await this.o.outbox.pending(new Date(this.now()).toISOString())) await this.deliverItem(item.key);
   }
 
   private async deliverItem(key: ItemKey): Promise<void> {
+    if (!this.o.slack) return;
     for (;;) {
-      const item = await this.o.outbox.read(key);
-      const head = item?.outbox[0];
-      if (!item || !head) return;
-      await this.chainAll(item);
-      if (!this.o.slack) return;
       const fresh = await this.o.outbox.read(key);
       const event = fresh?.outbox[0];
-      if (!fresh || !event || event.id !== head.id) continue;
+      // An event goes to Slack only once it is in the record; the chain loop gets to it first.
+      if (!fresh || !event || !event.done?.chain) return;
       if (this.now() < this.slackPausedUntil) {
         await this.o.outbox.defer(key, new Date(this.slackPausedUntil).toISOString());
         return;
@@ -165,7 +207,8 @@ export class AuditPublisher {
         const existing = await this.o.outbox.chainRecord(reserved);
         if (existing?.eventId === event.id) return this.o.outbox.markDone(key, index, event.id, 'chain');
       }
-      const head = await this.o.outbox.chainHead();
+      // The last record this process wrote is usually still the head; if not, the conditional put says so.
+      const head = attempt === 0 && this.lastAppended ? this.lastAppended : await this.o.outbox.chainHead();
       const seq = (head?.seq ?? 0) + 1;
       if (reserved !== seq) {
         if (!(await this.o.outbox.reserveSeq(key, index, event.id, seq))) return false;
@@ -183,6 +226,7 @@ export class AuditPublisher {
       };
       const record: ChainRecord = { ...base, hash: recordHash(base) };
       if (await this.o.outbox.putChainRecord(record)) {
+        this.lastAppended = record;
         this.o.log.info(
           { event: event.type, at: event.at, requestId: event.requestId, actor: event.actor, details: event.details, seq, hash: record.hash },
           `audit ${event.type}`,

@@ -16,18 +16,24 @@ export interface OutboxItem {
 export class OutboxStore {
   constructor(private readonly db: Database) {}
 
-  /** Items with undelivered events whose next attempt is due. */
-  async pending(now: string, limit = 50): Promise<OutboxItem[]> {
-    const out = await this.db.doc.send(
-      new QueryCommand({
-        TableName: this.db.table,
-        IndexName: INDEX_OUTBOX,
-        KeyConditionExpression: 'outboxPk = :p AND outboxAt <= :now',
-        ExpressionAttributeValues: { ':p': OUTBOX_PARTITION, ':now': now },
-        Limit: limit,
-      }),
-    );
-    return (out.Items ?? []).map((it) => ({ key: { pk: it.pk as string, sk: it.sk as string }, outbox: (it.outbox as AuditEvent[]) ?? [], item: it }));
+  /** Items with undelivered events whose next attempt is due by `now` (all of them when null), oldest first. */
+  async pending(now: string | null, limit = 500): Promise<OutboxItem[]> {
+    const items: OutboxItem[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.db.doc.send(
+        new QueryCommand({
+          TableName: this.db.table,
+          IndexName: INDEX_OUTBOX,
+          KeyConditionExpression: now ? 'outboxPk = :p AND outboxAt <= :now' : 'outboxPk = :p',
+          ExpressionAttributeValues: now ? { ':p': OUTBOX_PARTITION, ':now': now } : { ':p': OUTBOX_PARTITION },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const it of out.Items ?? []) items.push({ key: { pk: it.pk as string, sk: it.sk as string }, outbox: (it.outbox as AuditEvent[]) ?? [], item: it });
+      start = out.LastEvaluatedKey;
+    } while (start && items.length < limit);
+    return items;
   }
 
   async read(key: ItemKey): Promise<OutboxItem | null> {
