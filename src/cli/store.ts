@@ -5,7 +5,8 @@ import type { Env } from '../config/env.ts';
 import { documentClient, type Database } from '../store/dynamo.ts';
 import { embeddedClient, EMBEDDED_TABLE, openDatabase, RUNNING_MARKER } from '../store/open.ts';
 
-function alive(pid: number): boolean {
+/** Whether a process still runs (the running bot's marker may be left by one that was killed). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

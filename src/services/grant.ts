@@ -37,18 +37,8 @@ async function runGrant(ctx: ServiceContext, request: AccessRequest): Promise<vo
   const owner = lockOwnerFor(request.id);
   const now = ctx.now();
   const deadline = Date.parse(request.grant.startedAt ?? now) + ctx.timing.grantTimeoutMs;
-  const record = await ctx.assignments.lock(t, owner, now, later(now, ctx.timing.leaseMs * 2));
-  if (!record) {
-    // Another grant or revoke of the same assignment is in flight; its outcome decides ours.
-    await reschedule(ctx, request.id, 1000);
-    return;
-  }
-  if (record.creating && record.creating !== request.id) {
-    // Another request's creation is unsettled: what exists may be its assignment, not the user's own.
-    await ctx.assignments.unlock(t, owner);
-    await reschedule(ctx, request.id, 1000);
-    return;
-  }
+  const record = await lockAssignment(ctx, request);
+  if (!record) return;
   const others = record.holders.filter((h) => h !== request.id);
   const settled: AssignmentRecord = { holders: others, heldBefore: record.heldBefore };
   const mine: AssignmentRecord = { holders: [...others, request.id], heldBefore: record.heldBefore };
@@ -113,6 +103,22 @@ async function runGrant(ctx: ServiceContext, request: AccessRequest): Promise<vo
     else await ctx.assignments.saveAndUnlock(t, owner, settled);
     await fail(ctx, request.id, describeError(err), mayHaveLanded);
   }
+}
+
+/**
+ * Takes the lock on the request's assignment for its grant or revoke. Null
+ * (and the request rescheduled) while another grant or revoke of it is in
+ * flight, or another request's creation of it is unsettled: what exists then
+ * may be that grant's assignment, and its outcome decides ours.
+ */
+export async function lockAssignment(ctx: ServiceContext, request: AccessRequest): Promise<AssignmentRecord | null> {
+  const owner = lockOwnerFor(request.id);
+  const now = ctx.now();
+  const record = await ctx.assignments.lock(request.target, owner, now, later(now, ctx.timing.leaseMs * 2));
+  if (record && (!record.creating || record.creating === request.id)) return record;
+  if (record) await ctx.assignments.unlock(request.target, owner);
+  await reschedule(ctx, request.id, 1000);
+  return null;
 }
 
 /** The creation is no longer outstanding at AWS: give its slot back. */

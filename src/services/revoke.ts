@@ -3,7 +3,7 @@ import type { NewEvent } from '../audit/events.ts';
 import type { AccessRequest, RevokeReason } from '../domain/request.ts';
 import type { ServiceContext } from './context.ts';
 import type { DecisionResult } from './decide.ts';
-import { lockOwnerFor, reschedule } from './grant.ts';
+import { lockAssignment, lockOwnerFor, reschedule } from './grant.ts';
 import { later, mutate } from './mutate.ts';
 import { describeError, pollUntilSettled } from './poll.ts';
 import { isStandingAccess } from './standing.ts';
@@ -68,18 +68,8 @@ export async function continueRevoke(ctx: ServiceContext, id: string): Promise<v
 async function runRevoke(ctx: ServiceContext, request: AccessRequest): Promise<void> {
   const t = request.target;
   const owner = lockOwnerFor(request.id);
-  const now = ctx.now();
-  const record = await ctx.assignments.lock(t, owner, now, later(now, ctx.timing.leaseMs * 2));
-  if (!record) {
-    await reschedule(ctx, request.id, 1000);
-    return;
-  }
-  if (record.creating && record.creating !== request.id) {
-    // Another grant's creation of this assignment is unsettled: removing it now could undo that grant.
-    await ctx.assignments.unlock(t, owner);
-    await reschedule(ctx, request.id, 1000);
-    return;
-  }
+  const record = await lockAssignment(ctx, request);
+  if (!record) return;
   const others = record.holders.filter((h) => h !== request.id);
   try {
     let deletionId = request.revoke?.deletionRequestId ?? null;

@@ -1,11 +1,10 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/events.ts';
-import { runCli } from '../../src/cli/index.ts';
 import { auditReply } from '../../src/slack/blocks/messages.ts';
+import { cli } from '../support/cli.ts';
 import { AUDIT, PEOPLE, startHarness, type Harness } from '../support/harness.ts';
 
 let h: Harness | null = null;
@@ -14,16 +13,7 @@ afterEach(async () => {
   h = null;
 });
 
-async function cli(x: Harness, args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let o = '';
-  let e = '';
-  out.on('data', (d: Buffer) => (o += d.toString()));
-  err.on('data', (d: Buffer) => (e += d.toString()));
-  const code = await runCli(args, { ...process.env, ...x.env }, out, err);
-  return { code, out: o, err: e };
-}
+const bg = (x: Harness, args: string[]) => cli(x.env, args);
 
 async function fullLifecycle(x: Harness): Promise<string> {
   const { requestId } = await x.request(PEOPLE.requester.slack, { duration: 'PT2S' });
@@ -37,7 +27,7 @@ async function fullLifecycle(x: Harness): Promise<string> {
 
 /** What the audit thread of a request must hold: one reply per chained event, in chain order. */
 async function expectThreadMatchesChain(x: Harness, id: string): Promise<void> {
-  const exported = await cli(x, ['audit', 'export']);
+  const exported = await bg(x, ['audit', 'export']);
   const events = exported.out
     .trim()
     .split('\n')
@@ -55,7 +45,7 @@ describe('the verifiable audit record', () => {
     const x = h;
     const id = await fullLifecycle(x);
     await x.settle();
-    const exported = await cli(x, ['audit', 'export']);
+    const exported = await bg(x, ['audit', 'export']);
     expect(exported.code).toBe(0);
     const lines = exported.out.trim().split('\n');
     const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -65,7 +55,7 @@ describe('the verifiable audit record', () => {
     );
     expect(records.find((r) => r.type === 'config.loaded')?.requestId).toBeNull();
     expect(records.find((r) => r.type === 'request.submitted')).toMatchObject({ requestId: id, actor: { slackUserId: PEOPLE.requester.slack, principalId: PEOPLE.requester.principal } });
-    expect((await cli(x, ['audit', 'verify'])).code).toBe(0);
+    expect((await bg(x, ['audit', 'verify'])).code).toBe(0);
 
     const dir = mkdtempSync(join(tmpdir(), 'bg-audit-'));
     const file = (name: string, content: string[]) => {
@@ -74,39 +64,39 @@ describe('the verifiable audit record', () => {
       return p;
     };
     const good = file('good.jsonl', lines);
-    expect((await cli(x, ['audit', 'verify', '--file', good])).code).toBe(0);
+    expect((await bg(x, ['audit', 'verify', '--file', good])).code).toBe(0);
     // Reformatting (key order, spacing) does not matter.
     const pretty = file('pretty.jsonl', records.map((r) => JSON.stringify(Object.fromEntries(Object.entries(r).reverse()))));
-    expect((await cli(x, ['audit', 'verify', '--file', pretty])).code).toBe(0);
+    expect((await bg(x, ['audit', 'verify', '--file', pretty])).code).toBe(0);
 
     const altered = records.map((r) => ({ ...r }));
     (altered[3] as { details: Record<string, unknown> }).details = { ...(altered[3]?.details as object), injected: true };
-    const alteredRun = await cli(x, ['audit', 'verify', '--file', file('altered.jsonl', altered.map((r) => JSON.stringify(r)))]);
+    const alteredRun = await bg(x, ['audit', 'verify', '--file', file('altered.jsonl', altered.map((r) => JSON.stringify(r)))]);
     expect(alteredRun.code).toBe(1);
     expect(alteredRun.err).toContain('record seq 4');
     expect(alteredRun.err).toContain('altered');
 
-    const missing = await cli(x, ['audit', 'verify', '--file', file('missing.jsonl', lines.filter((_, i) => i !== 2))]);
+    const missing = await bg(x, ['audit', 'verify', '--file', file('missing.jsonl', lines.filter((_, i) => i !== 2))]);
     expect(missing.code).toBe(1);
     expect(missing.err).toContain('record 3 is missing');
 
     const swapped = [...lines];
     [swapped[4], swapped[5]] = [swapped[5] ?? '', swapped[4] ?? ''];
-    const swappedRun = await cli(x, ['audit', 'verify', '--file', file('swapped.jsonl', swapped)]);
+    const swappedRun = await bg(x, ['audit', 'verify', '--file', file('swapped.jsonl', swapped)]);
     expect(swappedRun.code).toBe(1);
     expect(swappedRun.err).toMatch(/record seq 6|record 5 is missing/);
 
     const rehashed = records.map((r) => ({ ...r }));
     (rehashed[1] as { at: string }).at = '2020-01-01T00:00:00.000Z';
-    const rehashedRun = await cli(x, ['audit', 'verify', '--file', file('at.jsonl', rehashed.map((r) => JSON.stringify(r)))]);
+    const rehashedRun = await bg(x, ['audit', 'verify', '--file', file('at.jsonl', rehashed.map((r) => JSON.stringify(r)))]);
     expect(rehashedRun.err).toContain('record seq 2');
 
-    const csv = await cli(x, ['audit', 'export', '--format', 'csv']);
+    const csv = await bg(x, ['audit', 'export', '--format', 'csv']);
     expect(csv.out.split('\n')[0]).toBe('seq,at,type,requestId,actor,details,eventId,prevHash,hash');
-    expect((await cli(x, ['audit', 'verify', '--file', file('export.csv', csv.out.trim().split('\n'))])).code).toBe(0);
-    const since = await cli(x, ['audit', 'export', '--since', String(records[2]?.at)]);
+    expect((await bg(x, ['audit', 'verify', '--file', file('export.csv', csv.out.trim().split('\n'))])).code).toBe(0);
+    const since = await bg(x, ['audit', 'export', '--since', String(records[2]?.at)]);
     expect(since.out.trim().split('\n').length).toBeLessThan(lines.length);
-    expect((await cli(x, ['audit', 'export', '--since', 'yesterday'])).code).toBe(2);
+    expect((await bg(x, ['audit', 'export', '--since', 'yesterday'])).code).toBe(2);
     expect(readFileSync(good, 'utf8')).toContain('"prevHash"');
   });
 

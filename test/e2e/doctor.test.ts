@@ -6,9 +6,9 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { captured } from '../support/cli.ts';
 import { runDoctor } from '../../src/cli/doctor.ts';
 import { MANIFEST_BOT_SCOPES, MANIFEST_PATH, parseManifestScopes } from '../../src/cli/doctor/manifest.ts';
 import { ensureTable, freePort, TABLE_DEFINITION } from '../../src/store/dynamo.ts';
@@ -139,13 +139,7 @@ function envFor(slack: FakeSlack, policyPath: string, extra: Record<string, stri
 }
 
 async function doctor(env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string; lines: string[] }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let o = '';
-  let e = '';
-  out.on('data', (d: Buffer) => (o += d.toString()));
-  err.on('data', (d: Buffer) => (e += d.toString()));
-  const code = await runDoctor(env, out, err);
+  const { code, out: o, err: e } = await captured((out, err) => runDoctor(env, out, err));
   // No secret ever reaches either stream.
   for (const secret of [BOT_TOKEN, 'xapp-test-token', AWS_SECRET]) {
     expect(o).not.toContain(secret);

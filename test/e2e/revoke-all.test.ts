@@ -1,6 +1,5 @@
-import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/index.ts';
+import { cli } from '../support/cli.ts';
 import { PEOPLE, startHarness, type Harness } from '../support/harness.ts';
 
 let h: Harness | null = null;
@@ -15,16 +14,7 @@ afterEach(async () => {
   botStopped = false;
 });
 
-async function cli(x: Harness, args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let o = '';
-  let e = '';
-  out.on('data', (d: Buffer) => (o += d.toString()));
-  err.on('data', (d: Buffer) => (e += d.toString()));
-  const code = await runCli(args, { ...process.env, ...x.env }, out, err);
-  return { code, out: o, err: e };
-}
+const bg = (x: Harness, args: string[]) => cli(x.env, args);
 
 async function activeGrant(x: Harness, user: string): Promise<string> {
   const { requestId } = await x.request(user, { duration: 'PT1H' });
@@ -44,18 +34,18 @@ describe('revoke-all, the kill switch', () => {
     const b = await activeGrant(x, PEOPLE.second.slack);
     expect(x.ic.assignments()).toHaveLength(2);
     x.slack.failMethod('*', { error: 'service_unavailable' });
-    expect((await cli(x, ['revoke-all'])).code).toBe(2);
-    const run = await cli(x, ['revoke-all', '--reason', 'suspected token leak']);
+    expect((await bg(x, ['revoke-all'])).code).toBe(2);
+    const run = await bg(x, ['revoke-all', '--reason', 'suspected token leak']);
     expect(run.code).toBe(0);
     expect(x.ic.assignments()).toHaveLength(0);
     const lines = run.out.trim().split('\n').map((l) => JSON.parse(l) as { requestId: string; status: string });
     expect(lines.map((l) => l.requestId).sort()).toEqual([a, b].sort());
     expect(lines.every((l) => l.status === 'REVOKED')).toBe(true);
-    const chain = (await cli(x, ['audit', 'export'])).out;
+    const chain = (await bg(x, ['audit', 'export'])).out;
     expect(chain).toContain('"type":"revoke_all.started"');
     expect(chain).toContain('suspected token leak');
     expect(chain).toContain('"reason":"revoke-all"');
-    expect((await cli(x, ['audit', 'verify'])).code).toBe(0);
+    expect((await bg(x, ['audit', 'verify'])).code).toBe(0);
     x.slack.failMethod('*', null);
   });
 
@@ -65,7 +55,7 @@ describe('revoke-all, the kill switch', () => {
     await activeGrant(x, PEOPLE.requester.slack);
     await x.bot.stop();
     botStopped = true;
-    const run = await cli(x, ['revoke-all', '--reason', 'bot host compromised']);
+    const run = await bg(x, ['revoke-all', '--reason', 'bot host compromised']);
     expect(run.code).toBe(0);
     expect(x.ic.assignments()).toHaveLength(0);
   });

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../src/audit/chain.ts';
-import type { AccessRequest } from '../../src/domain/request.ts';
 import { AssignmentStore } from '../../src/store/assignments.ts';
 import { OutboxStore } from '../../src/store/outbox.ts';
 import { ConflictError, RequestStore } from '../../src/store/requests.ts';
 import { requestKey } from '../../src/store/keys.ts';
 import { CreationSlots } from '../../src/store/slots.ts';
 import { startTestDatabase, type TestDatabase } from '../support/database.ts';
+import { NOW, pendingRequest } from '../support/fixtures.ts';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -16,30 +16,7 @@ afterAll(async () => {
   await db.close();
 });
 
-const NOW = '2026-11-28T00:00:00.000Z';
-function request(id: string): AccessRequest {
-  return {
-    id,
-    status: 'PENDING',
-    version: 1,
-    createdAt: NOW,
-    updatedAt: NOW,
-    requester: { slackUserId: 'UREQ', principalId: 'p1', email: 'r@example.com', name: 'r', tz: 'UTC' },
-    profileId: 'org-admin',
-    profileName: 'Org admin',
-    target: { instanceArn: 'arn:aws:sso:::instance/ssoins-0123456789abcdef', accountId: '111111111111', permissionSetArn: 'arn:ps/ps-1', principalId: 'p1' },
-    duration: 'PT1H',
-    justification: 'a good reason for this',
-    ticket: null,
-    approvalsRequired: 2,
-    approvals: [],
-    pendingUntil: '2026-11-28T01:00:00.000Z',
-    decision: null,
-    grant: { startedAt: null, creationAttemptedAt: null, creationSlot: null, creationRequestId: null, grantedAt: null, expiresAt: null, alreadyHeld: null, failure: null, cleanupPending: false, attempts: 0 },
-    revoke: null,
-    slack: { approvalMessage: null, auditThread: null },
-  };
-}
+const request = (id: string) => pendingRequest({ id });
 
 describe('creation slots', () => {
   it('never hands out more slots than AWS allows, across holders, and frees them', async () => {

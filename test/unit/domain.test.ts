@@ -3,6 +3,7 @@ import { evaluateApproval, evaluateDenial } from '../../src/domain/approval.ts';
 import { addDuration, humanDuration, humanInstant, parseDuration } from '../../src/domain/duration.ts';
 import { quorumProblems, validateSubmission, type Policy } from '../../src/domain/policy.ts';
 import { canTransition, isFinal, REQUEST_STATUSES, type AccessRequest } from '../../src/domain/request.ts';
+import { pendingRequest } from '../support/fixtures.ts';
 
 const policy = (over: Partial<Policy> = {}): Policy => ({
   identityCenter: { instanceArn: 'arn:aws:sso:::instance/ssoins-0123456789abcdef', identityStoreId: 'd-0123456789' },
@@ -26,28 +27,7 @@ const policy = (over: Partial<Policy> = {}): Policy => ({
   ...over,
 });
 
-const request = (over: Partial<AccessRequest> = {}): AccessRequest => ({
-  id: 'req_1',
-  status: 'PENDING',
-  version: 1,
-  createdAt: '2026-11-28T00:00:00.000Z',
-  updatedAt: '2026-11-28T00:00:00.000Z',
-  requester: { slackUserId: 'UREQ', principalId: 'p', email: 'r@example.com', name: 'r', tz: 'UTC' },
-  profileId: 'org-admin',
-  profileName: 'Org admin',
-  target: { instanceArn: 'i', accountId: '111111111111', permissionSetArn: 'ps', principalId: 'p' },
-  duration: 'PT1H',
-  justification: 'prod is down and we need it',
-  ticket: null,
-  approvalsRequired: 2,
-  approvals: [],
-  pendingUntil: '2026-11-28T01:00:00.000Z',
-  decision: null,
-  grant: { startedAt: null, creationAttemptedAt: null, creationSlot: null, creationRequestId: null, grantedAt: null, expiresAt: null, alreadyHeld: null, failure: null, cleanupPending: false, attempts: 0 },
-  revoke: null,
-  slack: { approvalMessage: null, auditThread: null },
-  ...over,
-});
+const request = (over: Partial<AccessRequest> = {}): AccessRequest => pendingRequest({ target: { instanceArn: 'i', accountId: '111111111111', permissionSetArn: 'ps', principalId: 'p' }, ...over });
 
 describe('request lifecycle', () => {
   it('allows only the documented transitions', () => {

@@ -5,17 +5,9 @@ import { DescribeTableCommand, DynamoDBClient, type TableDescription } from '@aw
 import type { Env } from '../../config/env.ts';
 import { TABLE_DEFINITION } from '../../store/dynamo.ts';
 import { embeddedClient, EMBEDDED_TABLE, RUNNING_MARKER } from '../../store/open.ts';
+import { alive } from '../store.ts';
 import { awsFix } from './aws.ts';
 import { describeError, type Report } from './report.ts';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** What is wrong with the table's layout, compared with TABLE_DEFINITION (empty when nothing). */
 export function layoutProblems(t: TableDescription): string[] {
