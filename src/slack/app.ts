@@ -61,6 +61,18 @@ export function createSlackRuntime(env: Env, ctx: ServiceContext, log: Logger, h
         port: env.port,
       });
 
+  // Listeners keep working after their ack; shutdown waits for them so nothing is cut off mid-write.
+  const inFlight = new Set<Promise<void>>();
+  app.use(async ({ next }) => {
+    const work = next();
+    inFlight.add(work);
+    try {
+      await work;
+    } finally {
+      inFlight.delete(work);
+    }
+  });
+
   registerBreakglassCommand(app, ctx);
   registerDecisionActions(app, ctx);
   registerSubmissions(app, ctx);
@@ -97,6 +109,7 @@ export function createSlackRuntime(env: Env, ctx: ServiceContext, log: Logger, h
     },
     async stop() {
       await app.stop();
+      await Promise.allSettled([...inFlight]);
       if (httpServer) {
         const s = httpServer;
         await new Promise<void>((resolve) => s.close(() => resolve()));
