@@ -93,6 +93,12 @@ async function runRevoke(ctx: ServiceContext, request: AccessRequest): Promise<v
       await ctx.assignments.saveAndUnlock(t, owner, { holders: others, heldBefore: null });
       await finish(ctx, request.id, null);
     } else if (status.state === 'FAILED') {
+      if (!(await ctx.ic.hasAssignment(t))) {
+        // Someone removed it meanwhile: the access is gone, which is what the revoke is for.
+        await ctx.assignments.saveAndUnlock(t, owner, { holders: others, heldBefore: null });
+        await finish(ctx, request.id, null);
+        return;
+      }
       await retryLater(ctx, request.id, `Identity Center could not delete the assignment: ${status.failureReason ?? 'no reason given'}`);
     } else {
       await reschedule(ctx, request.id, 1000);
