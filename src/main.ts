@@ -122,7 +122,7 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
     eventsQueued: () => late.publisher?.kick(),
     workQueued: (id) => late.sweeper?.queue(id),
   });
-  const publisher = (late.publisher = new AuditPublisher({ outbox: ctx.outbox, slack: new SlackAuditAdapter(auditClient), policy, log }));
+  const publisher = (late.publisher = new AuditPublisher({ owner: ctx.owner, outbox: ctx.outbox, slack: new SlackAuditAdapter(auditClient), policy, log }));
   const sweeper = (late.sweeper = new Sweeper(ctx, env.sweepSeconds * 1000, log));
   const outbox = ctx.outbox;
 

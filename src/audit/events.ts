@@ -42,11 +42,13 @@ export interface AuditEvent {
   done?: Partial<Record<DeliveryStep, boolean>>;
   /** Chain position reserved for this event, so a crash after the append does not append it twice. */
   chainSeq?: number;
+  /** Slack posts started but not known to have landed: a retry marks its post as a possible repeat. */
+  tried?: Partial<Record<DeliveryStep, boolean>>;
 }
 
 export type DeliveryStep = 'chain' | 'approvalMessage' | 'thread' | 'dm' | 'views' | 'shout' | 'alertUpdate';
 
-export type NewEvent = Omit<AuditEvent, 'id' | 'at' | 'done' | 'chainSeq'> & { at?: string };
+export type NewEvent = Omit<AuditEvent, 'id' | 'at' | 'done' | 'chainSeq' | 'tried'> & { at?: string };
 
 /** The bot itself, for events no person caused (expiry, sweeper). */
 export const SYSTEM_ACTOR: Actor = { slackUserId: null, principalId: null };

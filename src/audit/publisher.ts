@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Policy } from '../domain/policy.ts';
 import type { AccessRequest } from '../domain/request.ts';
-import { approvalMessage, auditParent, auditReply, closedDriftAlert, requesterDm, systemAlert, type SlackMessage } from '../slack/blocks/messages.ts';
+import { approvalMessage, auditParent, auditReply, closedDriftAlert, markRepeat, requesterDm, systemAlert, type SlackMessage } from '../slack/blocks/messages.ts';
 import type { ItemKey } from '../store/keys.ts';
 import type { OutboxItem, OutboxStore } from '../store/outbox.ts';
 import { toRequest } from '../store/requests.ts';
@@ -22,6 +22,8 @@ export class SlackDeliveryError extends Error {
     readonly retryAfterSeconds: number | null,
     /** Slack will never accept this (e.g. a user who cannot be messaged): skip rather than retry forever. */
     readonly permanent: boolean,
+    /** Slack answered with a refusal, so nothing was posted (false for timeouts and network errors: it may have been). */
+    readonly refused: boolean,
   ) {
     super(message);
     this.name = 'SlackDeliveryError';
@@ -45,7 +47,13 @@ function slackSteps(e: AuditEvent): Step[] {
   return steps;
 }
 
+/** Slack steps that post a new message (a repeat would show twice); updates are idempotent. */
+const POSTS = new Set<DeliveryStep>(['approvalMessage', 'thread', 'dm', 'shout']);
+const DELIVERY_LEASE_MS = 30_000;
+
 export interface PublisherOptions {
+  /** This process, as the holder of delivery claims. */
+  owner: string;
   outbox: OutboxStore;
   /** Null: record events in the chain only and leave the Slack deliveries queued (the CLI, when Slack may be down). */
   slack: AuditSlack | null;
@@ -147,8 +155,11 @@ export class AuditPublisher {
   /** Every item with undelivered events, including those waiting out a Slack failure: the chain does not wait. */
   private async chainPass(): Promise<void> {
     let chained = false;
-    for (const item of await this.o.outbox.pending(null)) {
-      if (item.outbox.some((e) => !e.done?.chain)) {
+    for (const listed of await this.o.outbox.pending(null)) {
+      if (!listed.outbox.some((e) => !e.done?.chain)) continue;
+      // The index is eventually consistent: decide on a consistent read of the item.
+      const item = await this.o.outbox.read(listed.key);
+      if (item?.outbox.some((e) => !e.done?.chain)) {
         await this.chainAll(item);
         chained = true;
       }
@@ -170,6 +181,20 @@ export class AuditPublisher {
 
   private async deliverItem(key: ItemKey): Promise<void> {
     if (!this.o.slack) return;
+    if (!(await this.claimDelivery(key))) return;
+    try {
+      await this.deliverEvents(key);
+    } finally {
+      await this.o.outbox.releaseDelivery(key, this.o.owner);
+    }
+  }
+
+  private claimDelivery(key: ItemKey): Promise<boolean> {
+    const now = this.now();
+    return this.o.outbox.claimDelivery(key, this.o.owner, new Date(now).toISOString(), new Date(now + DELIVERY_LEASE_MS).toISOString());
+  }
+
+  private async deliverEvents(key: ItemKey): Promise<void> {
     for (;;) {
       const fresh = await this.o.outbox.read(key);
       const event = fresh?.outbox[0];
@@ -199,40 +224,52 @@ export class AuditPublisher {
     }
   }
 
-  /** Appends one event exactly once: the position is reserved on the event first, so a crash after the write is recognised. */
-  private async appendToChain(key: ItemKey, index: number, event: AuditEvent): Promise<boolean> {
-    let reserved = event.chainSeq ?? null;
+  /**
+   * Appends one event exactly once, even with replicas racing: its position
+   * is reserved on the event first (conditional on the reservation we read),
+   * so a crash after the write is recognised and nobody appends it twice.
+   */
+  private async appendToChain(key: ItemKey, index: number, first: AuditEvent): Promise<boolean> {
+    let event = first;
     for (let attempt = 0; attempt < 50; attempt++) {
-      if (reserved !== null) {
+      if (event.done?.chain) return true;
+      const reserved = event.chainSeq ?? null;
+      // The last record this process wrote is usually still the head (the conditional put says when not);
+      // a reservation is only ever judged against a fresh head.
+      const head = reserved === null && attempt === 0 && this.lastAppended ? this.lastAppended : await this.o.outbox.chainHead();
+      const seq = (head?.seq ?? 0) + 1;
+      if (reserved !== null && reserved < seq) {
+        // The reserved position is filled: by this event (a replica or an earlier crash got there), or by another one.
         const existing = await this.o.outbox.chainRecord(reserved);
         if (existing?.eventId === event.id) return this.o.outbox.markDone(key, index, event.id, 'chain');
       }
-      // The last record this process wrote is usually still the head; if not, the conditional put says so.
-      const head = attempt === 0 && this.lastAppended ? this.lastAppended : await this.o.outbox.chainHead();
-      const seq = (head?.seq ?? 0) + 1;
-      if (reserved !== seq) {
-        if (!(await this.o.outbox.reserveSeq(key, index, event.id, seq))) return false;
-        reserved = seq;
+      // Reservations only move up, past positions known to hold other events, so the event can land in one place only.
+      if (reserved === seq || (await this.o.outbox.reserveSeq(key, index, event.id, seq, reserved))) {
+        const base = {
+          seq,
+          at: event.at,
+          type: event.type,
+          requestId: event.requestId,
+          actor: event.actor,
+          details: event.details,
+          eventId: event.id,
+          prevHash: head?.hash ?? GENESIS_HASH,
+        };
+        const record: ChainRecord = { ...base, hash: recordHash(base) };
+        if (await this.o.outbox.putChainRecord(record)) {
+          this.lastAppended = record;
+          this.o.log.info(
+            { event: event.type, at: event.at, requestId: event.requestId, actor: event.actor, details: event.details, seq, hash: record.hash },
+            `audit ${event.type}`,
+          );
+          return this.o.outbox.markDone(key, index, event.id, 'chain');
+        }
       }
-      const base = {
-        seq,
-        at: event.at,
-        type: event.type,
-        requestId: event.requestId,
-        actor: event.actor,
-        details: event.details,
-        eventId: event.id,
-        prevHash: head?.hash ?? GENESIS_HASH,
-      };
-      const record: ChainRecord = { ...base, hash: recordHash(base) };
-      if (await this.o.outbox.putChainRecord(record)) {
-        this.lastAppended = record;
-        this.o.log.info(
-          { event: event.type, at: event.at, requestId: event.requestId, actor: event.actor, details: event.details, seq, hash: record.hash },
-          `audit ${event.type}`,
-        );
-        return this.o.outbox.markDone(key, index, event.id, 'chain');
-      }
+      // Someone else moved first (another event took the position, or another replica is appending this one): look again.
+      this.lastAppended = null;
+      const fresh = (await this.o.outbox.read(key))?.outbox[index];
+      if (!fresh || fresh.id !== event.id) return false;
+      event = fresh;
     }
     throw new Error('could not append to the audit chain after 50 attempts');
   }
@@ -241,10 +278,15 @@ export class AuditPublisher {
     const request = event.requestId ? toRequest(item.item) : null;
     for (const step of slackSteps(event)) {
       if (event.done?.[step]) continue;
+      if (!(await this.claimDelivery(item.key))) throw new Error('lost the delivery claim to another replica');
+      // A post that was started before but never recorded may have landed: say so on the repeat.
+      const repeat = event.tried?.[step] === true;
+      if (POSTS.has(step) && !repeat) await this.o.outbox.markTried(item.key, event.id, step);
       try {
-        const extra = await this.deliverStep(step, item, event, request);
+        const extra = await this.deliverStep(step, item, event, request, repeat);
         await this.o.outbox.markDone(item.key, 0, event.id, step, extra ?? undefined);
       } catch (err) {
+        if (err instanceof SlackDeliveryError && err.refused && POSTS.has(step)) await this.o.outbox.clearTried(item.key, event.id, step);
         if (err instanceof SlackDeliveryError && err.permanent) {
           this.o.log.warn({ event: 'audit.slack_skipped', step, eventId: event.id, error: err.message }, 'Slack will not accept this delivery; skipped');
           await this.o.outbox.markDone(item.key, 0, event.id, step);
@@ -255,17 +297,24 @@ export class AuditPublisher {
     }
   }
 
-  private async deliverStep(step: Step, item: OutboxItem, event: AuditEvent, request: AccessRequest | null): Promise<{ path: string[]; value: unknown } | null> {
+  private async deliverStep(
+    step: Step,
+    item: OutboxItem,
+    event: AuditEvent,
+    request: AccessRequest | null,
+    repeat: boolean,
+  ): Promise<{ path: string[]; value: unknown } | null> {
+    const mark = (m: SlackMessage): SlackMessage => (repeat ? markRepeat(m) : m);
     const { channels } = this.o.policy;
     const slack = this.o.slack;
     if (!slack) return null;
     if (step === 'shout') {
       if (request) {
         const text = `${auditReply(event)} (request \`${request.id}\`)`;
-        await slack.post(channels.audit, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] });
+        await slack.post(channels.audit, mark({ text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] }));
         return null;
       }
-      const ts = await slack.post(channels.audit, systemAlert(event));
+      const ts = await slack.post(channels.audit, mark(systemAlert(event)));
       return event.type === 'drift.detected' ? { path: ['alertMessage'], value: { channel: channels.audit, ts } } : null;
     }
     if (step === 'alertUpdate') {
@@ -277,32 +326,34 @@ export class AuditPublisher {
     switch (step) {
       case 'approvalMessage': {
         if (request.slack.approvalMessage) return null;
-        const ts = await slack.post(channels.approvals, approvalMessage(request));
-        request.slack.approvalMessage = { channel: channels.approvals, ts };
+        const ts = await slack.post(channels.approvals, mark(approvalMessage(request)));
+        request.slack.approvalMessage = { channel: channels.approvals, ts, ...(repeat ? { repeated: true } : {}) };
         return { path: ['slack', 'approvalMessage'], value: request.slack.approvalMessage };
       }
       case 'thread': {
         let thread = request.slack.auditThread;
         if (!thread) {
-          const ts = await slack.post(channels.audit, auditParent(request));
-          thread = { channel: channels.audit, ts };
+          const ts = await slack.post(channels.audit, mark(auditParent(request)));
+          thread = { channel: channels.audit, ts, ...(repeat ? { repeated: true } : {}) };
           request.slack.auditThread = thread;
           await this.o.outbox.setPath(item.key, ['slack', 'auditThread'], thread);
         }
         const text = auditReply(event);
-        await slack.post(thread.channel, { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }], threadTs: thread.ts });
+        await slack.post(thread.channel, { ...mark({ text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] }), threadTs: thread.ts });
         return null;
       }
       case 'dm': {
         const dm = requesterDm(request, event, this.o.policy.identityCenter.accessPortalUrl);
         if (!dm) return null;
         const channel = await slack.dmChannel(request.requester.slackUserId);
-        await slack.post(channel, dm);
+        await slack.post(channel, mark(dm));
         return null;
       }
       case 'views': {
-        if (request.slack.approvalMessage) await slack.update(request.slack.approvalMessage.channel, request.slack.approvalMessage.ts, approvalMessage(request));
-        if (request.slack.auditThread) await slack.update(request.slack.auditThread.channel, request.slack.auditThread.ts, auditParent(request));
+        const shown = (where: { repeated?: boolean }, m: SlackMessage) => (where.repeated ? markRepeat(m) : m);
+        const { approvalMessage: approval, auditThread: thread } = request.slack;
+        if (approval) await slack.update(approval.channel, approval.ts, shown(approval, approvalMessage(request)));
+        if (thread) await slack.update(thread.channel, thread.ts, shown(thread, auditParent(request)));
         return null;
       }
     }

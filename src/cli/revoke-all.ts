@@ -54,7 +54,7 @@ export async function revokeAll(
     eventsQueued: () => undefined,
     workQueued: () => undefined,
   });
-  const publisher = new AuditPublisher({ outbox: ctx.outbox, slack: null, policy: loaded.policy, log });
+  const publisher = new AuditPublisher({ owner: ctx.owner, outbox: ctx.outbox, slack: null, policy: loaded.policy, log });
   const operator = userInfo().username;
   try {
     say(`revoke-all through ${via}, as ${operator}: ${reason}`);

@@ -106,7 +106,8 @@ export interface AccessRequest {
     doneAt: string | null;
   } | null;
   slack: {
-    approvalMessage: { channel: string; ts: string } | null;
-    auditThread: { channel: string; ts: string } | null;
+    /** `repeated`: posted again after an interrupted delivery, so an earlier copy may exist; the message says so. */
+    approvalMessage: { channel: string; ts: string; repeated?: boolean } | null;
+    auditThread: { channel: string; ts: string; repeated?: boolean } | null;
   };
 }

@@ -37,7 +37,8 @@ export interface Timing {
 }
 
 export const DEFAULT_TIMING: Timing = {
-  leaseMs: 30_000,
+  // Short and renewed while work runs: a killed replica's work is taken over within seconds.
+  leaseMs: 6_000,
   pollRoundMs: 15_000,
   grantTimeoutMs: 5 * 60_000,
   revokeBackoffBaseMs: 2_000,

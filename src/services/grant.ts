@@ -4,6 +4,7 @@ import type { AssignmentRecord } from '../store/assignments.ts';
 import type { ServiceContext } from './context.ts';
 import { later, mutate } from './mutate.ts';
 import { describeError, isTransient, pollUntilSettled } from './poll.ts';
+import { withLease } from './lease.ts';
 import { isStandingAccess } from './standing.ts';
 
 export const lockOwnerFor = (requestId: string) => `request:${requestId}`;
@@ -22,14 +23,7 @@ export async function grant(ctx: ServiceContext, id: string): Promise<void> {
   }));
   const current = started ?? (await ctx.requests.get(id));
   if (current?.status !== 'GRANTING') return;
-  const now = ctx.now();
-  const claimed = await ctx.requests.claim(id, ctx.owner, 'GRANTING', now, later(now, ctx.timing.leaseMs));
-  if (!claimed) return;
-  try {
-    await runGrant(ctx, claimed);
-  } finally {
-    await ctx.requests.release(id, ctx.owner);
-  }
+  await withLease(ctx, id, 'GRANTING', (claimed) => runGrant(ctx, claimed));
 }
 
 async function runGrant(ctx: ServiceContext, request: AccessRequest): Promise<void> {
@@ -114,7 +108,8 @@ async function runGrant(ctx: ServiceContext, request: AccessRequest): Promise<vo
 export async function lockAssignment(ctx: ServiceContext, request: AccessRequest): Promise<AssignmentRecord | null> {
   const owner = lockOwnerFor(request.id);
   const now = ctx.now();
-  const record = await ctx.assignments.lock(request.target, owner, now, later(now, ctx.timing.leaseMs * 2));
+  // Held across one polling round; owned by the request, so whoever resumes the request after a crash holds it too.
+  const record = await ctx.assignments.lock(request.target, owner, now, later(now, ctx.timing.pollRoundMs + ctx.timing.leaseMs * 2));
   if (record && (!record.creating || record.creating === request.id)) return record;
   if (record) await ctx.assignments.unlock(request.target, owner);
   await reschedule(ctx, request.id, 1000);

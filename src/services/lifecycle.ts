@@ -2,6 +2,7 @@ import type { ServiceContext } from './context.ts';
 import { grant, lockOwnerFor, reschedule } from './grant.ts';
 import { later, mutate } from './mutate.ts';
 import { describeError, pollUntilSettled } from './poll.ts';
+import { withLease } from './lease.ts';
 import { continueRevoke, startRevoke } from './revoke.ts';
 
 /**
@@ -56,35 +57,33 @@ export async function expirePending(ctx: ServiceContext, id: string): Promise<vo
  * the assignment, delete it, so a failed grant leaves no access behind.
  */
 async function cleanUpUnconfirmedGrant(ctx: ServiceContext, id: string): Promise<void> {
-  const now = ctx.now();
-  const request = await ctx.requests.claim(id, ctx.owner, 'FAILED', now, later(now, ctx.timing.leaseMs));
-  if (!request) return;
-  const t = request.target;
-  const owner = lockOwnerFor(id);
-  try {
-    const creationId = request.grant.creationRequestId;
-    const record = await ctx.assignments.lock(t, owner, now, later(now, ctx.timing.leaseMs * 2));
-    if (!record) return reschedule(ctx, id, 2000);
-    if (creationId || request.grant.creationAttemptedAt) {
-      const created = creationId ? await ctx.ic.creationStatus(t.instanceArn, creationId) : { state: (await ctx.ic.hasAssignment(t)) ? 'SUCCEEDED' : 'FAILED' };
-      if (created.state === 'IN_PROGRESS') return reschedule(ctx, id, 5000);
-      if (created.state === 'SUCCEEDED' && record.holders.filter((h) => h !== id).length === 0 && !record.heldBefore) {
-        const deletionId = await ctx.ic.startDeletion(t);
-        const deleted = await pollUntilSettled(() => ctx.ic.deletionStatus(t.instanceArn, deletionId), Date.now() + ctx.timing.pollRoundMs);
-        if (deleted.state !== 'SUCCEEDED') return reschedule(ctx, id, 10_000);
+  await withLease(ctx, id, 'FAILED', async (request) => {
+    const t = request.target;
+    const owner = lockOwnerFor(id);
+    const now = ctx.now();
+    try {
+      const creationId = request.grant.creationRequestId;
+      const record = await ctx.assignments.lock(t, owner, now, later(now, ctx.timing.pollRoundMs + ctx.timing.leaseMs * 2));
+      if (!record) return reschedule(ctx, id, 2000);
+      if (creationId || request.grant.creationAttemptedAt) {
+        const created = creationId ? await ctx.ic.creationStatus(t.instanceArn, creationId) : { state: (await ctx.ic.hasAssignment(t)) ? 'SUCCEEDED' : 'FAILED' };
+        if (created.state === 'IN_PROGRESS') return reschedule(ctx, id, 5000);
+        if (created.state === 'SUCCEEDED' && record.holders.filter((h) => h !== id).length === 0 && !record.heldBefore) {
+          const deletionId = await ctx.ic.startDeletion(t);
+          const deleted = await pollUntilSettled(() => ctx.ic.deletionStatus(t.instanceArn, deletionId), Date.now() + ctx.timing.pollRoundMs);
+          if (deleted.state !== 'SUCCEEDED') return reschedule(ctx, id, 10_000);
+        }
       }
+      await ctx.assignments.saveAndUnlock(t, owner, { holders: record.holders.filter((h) => h !== id), heldBefore: record.heldBefore });
+      await ctx.slots.release(id, request.grant.creationSlot);
+      await mutate(ctx, id, ['FAILED'], (r) => ({
+        set: { grant: { ...r.grant, cleanupPending: false } },
+        events: [{ type: 'revoke.succeeded', requestId: id, actor: null, details: { cleanup: true, note: 'nothing left behind by the failed grant' } }],
+        due: null,
+      }));
+    } catch (err) {
+      ctx.log.warn({ err, event: 'grant.cleanup_error', requestId: id }, describeError(err));
+      await reschedule(ctx, id, 10_000);
     }
-    await ctx.assignments.saveAndUnlock(t, owner, { holders: record.holders.filter((h) => h !== id), heldBefore: record.heldBefore });
-    await ctx.slots.release(id, request.grant.creationSlot);
-    await mutate(ctx, id, ['FAILED'], (r) => ({
-      set: { grant: { ...r.grant, cleanupPending: false } },
-      events: [{ type: 'revoke.succeeded', requestId: id, actor: null, details: { cleanup: true, note: 'nothing left behind by the failed grant' } }],
-      due: null,
-    }));
-  } catch (err) {
-    ctx.log.warn({ err, event: 'grant.cleanup_error', requestId: id }, describeError(err));
-    await reschedule(ctx, id, 10_000);
-  } finally {
-    await ctx.requests.release(id, ctx.owner);
-  }
+  });
 }

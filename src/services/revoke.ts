@@ -6,6 +6,7 @@ import type { DecisionResult } from './decide.ts';
 import { lockAssignment, lockOwnerFor, reschedule } from './grant.ts';
 import { later, mutate } from './mutate.ts';
 import { describeError, pollUntilSettled } from './poll.ts';
+import { withLease } from './lease.ts';
 import { isStandingAccess } from './standing.ts';
 
 /** The requester, or any approver, ends access before it runs out. */
@@ -55,14 +56,9 @@ export async function startRevoke(
  * retried with backoff, and repeated failures are shouted.
  */
 export async function continueRevoke(ctx: ServiceContext, id: string): Promise<void> {
-  const now = ctx.now();
-  const claimed = await ctx.requests.claim(id, ctx.owner, 'REVOKING', now, later(now, ctx.timing.leaseMs));
-  if (!claimed?.revoke) return;
-  try {
-    await runRevoke(ctx, claimed);
-  } finally {
-    await ctx.requests.release(id, ctx.owner);
-  }
+  await withLease(ctx, id, 'REVOKING', async (claimed) => {
+    if (claimed.revoke) await runRevoke(ctx, claimed);
+  });
 }
 
 async function runRevoke(ctx: ServiceContext, request: AccessRequest): Promise<void> {

@@ -34,12 +34,13 @@ const UNDELIVERABLE = new Set(['cannot_dm_bot', 'user_not_found', 'user_disabled
 
 function deliveryError(err: unknown, what: string): SlackDeliveryError {
   const e = err as { code?: string; retryAfter?: number; data?: { error?: string }; statusCode?: number; message?: string };
-  if (e.code === ErrorCode.RateLimitedError) return new SlackDeliveryError(`${what}: rate limited`, e.retryAfter ?? 1, false);
+  if (e.code === ErrorCode.RateLimitedError) return new SlackDeliveryError(`${what}: rate limited`, e.retryAfter ?? 1, false, true);
   if (e.code === ErrorCode.PlatformError) {
     const code = e.data?.error ?? 'unknown_error';
-    return new SlackDeliveryError(`${what}: ${code}`, null, UNDELIVERABLE.has(code));
+    return new SlackDeliveryError(`${what}: ${code}`, null, UNDELIVERABLE.has(code), true);
   }
-  return new SlackDeliveryError(`${what}: ${e.message ?? String(err)}`, null, false);
+  if (e.code === ErrorCode.HTTPError) return new SlackDeliveryError(`${what}: HTTP ${e.statusCode ?? '?'}`, null, false, true);
+  return new SlackDeliveryError(`${what}: ${e.message ?? String(err)}`, null, false, false);
 }
 
 /** The audit publisher's Slack: no retries of its own (the outbox retries), 429s surface with their Retry-After. */

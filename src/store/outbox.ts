@@ -74,8 +74,67 @@ export class OutboxStore {
     });
   }
 
-  async reserveSeq(key: ItemKey, index: number, eventId: string, seq: number): Promise<boolean> {
-    return this.conditional(key, eventId, `SET outbox[${index}].chainSeq = :n`, { index, values: { ':n': seq } });
+  /**
+   * Reserves chain position `seq` for the event, only if nobody changed its
+   * reservation since we read `previous` and it is not in the chain yet:
+   * two replicas never both decide where the same event goes.
+   */
+  async reserveSeq(key: ItemKey, index: number, eventId: string, seq: number, previous: number | null): Promise<boolean> {
+    return this.conditional(key, eventId, `SET outbox[${index}].chainSeq = :n`, {
+      index,
+      values: { ':n': seq, ...(previous === null ? {} : { ':old': previous }) },
+      extraCondition: `attribute_not_exists(outbox[${index}].done.chain) AND ${
+        previous === null ? `attribute_not_exists(outbox[${index}].chainSeq)` : `outbox[${index}].chainSeq = :old`
+      }`,
+    });
+  }
+
+  /** Notes that a Slack post of the head event is about to be made, so a retry knows it may repeat one. */
+  async markTried(key: ItemKey, eventId: string, step: DeliveryStep): Promise<boolean> {
+    return this.conditional(key, eventId, 'SET outbox[0].tried.#step = :t', { names: { '#step': step }, values: { ':t': true } });
+  }
+
+  /** Slack refused the post outright: the next try is not a repeat. */
+  async clearTried(key: ItemKey, eventId: string, step: DeliveryStep): Promise<boolean> {
+    return this.conditional(key, eventId, 'REMOVE outbox[0].tried.#step', { names: { '#step': step } });
+  }
+
+  /**
+   * Claims the right to deliver an item's events to Slack for a while, so
+   * replicas do not post the same event twice; renewed by claiming again.
+   */
+  async claimDelivery(key: ItemKey, owner: string, now: string, until: string): Promise<boolean> {
+    try {
+      await this.db.doc.send(
+        new UpdateCommand({
+          TableName: this.db.table,
+          Key: key,
+          UpdateExpression: 'SET deliveryOwner = :me, deliveryUntil = :until',
+          ConditionExpression: 'attribute_exists(outboxPk) AND (attribute_not_exists(deliveryUntil) OR deliveryUntil < :now OR deliveryOwner = :me)',
+          ExpressionAttributeValues: { ':me': owner, ':until': until, ':now': now },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  async releaseDelivery(key: ItemKey, owner: string): Promise<void> {
+    try {
+      await this.db.doc.send(
+        new UpdateCommand({
+          TableName: this.db.table,
+          Key: key,
+          UpdateExpression: 'REMOVE deliveryOwner, deliveryUntil',
+          ConditionExpression: 'deliveryOwner = :me',
+          ExpressionAttributeValues: { ':me': owner },
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    }
   }
 
   /** Stores where something was posted, outside any one event (the audit thread's parent). */

@@ -47,11 +47,11 @@ const REQUEST_FIELDS = new Set([
 ]);
 
 export function materialize(events: NewEvent[], now: string): AuditEvent[] {
-  return events.map((e) => ({ ...e, id: randomUUID(), at: e.at ?? now, done: {} }));
+  return events.map((e) => ({ ...e, id: randomUUID(), at: e.at ?? now, done: {}, tried: {} }));
 }
 
 export function toRequest(item: Record<string, unknown>): AccessRequest {
-  const { pk: _pk, sk: _sk, duePk: _dp, dueAt: _da, outboxPk: _op, outboxAt: _oa, outbox: _o, leaseOwner: _lo, leaseUntil: _lu, ...rest } = item;
+  const { pk: _pk, sk: _sk, duePk: _dp, dueAt: _da, outboxPk: _op, outboxAt: _oa, outbox: _o, leaseOwner: _lo, leaseUntil: _lu, deliveryOwner: _do, deliveryUntil: _du, ...rest } = item;
   return rest as unknown as AccessRequest;
 }
 

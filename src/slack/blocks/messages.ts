@@ -220,3 +220,10 @@ export function closedDriftAlert(alert: Record<string, unknown>, closing: AuditE
   const text = `~Drift~ ${driftSubject({ ...alert, profileName: alert.profileId })}: ${closing.type === 'drift.revoked' ? `removed by ${who(closing)}` : 'gone'}.`;
   return { text, blocks: [{ type: 'section', text: mrkdwn(text) }] };
 }
+
+/** Appended to a post made again after an interrupted delivery that may already have landed. */
+export const REPEAT_NOTE = ' (repeated after an interrupted delivery; it may appear twice)';
+
+export function markRepeat(m: SlackMessage): SlackMessage {
+  return { text: `${m.text}${REPEAT_NOTE}`, blocks: [...m.blocks, { type: 'context', elements: [mrkdwn(`_${REPEAT_NOTE.trim()}_`)] }] };
+}
