@@ -23,6 +23,7 @@ import { describe, expect, it } from 'vitest';
 import { checkInvariants, describeFailure, readChain, type Tracked } from './invariants.ts';
 import { runKillRestart } from './kill-restart.ts';
 import { chaosSeed } from './prng.ts';
+import { REPEAT_NOTE } from '../../src/slack/blocks/messages.ts';
 import { AUDIT, poll, Rig, sleep, type BotProcess, type Person, type RigOptions } from './rig.ts';
 
 const SEED = chaosSeed(process.env, 'chaos');
