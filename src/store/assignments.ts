@@ -1,7 +1,6 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { AssignmentTarget } from '../domain/request.ts';
-import type { Database } from './dynamo.ts';
+import { updateIf, type Database } from './dynamo.ts';
 
 /**
  * What the bot knows about one Identity Center assignment (user × permission
@@ -45,77 +44,45 @@ export class AssignmentStore {
 
   /** Takes the assignment's lock until `until`; null when someone else holds it. */
   async lock(t: AssignmentTarget, owner: string, now: string, until: string): Promise<AssignmentRecord | null> {
-    try {
-      const out = await this.db.doc.send(
-        new UpdateCommand({
-          TableName: this.db.table,
-          Key: assignmentKey(t),
-          UpdateExpression: 'SET lockOwner = :me, lockUntil = :until, target = :t',
-          ConditionExpression: 'attribute_not_exists(lockUntil) OR lockUntil < :now OR lockOwner = :me',
-          ExpressionAttributeValues: { ':me': owner, ':until': until, ':now': now, ':t': t },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return toRecord(out.Attributes);
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return null;
-      throw err;
-    }
+    const item = await updateIf(this.db, {
+      Key: assignmentKey(t),
+      UpdateExpression: 'SET lockOwner = :me, lockUntil = :until, target = :t',
+      ConditionExpression: 'attribute_not_exists(lockUntil) OR lockUntil < :now OR lockOwner = :me',
+      ExpressionAttributeValues: { ':me': owner, ':until': until, ':now': now, ':t': t },
+    });
+    return item ? toRecord(item) : null;
   }
 
   /** Records, under the lock, that `requestId` is about to create the assignment. */
   async markCreating(t: AssignmentTarget, owner: string, requestId: string): Promise<boolean> {
-    try {
-      await this.db.doc.send(
-        new UpdateCommand({
-          TableName: this.db.table,
-          Key: assignmentKey(t),
-          UpdateExpression: 'SET creating = :r',
-          ConditionExpression: 'lockOwner = :me',
-          ExpressionAttributeValues: { ':r': requestId, ':me': owner },
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return false;
-      throw err;
-    }
+    const item = await updateIf(this.db, {
+      Key: assignmentKey(t),
+      UpdateExpression: 'SET creating = :r',
+      ConditionExpression: 'lockOwner = :me',
+      ExpressionAttributeValues: { ':r': requestId, ':me': owner },
+    });
+    return item !== null;
   }
 
   /** Writes the new state (the pending creation is settled) and lets go of the lock; fails if the lock was lost meanwhile. */
   async saveAndUnlock(t: AssignmentTarget, owner: string, record: AssignmentRecord): Promise<boolean> {
-    try {
-      await this.db.doc.send(
-        new UpdateCommand({
-          TableName: this.db.table,
-          Key: assignmentKey(t),
-          UpdateExpression: record.heldBefore
-            ? 'SET holders = :h, heldBefore = :b REMOVE lockOwner, lockUntil, creating'
-            : 'SET holders = :h REMOVE lockOwner, lockUntil, heldBefore, creating',
-          ConditionExpression: 'lockOwner = :me',
-          ExpressionAttributeValues: record.heldBefore ? { ':h': record.holders, ':b': record.heldBefore, ':me': owner } : { ':h': record.holders, ':me': owner },
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return false;
-      throw err;
-    }
+    const item = await updateIf(this.db, {
+      Key: assignmentKey(t),
+      UpdateExpression: record.heldBefore
+        ? 'SET holders = :h, heldBefore = :b REMOVE lockOwner, lockUntil, creating'
+        : 'SET holders = :h REMOVE lockOwner, lockUntil, heldBefore, creating',
+      ConditionExpression: 'lockOwner = :me',
+      ExpressionAttributeValues: record.heldBefore ? { ':h': record.holders, ':b': record.heldBefore, ':me': owner } : { ':h': record.holders, ':me': owner },
+    });
+    return item !== null;
   }
 
   async unlock(t: AssignmentTarget, owner: string): Promise<void> {
-    try {
-      await this.db.doc.send(
-        new UpdateCommand({
-          TableName: this.db.table,
-          Key: assignmentKey(t),
-          UpdateExpression: 'REMOVE lockOwner, lockUntil',
-          ConditionExpression: 'lockOwner = :me',
-          ExpressionAttributeValues: { ':me': owner },
-        }),
-      );
-    } catch (err) {
-      if (!(err instanceof ConditionalCheckFailedException)) throw err;
-    }
+    await updateIf(this.db, {
+      Key: assignmentKey(t),
+      UpdateExpression: 'REMOVE lockOwner, lockUntil',
+      ConditionExpression: 'lockOwner = :me',
+      ExpressionAttributeValues: { ':me': owner },
+    });
   }
 }

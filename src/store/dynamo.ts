@@ -7,7 +7,8 @@ import {
   ResourceNotFoundException,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { ConfigError } from '../config/errors.ts';
 import { INDEX_DUE, INDEX_OUTBOX } from './keys.ts';
 
@@ -16,6 +17,17 @@ export interface Database {
   raw: DynamoDBClient;
   table: string;
   close(): Promise<void>;
+}
+
+/** A conditional single-item update: the item as it is now, or null when the condition did not hold. */
+export async function updateIf(db: Database, input: Omit<UpdateCommandInput, 'TableName' | 'ReturnValues'>): Promise<Record<string, unknown> | null> {
+  try {
+    const out = await db.doc.send(new UpdateCommand({ TableName: db.table, ReturnValues: 'ALL_NEW', ...input }));
+    return out.Attributes ?? {};
+  } catch (err) {
+    if (err instanceof ConditionalCheckFailedException) return null;
+    throw err;
+  }
 }
 
 export function documentClient(raw: DynamoDBClient): DynamoDBDocumentClient {

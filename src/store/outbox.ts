@@ -2,7 +2,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditEvent, DeliveryStep, NewEvent } from '../audit/events.ts';
 import type { ChainRecord } from '../audit/chain.ts';
-import type { Database } from './dynamo.ts';
+import { updateIf, type Database } from './dynamo.ts';
 import { AUDIT_PARTITION, auditKey, INDEX_OUTBOX, OUTBOX_PARTITION, systemOutboxKey, type ItemKey } from './keys.ts';
 import { materialize } from './requests.ts';
 
@@ -104,37 +104,22 @@ export class OutboxStore {
    * replicas do not post the same event twice; renewed by claiming again.
    */
   async claimDelivery(key: ItemKey, owner: string, now: string, until: string): Promise<boolean> {
-    try {
-      await this.db.doc.send(
-        new UpdateCommand({
-          TableName: this.db.table,
-          Key: key,
-          UpdateExpression: 'SET deliveryOwner = :me, deliveryUntil = :until',
-          ConditionExpression: 'attribute_exists(outboxPk) AND (attribute_not_exists(deliveryUntil) OR deliveryUntil < :now OR deliveryOwner = :me)',
-          ExpressionAttributeValues: { ':me': owner, ':until': until, ':now': now },
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return false;
-      throw err;
-    }
+    const item = await updateIf(this.db, {
+      Key: key,
+      UpdateExpression: 'SET deliveryOwner = :me, deliveryUntil = :until',
+      ConditionExpression: 'attribute_exists(outboxPk) AND (attribute_not_exists(deliveryUntil) OR deliveryUntil < :now OR deliveryOwner = :me)',
+      ExpressionAttributeValues: { ':me': owner, ':until': until, ':now': now },
+    });
+    return item !== null;
   }
 
   async releaseDelivery(key: ItemKey, owner: string): Promise<void> {
-    try {
-      await this.db.doc.send(
-        new UpdateCommand({
-          TableName: this.db.table,
-          Key: key,
-          UpdateExpression: 'REMOVE deliveryOwner, deliveryUntil',
-          ConditionExpression: 'deliveryOwner = :me',
-          ExpressionAttributeValues: { ':me': owner },
-        }),
-      );
-    } catch (err) {
-      if (!(err instanceof ConditionalCheckFailedException)) throw err;
-    }
+    await updateIf(this.db, {
+      Key: key,
+      UpdateExpression: 'REMOVE deliveryOwner, deliveryUntil',
+      ConditionExpression: 'deliveryOwner = :me',
+      ExpressionAttributeValues: { ':me': owner },
+    });
   }
 
   /** Stores where something was posted, outside any one event (the audit thread's parent). */
@@ -160,19 +145,7 @@ export class OutboxStore {
 
   /** Puts off the next attempt, e.g. while Slack is down or asks us to wait. */
   async defer(key: ItemKey, until: string): Promise<void> {
-    try {
-      await this.db.doc.send(
-        new UpdateCommand({
-          TableName: this.db.table,
-          Key: key,
-          UpdateExpression: 'SET outboxAt = :u',
-          ConditionExpression: 'attribute_exists(outboxPk)',
-          ExpressionAttributeValues: { ':u': until },
-        }),
-      );
-    } catch (err) {
-      if (!(err instanceof ConditionalCheckFailedException)) throw err;
-    }
+    await updateIf(this.db, { Key: key, UpdateExpression: 'SET outboxAt = :u', ConditionExpression: 'attribute_exists(outboxPk)', ExpressionAttributeValues: { ':u': until } });
   }
 
   async chainHead(): Promise<ChainRecord | null> {
@@ -232,22 +205,14 @@ export class OutboxStore {
     update: string,
     o: { index?: number; names?: Record<string, string>; values?: Record<string, unknown>; extraCondition?: string },
   ): Promise<boolean> {
-    try {
-      await this.db.doc.send(
-        new UpdateCommand({
-          TableName: this.db.table,
-          Key: key,
-          UpdateExpression: update,
-          ConditionExpression: `outbox[${o.index ?? 0}].id = :id${o.extraCondition ? ` AND ${o.extraCondition}` : ''}`,
-          ExpressionAttributeNames: o.names && Object.keys(o.names).length > 0 ? o.names : undefined,
-          ExpressionAttributeValues: { ':id': eventId, ...(o.values ?? {}) },
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return false;
-      throw err;
-    }
+    const item = await updateIf(this.db, {
+      Key: key,
+      UpdateExpression: update,
+      ConditionExpression: `outbox[${o.index ?? 0}].id = :id${o.extraCondition ? ` AND ${o.extraCondition}` : ''}`,
+      ExpressionAttributeNames: o.names && Object.keys(o.names).length > 0 ? o.names : undefined,
+      ExpressionAttributeValues: { ':id': eventId, ...(o.values ?? {}) },
+    });
+    return item !== null;
   }
 }
 

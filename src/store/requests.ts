@@ -3,7 +3,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditEvent, NewEvent } from '../audit/events.ts';
 import type { AccessRequest, RequestStatus } from '../domain/request.ts';
-import type { Database } from './dynamo.ts';
+import { updateIf, type Database } from './dynamo.ts';
 import { DUE_PARTITION, INDEX_DUE, OUTBOX_PARTITION, requestKey } from './keys.ts';
 
 /** Another writer got there first: re-read and decide again. */
@@ -156,39 +156,23 @@ export class RequestStore {
    * dead holder's claim runs out and is taken over.
    */
   async claim(id: string, owner: string, status: RequestStatus, now: string, until: string): Promise<AccessRequest | null> {
-    try {
-      const out = await this.db.doc.send(
-        new UpdateCommand({
-          TableName: this.db.table,
-          Key: requestKey(id),
-          UpdateExpression: 'SET leaseOwner = :me, leaseUntil = :until',
-          ConditionExpression: '#status = :s AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :me)',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':me': owner, ':until': until, ':now': now, ':s': status },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return toRequest(out.Attributes ?? {});
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return null;
-      throw err;
-    }
+    const item = await updateIf(this.db, {
+      Key: requestKey(id),
+      UpdateExpression: 'SET leaseOwner = :me, leaseUntil = :until',
+      ConditionExpression: '#status = :s AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :me)',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':me': owner, ':until': until, ':now': now, ':s': status },
+    });
+    return item ? toRequest(item) : null;
   }
 
   async release(id: string, owner: string): Promise<void> {
-    try {
-      await this.db.doc.send(
-        new UpdateCommand({
-          TableName: this.db.table,
-          Key: requestKey(id),
-          UpdateExpression: 'REMOVE leaseOwner, leaseUntil',
-          ConditionExpression: 'leaseOwner = :me',
-          ExpressionAttributeValues: { ':me': owner },
-        }),
-      );
-    } catch (err) {
-      if (!(err instanceof ConditionalCheckFailedException)) throw err;
-    }
+    await updateIf(this.db, {
+      Key: requestKey(id),
+      UpdateExpression: 'REMOVE leaseOwner, leaseUntil',
+      ConditionExpression: 'leaseOwner = :me',
+      ExpressionAttributeValues: { ':me': owner },
+    });
   }
 
   /** Requests whose next action is due by `until` (all live requests when until is null): the sparse index, never a Scan. */

@@ -1,6 +1,4 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { Database } from './dynamo.ts';
+import { updateIf, type Database } from './dynamo.ts';
 
 const slotKey = (n: number) => ({ pk: 'CREATION_SLOT', sk: n.toString().padStart(2, '0') });
 
@@ -21,20 +19,13 @@ export class CreationSlots {
     const start = Math.floor(Math.random() * this.size);
     for (let i = 0; i < this.size; i++) {
       const n = (start + i) % this.size;
-      try {
-        await this.db.doc.send(
-          new UpdateCommand({
-            TableName: this.db.table,
-            Key: slotKey(n),
-            UpdateExpression: 'SET holder = :h, holdUntil = :u',
-            ConditionExpression: 'attribute_not_exists(holder) OR holder = :h OR holdUntil < :now',
-            ExpressionAttributeValues: { ':h': holder, ':u': until, ':now': now },
-          }),
-        );
-        return n;
-      } catch (err) {
-        if (!(err instanceof ConditionalCheckFailedException)) throw err;
-      }
+      const taken = await updateIf(this.db, {
+        Key: slotKey(n),
+        UpdateExpression: 'SET holder = :h, holdUntil = :u',
+        ConditionExpression: 'attribute_not_exists(holder) OR holder = :h OR holdUntil < :now',
+        ExpressionAttributeValues: { ':h': holder, ':u': until, ':now': now },
+      });
+      if (taken) return n;
     }
     return null;
   }
@@ -42,19 +33,12 @@ export class CreationSlots {
   /** Frees the holder's slot (every slot it may hold when the number was not recorded). */
   async release(holder: string, slot: number | null): Promise<void> {
     for (const n of slot === null ? [...Array(this.size).keys()] : [slot]) {
-      try {
-        await this.db.doc.send(
-          new UpdateCommand({
-            TableName: this.db.table,
-            Key: slotKey(n),
-            UpdateExpression: 'REMOVE holder, holdUntil',
-            ConditionExpression: 'holder = :h',
-            ExpressionAttributeValues: { ':h': holder },
-          }),
-        );
-      } catch (err) {
-        if (!(err instanceof ConditionalCheckFailedException)) throw err;
-      }
+      await updateIf(this.db, {
+        Key: slotKey(n),
+        UpdateExpression: 'REMOVE holder, holdUntil',
+        ConditionExpression: 'holder = :h',
+        ExpressionAttributeValues: { ':h': holder },
+      });
     }
   }
 }
