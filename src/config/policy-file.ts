@@ -138,7 +138,7 @@ export function loadPolicy(file: string): LoadedPolicy {
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError([
       code === 'ENOENT'
-        ? `BREAKGLASS_POLICY: no policy file at ${file}; write one (see README "Policy") or point BREAKGLASS_POLICY at it`
+        ? `BREAKGLASS_POLICY: no policy file at ${file}; write one (README, "Write the policy") or point BREAKGLASS_POLICY at it`
         : `BREAKGLASS_POLICY: cannot read ${file} (${code ?? String(err)})`,
     ]);
   }
