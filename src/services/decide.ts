@@ -13,6 +13,13 @@ type Verdict =
   | { refuse: string; audit: boolean }
   | { changes: Changes; message: string; then?: () => void };
 
+/** Audits a refused attempt on a request (self-approval, not an approver, no longer pending, ...). */
+export async function recordRejection(ctx: ServiceContext, requestId: string, slackUserId: string, action: string, reason: string): Promise<void> {
+  const event: NewEvent = { type: 'attempt.rejected', requestId, actor: { slackUserId, principalId: null }, details: { action, reason } };
+  await ctx.requests.update(requestId, null, { events: [event] }, ctx.now());
+  ctx.eventsQueued();
+}
+
 /**
  * Reads the request, lets `judge` decide, and writes the change guarded by
  * the status and version it was judged on; when another writer got there
@@ -32,11 +39,7 @@ async function decide(
     const now = ctx.now();
     const verdict = judge(request, now);
     if ('refuse' in verdict) {
-      if (verdict.audit) {
-        const event: NewEvent = { type: 'attempt.rejected', requestId, actor: { slackUserId, principalId: null }, details: { action, reason: verdict.refuse } };
-        await ctx.requests.update(requestId, null, { events: [event] }, now);
-        ctx.eventsQueued();
-      }
+      if (verdict.audit) await recordRejection(ctx, requestId, slackUserId, action, verdict.refuse);
       return { ok: false, message: verdict.refuse };
     }
     try {

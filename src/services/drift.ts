@@ -3,7 +3,7 @@ import type { Profile } from '../domain/policy.ts';
 import { driftId, type DriftAlert } from '../store/drift.ts';
 import type { ServiceContext } from './context.ts';
 import type { DecisionResult } from './decide.ts';
-import { later } from './mutate.ts';
+import { assignmentLockUntil } from './grant.ts';
 import { describeError, pollUntilSettled } from './poll.ts';
 
 export interface DriftPass {
@@ -71,7 +71,7 @@ async function judge(ctx: ServiceContext, profile: Profile, alert: Omit<DriftAle
   const owner = `drift:${ctx.owner}`;
   const now = ctx.now();
   // Grants and revokes hold this lock while Identity Center works, so an assignment caught mid-grant is never judged.
-  const record = alert.principalType === 'USER' ? await ctx.assignments.lock(target, owner, now, later(now, ctx.timing.leaseMs)) : { holders: [], heldBefore: null, creating: null };
+  const record = alert.principalType === 'USER' ? await ctx.assignments.lock(target, owner, now, assignmentLockUntil(ctx, now)) : { holders: [], heldBefore: null, creating: null };
   if (!record) return 'busy';
   try {
     if (record.holders.length > 0 || record.creating) return 'backed';
@@ -112,7 +112,7 @@ export async function revokeDrift(ctx: ServiceContext, id: string, bySlackId: st
   const target: AssignmentTarget = { instanceArn: alert.instanceArn, accountId: alert.accountId, permissionSetArn: alert.permissionSetArn, principalId: alert.principalId };
   const owner = `drift:${bySlackId}`;
   const now = ctx.now();
-  const record = alert.principalType === 'USER' ? await ctx.assignments.lock(target, owner, now, later(now, ctx.timing.leaseMs)) : { holders: [], heldBefore: null, creating: null };
+  const record = alert.principalType === 'USER' ? await ctx.assignments.lock(target, owner, now, assignmentLockUntil(ctx, now)) : { holders: [], heldBefore: null, creating: null };
   if (!record) return { ok: false, message: 'A grant or revoke of this assignment is in progress; try again in a moment.' };
   try {
     if (record.holders.length > 0 || record.creating) return { ok: false, message: 'A breakglass grant now backs this assignment, so it was left in place.' };

@@ -10,6 +10,13 @@ import { isStandingAccess } from './standing.ts';
 export const lockOwnerFor = (requestId: string) => `request:${requestId}`;
 
 /**
+ * How long an assignment lock lasts: past one Identity Center polling round,
+ * so nobody else judges the assignment while a creation or deletion is in
+ * flight under it.
+ */
+export const assignmentLockUntil = (ctx: ServiceContext, now: string) => later(now, ctx.timing.pollRoundMs + ctx.timing.leaseMs * 2);
+
+/**
  * Grants an approved request: one CreateAccountAssignment, confirmed by its
  * creation status, unless the user already holds the assignment. Safe to run
  * again after a crash at any point: the creation request id is stored before
@@ -35,8 +42,10 @@ async function runGrant(ctx: ServiceContext, request: AccessRequest): Promise<vo
   if (!record) return;
   const others = record.holders.filter((h) => h !== request.id);
   const settled: AssignmentRecord = { holders: others, heldBefore: record.heldBefore };
-  const mine: AssignmentRecord = { holders: [...others, request.id], heldBefore: record.heldBefore };
+  // Reached only when nothing else held the assignment and this grant creates it.
+  const created: AssignmentRecord = { holders: [...others, request.id], heldBefore: null };
   let creationId = request.grant.creationRequestId;
+  let slot = request.grant.creationSlot;
   try {
     if (!creationId) {
       if (record.holders.includes(request.id)) {
@@ -47,8 +56,8 @@ async function runGrant(ctx: ServiceContext, request: AccessRequest): Promise<vo
         // We crashed after asking for the creation and before storing its id. We checked,
         // under this lock, that the assignment did not exist; if it exists now, it is ours.
         if (await ctx.ic.hasAssignment(t)) {
-          await settleSlot(ctx, request);
-          await activate(ctx, request, mine, null);
+          await ctx.slots.release(request.id, slot);
+          await activate(ctx, request, created, null);
           return;
         }
       } else {
@@ -58,13 +67,14 @@ async function runGrant(ctx: ServiceContext, request: AccessRequest): Promise<vo
           return;
         }
       }
-      const slot = await ctx.slots.acquire(request.id, ctx.now(), later(ctx.now(), ctx.timing.grantTimeoutMs));
+      slot = await ctx.slots.acquire(request.id, ctx.now(), later(ctx.now(), ctx.timing.grantTimeoutMs));
       if (slot === null) {
         // AWS allows only 15 creations in flight; wait for one to settle.
         await reschedule(ctx, request.id, 1000);
         return;
       }
-      await mutate(ctx, request.id, ['GRANTING'], (r, at) => ({ set: { grant: { ...r.grant, creationAttemptedAt: at, creationSlot: slot } } }));
+      const taken = slot;
+      await mutate(ctx, request.id, ['GRANTING'], (r, at) => ({ set: { grant: { ...r.grant, creationAttemptedAt: at, creationSlot: taken } } }));
       if (!(await ctx.assignments.markCreating(t, owner, request.id))) throw new Error('lost the assignment lock before creating');
       creationId = await ctx.ic.startCreation(t);
       const id = creationId;
@@ -73,10 +83,10 @@ async function runGrant(ctx: ServiceContext, request: AccessRequest): Promise<vo
     const id = creationId;
     const status = await pollUntilSettled(() => ctx.ic.creationStatus(t.instanceArn, id), Math.min(deadline, Date.now() + ctx.timing.pollRoundMs));
     if (status.state === 'SUCCEEDED') {
-      await settleSlot(ctx, request);
-      await activate(ctx, request, mine, null);
+      await ctx.slots.release(request.id, slot);
+      await activate(ctx, request, created, null);
     } else if (status.state === 'FAILED') {
-      await settleSlot(ctx, request);
+      await ctx.slots.release(request.id, slot);
       await ctx.assignments.saveAndUnlock(t, owner, settled);
       await fail(ctx, request.id, `Identity Center could not create the assignment: ${status.failureReason ?? 'no reason given'}`, false);
     } else if (Date.now() >= deadline) {
@@ -108,21 +118,21 @@ async function runGrant(ctx: ServiceContext, request: AccessRequest): Promise<vo
 export async function lockAssignment(ctx: ServiceContext, request: AccessRequest): Promise<AssignmentRecord | null> {
   const owner = lockOwnerFor(request.id);
   const now = ctx.now();
-  // Held across one polling round; owned by the request, so whoever resumes the request after a crash holds it too.
-  const record = await ctx.assignments.lock(request.target, owner, now, later(now, ctx.timing.pollRoundMs + ctx.timing.leaseMs * 2));
+  // Owned by the request, so whoever resumes the request after a crash holds it too.
+  const record = await ctx.assignments.lock(request.target, owner, now, assignmentLockUntil(ctx, now));
   if (record && (!record.creating || record.creating === request.id)) return record;
   if (record) await ctx.assignments.unlock(request.target, owner);
   await reschedule(ctx, request.id, 1000);
   return null;
 }
 
-/** The creation is no longer outstanding at AWS: give its slot back. */
-async function settleSlot(ctx: ServiceContext, request: AccessRequest): Promise<void> {
-  const fresh = await ctx.requests.get(request.id);
-  await ctx.slots.release(request.id, fresh?.grant.creationSlot ?? request.grant.creationSlot);
-}
-
-/** The user may already hold this assignment: through another grant, standing access, or by hand. */
+/**
+ * The user may already hold this assignment: through another active grant,
+ * standing access in the policy, or by hand. Without another grant relying
+ * on it, Identity Center is asked every time: a "held before" noted at an
+ * earlier grant says nothing about now (the assignment may since have been
+ * removed, and then this grant must create it).
+ */
 async function existingAccess(
   ctx: ServiceContext,
   request: AccessRequest,
@@ -131,16 +141,10 @@ async function existingAccess(
 ): Promise<{ why: string; record: AssignmentRecord } | null> {
   const holders = [...others, request.id];
   if (others.length > 0) return { why: `already granted by ${others.join(', ')}`, record: { holders, heldBefore: record.heldBefore } };
-  if (record.heldBefore) return { why: record.heldBefore, record: { holders, heldBefore: record.heldBefore } };
-  if (isStandingAccess(ctx.policy, request)) {
-    const why = 'the policy lists it as standing access';
-    return { why, record: { holders, heldBefore: why } };
-  }
-  if (await ctx.ic.hasAssignment(request.target)) {
-    const why = 'the user held this assignment before breakglass granted it';
-    return { why, record: { holders, heldBefore: why } };
-  }
-  return null;
+  const standing = isStandingAccess(ctx.policy, request);
+  if (!standing && !(await ctx.ic.hasAssignment(request.target))) return null;
+  const why = standing ? 'the policy lists it as standing access' : 'the user held this assignment before breakglass granted it';
+  return { why, record: { holders, heldBefore: why } };
 }
 
 async function activate(ctx: ServiceContext, request: AccessRequest, record: AssignmentRecord, alreadyHeld: string | null): Promise<void> {

@@ -1,6 +1,6 @@
 import type { ServiceContext } from './context.ts';
-import { grant, lockOwnerFor, reschedule } from './grant.ts';
-import { later, mutate } from './mutate.ts';
+import { assignmentLockUntil, grant, lockOwnerFor, reschedule } from './grant.ts';
+import { mutate } from './mutate.ts';
 import { describeError, pollUntilSettled } from './poll.ts';
 import { withLease } from './lease.ts';
 import { continueRevoke, startRevoke } from './revoke.ts';
@@ -63,7 +63,7 @@ async function cleanUpUnconfirmedGrant(ctx: ServiceContext, id: string): Promise
     const now = ctx.now();
     try {
       const creationId = request.grant.creationRequestId;
-      const record = await ctx.assignments.lock(t, owner, now, later(now, ctx.timing.pollRoundMs + ctx.timing.leaseMs * 2));
+      const record = await ctx.assignments.lock(t, owner, now, assignmentLockUntil(ctx, now));
       if (!record) return reschedule(ctx, id, 2000);
       if (creationId || request.grant.creationAttemptedAt) {
         const created = creationId ? await ctx.ic.creationStatus(t.instanceArn, creationId) : { state: (await ctx.ic.hasAssignment(t)) ? 'SUCCEEDED' : 'FAILED' };

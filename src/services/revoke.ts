@@ -2,7 +2,7 @@ import { backoffMs } from '../aws/pacing.ts';
 import type { NewEvent } from '../audit/events.ts';
 import type { AccessRequest, RevokeReason } from '../domain/request.ts';
 import type { ServiceContext } from './context.ts';
-import type { DecisionResult } from './decide.ts';
+import { recordRejection, type DecisionResult } from './decide.ts';
 import { lockAssignment, lockOwnerFor, reschedule } from './grant.ts';
 import { later, mutate } from './mutate.ts';
 import { describeError, pollUntilSettled } from './poll.ts';
@@ -16,8 +16,7 @@ export async function endAccess(ctx: ServiceContext, id: string, bySlackId: stri
   const allowed = request.requester.slackUserId === bySlackId || (await ctx.directory.isApprover(bySlackId));
   if (!allowed) {
     const reason = 'Only the requester or an approver can end this access.';
-    await ctx.requests.update(id, null, { events: [{ type: 'attempt.rejected', requestId: id, actor: { slackUserId: bySlackId, principalId: null }, details: { action: 'end access', reason } }] }, ctx.now());
-    ctx.eventsQueued();
+    await recordRejection(ctx, id, bySlackId, 'end access', reason);
     return { ok: false, message: reason };
   }
   if (request.status === 'APPROVED' || request.status === 'GRANTING') {
@@ -25,10 +24,11 @@ export async function endAccess(ctx: ServiceContext, id: string, bySlackId: stri
   }
   if (request.status !== 'ACTIVE') return { ok: false, message: `Access for ${id} is not active (it is ${request.status.toLowerCase()}).` };
   const started = await startRevoke(ctx, id, 'ended', bySlackId);
+  if (started) ctx.workQueued(id);
   return started ? { ok: true, message: 'Ending access now; you will get a message when it is removed.' } : { ok: false, message: 'Access is already ending.' };
 }
 
-/** ACTIVE → REVOKING, then the work is queued at once. Null when the request was not active. */
+/** ACTIVE → REVOKING; the caller runs or queues the revoke. Null when the request was not active. */
 export async function startRevoke(
   ctx: ServiceContext,
   id: string,
@@ -36,7 +36,7 @@ export async function startRevoke(
   by: string | null,
   extra: Record<string, unknown> = {},
 ): Promise<AccessRequest | null> {
-  const updated = await mutate(ctx, id, ['ACTIVE'], (r, now) => {
+  return mutate(ctx, id, ['ACTIVE'], (r, now) => {
     const events: NewEvent[] = [];
     if (by) events.push({ type: 'access.ended', requestId: id, actor: { slackUserId: by, principalId: by === r.requester.slackUserId ? r.requester.principalId : null }, details: { reason } });
     events.push({ type: 'revoke.started', requestId: id, actor: by ? { slackUserId: by, principalId: null } : null, details: { reason, expiresAt: r.grant.expiresAt, ...extra } });
@@ -46,8 +46,6 @@ export async function startRevoke(
       due: now,
     };
   });
-  if (updated) ctx.workQueued(id);
-  return updated;
 }
 
 /**

@@ -48,13 +48,19 @@ export class Sweeper {
     try {
       const due = await this.ctx.requests.due(this.ctx.now());
       this.lastSweepAt = Date.now();
-      for (const item of due) this.queue(item.id);
+      // A request still in flight here is skipped, not queued again: its own step has set when it is next due
+      // (a revoke's backoff, a grant's next poll), and re-running it at once would defeat that.
+      for (const item of due) if (!this.inFlight.has(item.id)) this.queue(item.id);
     } catch (err) {
       this.log.error({ err, event: 'sweep.error' }, 'sweep failed');
     }
   }
 
-  /** Runs the request's next step now, at most once at a time per request in this process. */
+  /**
+   * Runs the request's next step now, at most once at a time per request in
+   * this process. Work queued by people (quorum reached, end access) while a
+   * step is in flight runs again right after it, so it is never lost.
+   */
   queue(id: string): void {
     if (this.stopping) return;
     if (this.inFlight.has(id)) {
