@@ -141,9 +141,10 @@ async function existingAccess(
 ): Promise<{ why: string; record: AssignmentRecord } | null> {
   const holders = [...others, request.id];
   if (others.length > 0) return { why: `already granted by ${others.join(', ')}`, record: { holders, heldBefore: record.heldBefore } };
-  const standing = isStandingAccess(ctx.policy, request);
-  if (!standing && !(await ctx.ic.hasAssignment(request.target))) return null;
-  const why = standing ? 'the policy lists it as standing access' : 'the user held this assignment before breakglass granted it';
+  // Identity Center is the truth: access the policy lists as standing but that does not exist is created,
+  // and then removed again on revoke like any access breakglass gave.
+  if (!(await ctx.ic.hasAssignment(request.target))) return null;
+  const why = isStandingAccess(ctx.policy, request) ? 'the policy lists it as standing access' : 'the user held this assignment before breakglass granted it';
   return { why, record: { holders, heldBefore: why } };
 }
 

@@ -7,7 +7,6 @@ import { lockAssignment, lockOwnerFor, reschedule } from './grant.ts';
 import { later, mutate } from './mutate.ts';
 import { describeError, pollUntilSettled } from './poll.ts';
 import { withLease } from './lease.ts';
-import { isStandingAccess } from './standing.ts';
 
 /** The requester, or any approver, ends access before it runs out. */
 export async function endAccess(ctx: ServiceContext, id: string, bySlackId: string): Promise<DecisionResult> {
@@ -71,7 +70,7 @@ async function runRevoke(ctx: ServiceContext, request: AccessRequest): Promise<v
       const keepBecause =
         others.length > 0
           ? `access granted by ${others.join(', ')} is still active`
-          : (record.heldBefore ?? (isStandingAccess(ctx.policy, request) ? 'the policy lists it as standing access' : null));
+          : record.heldBefore;
       if (keepBecause) {
         await ctx.assignments.saveAndUnlock(t, owner, { holders: others, heldBefore: record.heldBefore });
         await finish(ctx, request.id, keepBecause);

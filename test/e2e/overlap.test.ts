@@ -57,10 +57,39 @@ describe('access the bot did not give, or still gives through another grant', ()
       standingAccess: `standingAccess:\n  - { profile: org-admin, email: ${PEOPLE.second.email} }`,
     });
     const x = h;
+    x.ic.addAssignment({ accountId: ACCOUNT, permissionSetArn: PERMISSION_SET, principalId: PEOPLE.second.principal });
     const id = await grantFor(x, PEOPLE.second.slack, 'PT2S');
     const done = await x.waitForStatus(id, 'REVOKED', 15_000);
     expect(done.revoke?.kept).toContain('standing access');
     expect(x.ic.callsTo('DeleteAccountAssignment')).toHaveLength(0);
+  });
+
+  it('creates, and removes again, standing access the policy lists but Identity Center does not have', async () => {
+    h = await startHarness({
+      durations: ['PT2S', 'PT1H'],
+      standingAccess: `standingAccess:\n  - { profile: org-admin, email: ${PEOPLE.second.email} }`,
+    });
+    const x = h;
+    const id = await grantFor(x, PEOPLE.second.slack, 'PT2S');
+    expect(x.ic.callsTo('CreateAccountAssignment').filter((c) => c.status === 200)).toHaveLength(1);
+    const done = await x.waitForStatus(id, 'REVOKED', 15_000);
+    expect(done.revoke?.kept).toBeNull();
+    expect(held(x, PEOPLE.second.principal)).toBe(false);
+  });
+
+  it('grants for real once access held before is gone, and removes it on revoke', async () => {
+    h = await startHarness({ durations: ['PT2S', 'PT1H'] });
+    const x = h;
+    x.ic.addAssignment({ accountId: ACCOUNT, permissionSetArn: PERMISSION_SET, principalId: PEOPLE.requester.principal });
+    const first = await grantFor(x, PEOPLE.requester.slack, 'PT2S');
+    expect((await x.waitForStatus(first, 'REVOKED', 15_000)).revoke?.kept).toContain('before breakglass granted it');
+    x.ic.removeAssignment({ accountId: ACCOUNT, permissionSetArn: PERMISSION_SET, principalId: PEOPLE.requester.principal });
+    const second = await grantFor(x, PEOPLE.requester.slack, 'PT2S');
+    expect(held(x, PEOPLE.requester.principal)).toBe(true);
+    expect((await x.get(second)).grant.alreadyHeld).toBeNull();
+    const done = await x.waitForStatus(second, 'REVOKED', 15_000);
+    expect(done.revoke?.kept).toBeNull();
+    expect(held(x, PEOPLE.requester.principal)).toBe(false);
   });
 });
 
