@@ -171,7 +171,7 @@ export class AuditPublisher {
   /** One full pass: the chain, then the Slack deliveries that are due. */
   async runOnce(): Promise<void> {
     await this.chainPass();
-    for (const item of await this.o.outbox.pending(new Date(this.now()).toISOString())) await this.deliverItem(item.key);
+    await this.slackPass();
   }
 
   private async slackPass(): Promise<void> {
@@ -180,7 +180,6 @@ export class AuditPublisher {
   }
 
   private async deliverItem(key: ItemKey): Promise<void> {
-    if (!this.o.slack) return;
     if (!(await this.claimDelivery(key))) return;
     try {
       await this.deliverEvents(key);
