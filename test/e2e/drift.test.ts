@@ -53,8 +53,11 @@ describe('drift detection', () => {
     await x.click(PEOPLE.approver1.slack, 'approve', id);
     await x.click(PEOPLE.approver2.slack, 'approve', id);
     await x.waitForStatus(id, 'ACTIVE');
+    const listed = x.ic.callsTo('ListAccountAssignments').filter((c) => c.status === 200).length;
     for (let i = 0; i < 3; i++) await x.bot.drift.pass();
     await x.settle();
+    // The passes did look at the assignment (and found the grant behind it).
+    expect(x.ic.callsTo('ListAccountAssignments').filter((c) => c.status === 200).length).toBeGreaterThanOrEqual(listed + 3);
     expect(driftAlerts(x)).toHaveLength(0);
   });
 
