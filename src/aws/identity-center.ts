@@ -45,15 +45,18 @@ export interface IdentityCenterOptions {
 
 const CONFLICT_RETRIES = 6;
 
+/** Credentials of the management-account role when one is configured; otherwise the SDK's own chain. */
+export function managementRoleCredentials(roleArn: string | null, sessionName: string) {
+  return roleArn ? fromTemporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: sessionName, DurationSeconds: 900 } }) : undefined;
+}
+
 export class IdentityCenter implements IdentityCenterPort {
   private readonly sso: SSOAdminClient;
   private readonly store: IdentitystoreClient;
   private readonly pace: RateLimiter;
 
   constructor(private readonly opts: IdentityCenterOptions) {
-    const credentials = opts.assumeRoleArn
-      ? fromTemporaryCredentials({ params: { RoleArn: opts.assumeRoleArn, RoleSessionName: 'breakglass', DurationSeconds: 900 } })
-      : undefined;
+    const credentials = managementRoleCredentials(opts.assumeRoleArn, 'breakglass');
     // The SDK's standard retry strategy already retries throttling and 5xx with jittered backoff.
     const common = { region: opts.region, maxAttempts: 8, retryMode: 'standard', ...(credentials ? { credentials } : {}) } as const;
     this.sso = new SSOAdminClient(common);

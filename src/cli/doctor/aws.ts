@@ -6,7 +6,7 @@ import {
   SSOAdminClient,
   type PermissionSet,
 } from '@aws-sdk/client-sso-admin';
-import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import { managementRoleCredentials } from '../../aws/identity-center.ts';
 import { humanDuration, parseDuration } from '../../domain/duration.ts';
 import { longestDuration, type Policy, type Profile } from '../../domain/policy.ts';
 import { describeError, type Report } from './report.ts';
@@ -18,9 +18,7 @@ export interface AwsOptions {
 
 /** The same client the bot builds (src/aws/identity-center.ts), with fewer retries and a deadline. */
 export function doctorSsoClient(o: AwsOptions): SSOAdminClient {
-  const credentials = o.assumeRoleArn
-    ? fromTemporaryCredentials({ params: { RoleArn: o.assumeRoleArn, RoleSessionName: 'breakglass-doctor', DurationSeconds: 900 } })
-    : undefined;
+  const credentials = managementRoleCredentials(o.assumeRoleArn, 'breakglass-doctor');
   return new SSOAdminClient({
     region: o.region,
     maxAttempts: 2,
