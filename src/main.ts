@@ -18,6 +18,7 @@ import { OutboxStore } from './store/outbox.ts';
 import { RequestStore } from './store/requests.ts';
 import { CreationSlots } from './store/slots.ts';
 import { DriftStore } from './store/drift.ts';
+import { FreezeStore } from './store/freeze.ts';
 import { DriftWatcher } from './workers/drift.ts';
 import { Sweeper } from './workers/sweeper.ts';
 
@@ -67,6 +68,7 @@ export function buildContext(p: ContextParts): { ctx: ServiceContext; ic: Identi
     outbox: new OutboxStore(p.db),
     slots: new CreationSlots(p.db, p.env.maxOutstandingCreations),
     drift: new DriftStore(p.db),
+    freeze: new FreezeStore(p.db),
     ic,
     directory: p.directory,
     now: () => new Date().toISOString(),

@@ -83,28 +83,28 @@ class Coalesced {
   ) {}
 
   kick(): void {
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.drain().finally(() => {
-      this.running = null;
-    });
+    this.again = true;
+    if (!this.running) this.running = this.drain();
   }
 
   async idle(): Promise<void> {
     while (this.running) await this.running;
   }
 
+  /** Clears `running` in the same step that sees no kick pending, so a kick can never fall between the two. */
   private async drain(): Promise<void> {
-    do {
-      this.again = false;
-      try {
-        await this.work();
-      } catch (err) {
-        this.onError(err);
+    try {
+      while (this.again) {
+        this.again = false;
+        try {
+          await this.work();
+        } catch (err) {
+          this.onError(err);
+        }
       }
-    } while (this.again);
+    } finally {
+      this.running = null;
+    }
   }
 }
 

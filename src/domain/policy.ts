@@ -1,5 +1,6 @@
 /** Policy rules: who may request, who may approve, what a request may ask for. Pure. */
 import { parseDuration } from './duration.ts';
+import type { AccessRequest } from './request.ts';
 
 export interface Profile {
   id: string;
@@ -141,4 +142,33 @@ export function longestDuration(profile: Profile): string {
     if ((parseDuration(d)?.as('milliseconds') ?? 0) > (parseDuration(best)?.as('milliseconds') ?? 0)) best = d;
   }
   return best;
+}
+
+/** Who, of the people a request names, the directory says are eligible now. */
+export interface CurrentEligibility {
+  requesterEligible: boolean;
+  /** The request's approvers who are approvers now. */
+  eligibleApprovers: string[];
+}
+
+/**
+ * Why a stored request may not be granted under the policy in force now (null when it may):
+ * the profile still exists and still names the same target, the requester is still a
+ * requester, the duration is still offered, and enough distinct current approvers other than
+ * the requester approved it. A request item is never trusted just because it says APPROVED.
+ */
+export function grantProblem(policy: Policy, r: AccessRequest, now: CurrentEligibility): string | null {
+  const profile = policy.profiles.find((p) => p.id === r.profileId);
+  if (!profile) return `the profile "${r.profileId}" is no longer in the policy`;
+  const t = r.target;
+  if (t.instanceArn !== policy.identityCenter.instanceArn || t.accountId !== profile.accountId || t.permissionSetArn !== profile.permissionSetArn) {
+    return `the request's target (account ${t.accountId}, ${t.permissionSetArn}) is not what profile "${profile.id}" grants now (account ${profile.accountId}, ${profile.permissionSetArn})`;
+  }
+  if (!now.requesterEligible) return `${r.requester.slackUserId} is no longer a breakglass requester`;
+  if (!profile.durations.includes(r.duration)) return `${r.duration} is not a duration profile "${profile.id}" offers now (${profile.durations.join(', ')})`;
+  const approvers = new Set(now.eligibleApprovers.filter((a) => a !== r.requester.slackUserId));
+  if (approvers.size < profile.approvals) {
+    return `only ${approvers.size} of the ${profile.approvals} approvals profile "${profile.id}" needs come from distinct current approvers other than the requester`;
+  }
+  return null;
 }

@@ -22,7 +22,7 @@ export type RequestStatus = (typeof REQUEST_STATUSES)[number];
 
 const TRANSITIONS: Record<RequestStatus, readonly RequestStatus[]> = {
   PENDING: ['APPROVED', 'DENIED', 'CANCELLED', 'EXPIRED'],
-  APPROVED: ['GRANTING'],
+  APPROVED: ['GRANTING', 'FAILED', 'CANCELLED'],
   GRANTING: ['ACTIVE', 'FAILED'],
   ACTIVE: ['REVOKING'],
   REVOKING: ['REVOKED'],
@@ -90,6 +90,8 @@ export interface AccessRequest {
     /** Why no assignment was created: the user already held it. */
     alreadyHeld: string | null;
     failure: string | null;
+    /** When the creation was last seen still in progress: the time box starts no later than its confirmation. */
+    pendingSeenAt?: string | null;
     /** A creation that was never confirmed may still land: the sweeper removes it if so. */
     cleanupPending: boolean;
     attempts: number;

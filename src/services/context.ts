@@ -3,6 +3,7 @@ import type { IdentityCenterPort } from '../aws/identity-center.ts';
 import type { Policy } from '../domain/policy.ts';
 import type { AssignmentStore } from '../store/assignments.ts';
 import type { DriftStore } from '../store/drift.ts';
+import type { FreezeStore } from '../store/freeze.ts';
 import type { OutboxStore } from '../store/outbox.ts';
 import type { RequestStore } from '../store/requests.ts';
 import type { CreationSlots } from '../store/slots.ts';
@@ -53,6 +54,7 @@ export interface ServiceContext {
   outbox: OutboxStore;
   slots: CreationSlots;
   drift: DriftStore;
+  freeze: FreezeStore;
   ic: IdentityCenterPort;
   directory: Directory;
   /** The current instant, ISO-8601 UTC. */

@@ -3,7 +3,8 @@ import type { Profile } from '../domain/policy.ts';
 import { driftId, type DriftAlert } from '../store/drift.ts';
 import type { ServiceContext } from './context.ts';
 import type { DecisionResult } from './decide.ts';
-import { assignmentLockUntil } from './grant.ts';
+import type { AssignmentRecord } from '../store/assignments.ts';
+import { classifyHolders, settleForeignCreation, withAssignmentLock } from './assignment-lock.ts';
 import { describeError, pollUntilSettled } from './poll.ts';
 
 export interface DriftPass {
@@ -63,26 +64,55 @@ export async function checkDrift(ctx: ServiceContext): Promise<DriftPass> {
       }
     }
     for (const id of await ctx.drift.openIds(profile.id)) {
-      if (present.has(id)) continue;
-      const closed = await ctx.drift.close(id, 'resolved', { type: 'drift.resolved', requestId: null, actor: null, details: { driftId: id, note: 'the assignment is gone' } }, ctx.now());
-      if (closed) pass.resolved++;
+      if (!present.has(id) && (await resolveIfGone(ctx, id))) pass.resolved++;
     }
   }
   if (pass.raised + pass.revoked + pass.resolved > 0) ctx.eventsQueued();
   return pass;
 }
 
+/**
+ * Closes an open alert whose access is gone. Judged under the assignment's lock and asked of
+ * Identity Center again, so an approver's Revoke in flight closes it as revoked, by them.
+ */
+async function resolveIfGone(ctx: ServiceContext, id: string): Promise<boolean> {
+  const alert = await ctx.drift.get(id);
+  if (alert?.status !== 'open') return false;
+  const target: AssignmentTarget = { instanceArn: alert.instanceArn, accountId: alert.accountId, permissionSetArn: alert.permissionSetArn, principalId: alert.principalId };
+  const outcome = await underLock(ctx, alert.principalType, target, `drift:${ctx.owner}`, async () => {
+    const still = (await ctx.ic.listAssignments(target.instanceArn, target.accountId, target.permissionSetArn)).some(
+      (a) => a.principalType === alert.principalType && a.principalId === alert.principalId,
+    );
+    if (still) return false;
+    return ctx.drift.close(id, 'resolved', { type: 'drift.resolved', requestId: null, actor: null, details: { driftId: id, note: 'the assignment is gone' } }, ctx.now());
+  });
+  return outcome?.value ?? false;
+}
+
 type Judgement = 'backed' | 'busy' | 'known' | 'raised' | 'revoked' | 'raised+revoked';
+
+/**
+ * Whether a breakglass grant really backs the assignment: a name in the record counts only
+ * while its request relies on it (a name left behind by an ended grant backs nothing).
+ */
+async function backed(ctx: ServiceContext, record: AssignmentRecord, target: AssignmentTarget): Promise<boolean> {
+  const settled = await settleForeignCreation(ctx, record, target, null);
+  if (settled === 'wait') return true;
+  const holders = await classifyHolders(ctx, settled.holders, target, null);
+  return holders.relying.length + holders.deleting.length > 0;
+}
+
+/** USER assignments are judged under their lock (grants and revokes hold it while Identity Center works); GROUP ones need none. */
+async function underLock<T>(ctx: ServiceContext, principalType: 'USER' | 'GROUP', target: AssignmentTarget, owner: string, work: (record: AssignmentRecord) => Promise<T>): Promise<{ value: T } | null> {
+  if (principalType === 'GROUP') return { value: await work({ holders: [], heldBefore: null, creating: null }) };
+  return withAssignmentLock(ctx, target, owner, (held) => work(held.record));
+}
 
 async function judge(ctx: ServiceContext, profile: Profile, alert: Omit<DriftAlert, 'status' | 'alertMessage' | 'detectedAt' | 'profileId'>): Promise<Judgement> {
   const target: AssignmentTarget = { instanceArn: alert.instanceArn, accountId: alert.accountId, permissionSetArn: alert.permissionSetArn, principalId: alert.principalId };
-  const owner = `drift:${ctx.owner}`;
-  const now = ctx.now();
-  // Grants and revokes hold this lock while Identity Center works, so an assignment caught mid-grant is never judged.
-  const record = alert.principalType === 'USER' ? await ctx.assignments.lock(target, owner, now, assignmentLockUntil(ctx, now)) : { holders: [], heldBefore: null, creating: null };
-  if (!record) return 'busy';
-  try {
-    if (record.holders.length > 0 || record.creating) return 'backed';
+  const outcome = await underLock(ctx, alert.principalType, target, `drift:${ctx.owner}`, async (record): Promise<Judgement> => {
+    if (await backed(ctx, record, target)) return 'backed';
+    const now = ctx.now();
     const raised = await ctx.drift.raise(
       { ...alert, profileId: profile.id, detectedAt: now },
       {
@@ -96,9 +126,8 @@ async function judge(ctx: ServiceContext, profile: Profile, alert: Omit<DriftAle
     if (ctx.policy.drift !== 'revoke') return raised ? 'raised' : 'known';
     await removeDriftAccess(ctx, alert.id, target, alert.principalType, null);
     return raised ? 'raised+revoked' : 'revoked';
-  } finally {
-    if (alert.principalType === 'USER') await ctx.assignments.unlock(target, owner);
-  }
+  });
+  return outcome?.value ?? 'busy';
 }
 
 async function removeDriftAccess(ctx: ServiceContext, id: string, target: AssignmentTarget, principalType: 'USER' | 'GROUP', by: string | null): Promise<void> {
@@ -118,17 +147,14 @@ export async function revokeDrift(ctx: ServiceContext, id: string, bySlackId: st
   if (!alert) return { ok: false, message: `There is no drift alert ${id}.` };
   if (alert.status !== 'open') return { ok: false, message: `This alert is already ${alert.status}.` };
   const target: AssignmentTarget = { instanceArn: alert.instanceArn, accountId: alert.accountId, permissionSetArn: alert.permissionSetArn, principalId: alert.principalId };
-  const owner = `drift:${bySlackId}`;
-  const now = ctx.now();
-  const record = alert.principalType === 'USER' ? await ctx.assignments.lock(target, owner, now, assignmentLockUntil(ctx, now)) : { holders: [], heldBefore: null, creating: null };
-  if (!record) return { ok: false, message: 'A grant or revoke of this assignment is in progress; try again in a moment.' };
   try {
-    if (record.holders.length > 0 || record.creating) return { ok: false, message: 'A breakglass grant now backs this assignment, so it was left in place.' };
-    await removeDriftAccess(ctx, id, target, alert.principalType, bySlackId);
-    return { ok: true, message: 'Removed: Identity Center confirmed the deletion.' };
+    const outcome = await underLock(ctx, alert.principalType, target, `drift:${bySlackId}`, async (record): Promise<DecisionResult> => {
+      if (await backed(ctx, record, target)) return { ok: false, message: 'A breakglass grant now backs this assignment, so it was left in place.' };
+      await removeDriftAccess(ctx, id, target, alert.principalType, bySlackId);
+      return { ok: true, message: 'Removed: Identity Center confirmed the deletion.' };
+    });
+    return outcome?.value ?? { ok: false, message: 'A grant or revoke of this assignment is in progress; try again in a moment.' };
   } catch (err) {
     return { ok: false, message: `Could not remove it: ${describeError(err)}` };
-  } finally {
-    if (alert.principalType === 'USER') await ctx.assignments.unlock(target, owner);
   }
 }

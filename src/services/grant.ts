@@ -1,20 +1,13 @@
 import { addDuration } from '../domain/duration.ts';
+import { grantProblem } from '../domain/policy.ts';
 import type { AccessRequest } from '../domain/request.ts';
 import type { AssignmentRecord } from '../store/assignments.ts';
+import { classifyHolders, LockLost, lockOwnerFor, settleForeignCreation, withAssignmentLock, type HeldAssignment } from './assignment-lock.ts';
 import type { ServiceContext } from './context.ts';
-import { later, mutate } from './mutate.ts';
+import { later, mutate, reschedule } from './mutate.ts';
 import { describeError, isTransient, pollUntilSettled } from './poll.ts';
 import { withLease } from './lease.ts';
 import { isStandingAccess } from './standing.ts';
-
-export const lockOwnerFor = (requestId: string) => `request:${requestId}`;
-
-/**
- * How long an assignment lock lasts: past one Identity Center polling round,
- * so nobody else judges the assignment while a creation or deletion is in
- * flight under it.
- */
-export const assignmentLockUntil = (ctx: ServiceContext, now: string) => later(now, ctx.timing.pollRoundMs + ctx.timing.leaseMs * 2);
 
 /**
  * Grants an approved request: one CreateAccountAssignment, confirmed by its
@@ -23,6 +16,15 @@ export const assignmentLockUntil = (ctx: ServiceContext, now: string) => later(n
  * waiting on it, and the assignment's holders say who relies on it.
  */
 export async function grant(ctx: ServiceContext, id: string): Promise<void> {
+  const approved = await ctx.requests.get(id);
+  if (approved?.status === 'APPROVED') {
+    // The store is not trusted blindly: what is granted must still be what the policy allows now.
+    const problem = await refusal(ctx, approved);
+    if (problem) {
+      await refuse(ctx, id, ['APPROVED'], problem);
+      return;
+    }
+  }
   const started = await mutate(ctx, id, ['APPROVED'], (r, now) => ({
     set: { status: 'GRANTING', grant: { ...r.grant, startedAt: now } },
     events: [{ type: 'grant.started', requestId: id, actor: null, details: { target: r.target } }],
@@ -33,105 +35,134 @@ export async function grant(ctx: ServiceContext, id: string): Promise<void> {
   await withLease(ctx, id, 'GRANTING', (claimed) => runGrant(ctx, claimed));
 }
 
-async function runGrant(ctx: ServiceContext, request: AccessRequest): Promise<void> {
-  const t = request.target;
-  const owner = lockOwnerFor(request.id);
-  const now = ctx.now();
-  const deadline = Date.parse(request.grant.startedAt ?? now) + ctx.timing.grantTimeoutMs;
-  const record = await lockAssignment(ctx, request);
-  if (!record) return;
-  const others = record.holders.filter((h) => h !== request.id);
-  const settled: AssignmentRecord = { holders: others, heldBefore: record.heldBefore };
-  // Reached only when nothing else held the assignment and this grant creates it.
-  const created: AssignmentRecord = { holders: [...others, request.id], heldBefore: null };
-  let creationId = request.grant.creationRequestId;
-  let slot = request.grant.creationSlot;
-  try {
-    if (!creationId) {
-      if (record.holders.includes(request.id)) {
-        await activate(ctx, request, record, null);
-        return;
-      }
-      if (request.grant.creationAttemptedAt) {
-        // We crashed after asking for the creation and before storing its id. We checked,
-        // under this lock, that the assignment did not exist; if it exists now, it is ours.
-        if (await ctx.ic.hasAssignment(t)) {
-          await ctx.slots.release(request.id, slot);
-          await activate(ctx, request, created, null);
-          return;
-        }
-      } else {
-        const alreadyHeld = await existingAccess(ctx, request, record, others);
-        if (alreadyHeld) {
-          await activate(ctx, request, alreadyHeld.record, alreadyHeld.why);
-          return;
-        }
-      }
-      slot = await ctx.slots.acquire(request.id, ctx.now(), later(ctx.now(), ctx.timing.grantTimeoutMs));
-      if (slot === null) {
-        // AWS allows only 15 creations in flight; wait for one to settle.
-        await reschedule(ctx, request.id, 1000);
-        return;
-      }
-      const taken = slot;
-      await mutate(ctx, request.id, ['GRANTING'], (r, at) => ({ set: { grant: { ...r.grant, creationAttemptedAt: at, creationSlot: taken } } }));
-      if (!(await ctx.assignments.markCreating(t, owner, request.id))) throw new Error('lost the assignment lock before creating');
-      creationId = await ctx.ic.startCreation(t);
-      const id = creationId;
-      await mutate(ctx, request.id, ['GRANTING'], (r) => ({ set: { grant: { ...r.grant, creationRequestId: id, attempts: r.grant.attempts + 1 } } }));
-    }
-    const id = creationId;
-    const status = await pollUntilSettled(() => ctx.ic.creationStatus(t.instanceArn, id), Math.min(deadline, Date.now() + ctx.timing.pollRoundMs));
-    if (status.state === 'SUCCEEDED') {
-      await ctx.slots.release(request.id, slot);
-      await activate(ctx, request, created, null);
-    } else if (status.state === 'FAILED') {
-      await ctx.slots.release(request.id, slot);
-      await ctx.assignments.saveAndUnlock(t, owner, settled);
-      await fail(ctx, request.id, `Identity Center could not create the assignment: ${status.failureReason ?? 'no reason given'}`, false);
-    } else if (Date.now() >= deadline) {
-      // The creation may still land: "creating" stays set until the cleanup has settled it.
-      await ctx.assignments.unlock(t, owner);
-      await fail(ctx, request.id, `Identity Center did not confirm the assignment within ${Math.round(ctx.timing.grantTimeoutMs / 1000)} seconds`, true);
-    } else {
-      await reschedule(ctx, request.id, 1000);
-    }
-  } catch (err) {
-    ctx.log.warn({ err, event: 'grant.error', requestId: request.id }, 'grant attempt failed');
-    if (isTransient(err) && Date.now() < deadline) {
-      await reschedule(ctx, request.id, 2000);
-      return;
-    }
-    const mayHaveLanded = creationId !== null || (await ctx.requests.get(request.id))?.grant.creationAttemptedAt != null;
-    if (mayHaveLanded) await ctx.assignments.unlock(t, owner);
-    else await ctx.assignments.saveAndUnlock(t, owner, settled);
-    await fail(ctx, request.id, describeError(err), mayHaveLanded);
-  }
+/** Why the request may not be granted under the policy in force now; null when it may. */
+async function refusal(ctx: ServiceContext, r: AccessRequest): Promise<string | null> {
+  const frozen = await ctx.freeze.get();
+  if (frozen) return `breakglass is frozen (by ${frozen.by}: ${frozen.reason}); nothing is granted until an operator lifts the freeze`;
+  const eligible: string[] = [];
+  for (const a of r.approvals) if (await ctx.directory.isApprover(a.slackUserId)) eligible.push(a.slackUserId);
+  return grantProblem(ctx.policy, r, { requesterEligible: await ctx.directory.isRequester(r.requester.slackUserId), eligibleApprovers: eligible });
 }
 
-/**
- * Takes the lock on the request's assignment for its grant or revoke. Null
- * (and the request rescheduled) while another grant or revoke of it is in
- * flight, or another request's creation of it is unsettled: what exists then
- * may be that grant's assignment, and its outcome decides ours.
- */
-export async function lockAssignment(ctx: ServiceContext, request: AccessRequest): Promise<AssignmentRecord | null> {
-  const owner = lockOwnerFor(request.id);
-  const now = ctx.now();
-  // Owned by the request, so whoever resumes the request after a crash holds it too.
-  const record = await ctx.assignments.lock(request.target, owner, now, assignmentLockUntil(ctx, now));
-  if (record && (!record.creating || record.creating === request.id)) return record;
-  if (record) await ctx.assignments.unlock(request.target, owner);
-  await reschedule(ctx, request.id, 1000);
-  return null;
+async function refuse(ctx: ServiceContext, id: string, from: ['APPROVED'] | ['GRANTING'], reason: string): Promise<void> {
+  ctx.log.warn({ event: 'grant.refused', requestId: id, reason }, 'request no longer satisfies the policy; not granted');
+  await mutate(ctx, id, from, (r) => ({
+    set: { status: 'FAILED', grant: { ...r.grant, failure: reason, cleanupPending: false } },
+    events: [{ type: 'grant.failed', requestId: id, actor: null, details: { reason, refused: true, creationRequestId: null } }],
+    due: null,
+  }));
+}
+
+async function runGrant(ctx: ServiceContext, request: AccessRequest): Promise<void> {
+  const nothingAttempted = !request.grant.creationRequestId && !request.grant.creationAttemptedAt;
+  if (nothingAttempted) {
+    const problem = await refusal(ctx, request);
+    if (problem) return refuse(ctx, request.id, ['GRANTING'], problem);
+  }
+  const deadline = Date.parse(request.grant.startedAt ?? ctx.now()) + ctx.timing.grantTimeoutMs;
+  let creationId = request.grant.creationRequestId;
+  const locked = await withAssignmentLock(ctx, request.target, lockOwnerFor(request.id), async (held) => {
+    try {
+      await grantUnderLock(ctx, request, held, deadline, (id) => (creationId = id));
+    } catch (err) {
+      await afterGrantError(ctx, request, deadline, creationId, err);
+    }
+  });
+  if (!locked) await reschedule(ctx, request.id, 1000);
+}
+
+async function grantUnderLock(ctx: ServiceContext, request: AccessRequest, held: HeldAssignment, deadline: number, started: (creationId: string) => void): Promise<void> {
+  const t = request.target;
+  const settled = await settleForeignCreation(ctx, held.record, t, request.id);
+  // Another request's creation of this assignment is unsettled: what exists now may be its assignment.
+  if (settled === 'wait') return reschedule(ctx, request.id, 1000);
+  const holders = await classifyHolders(ctx, settled.holders, t, request.id);
+  if (holders.deleting.length > 0) return reschedule(ctx, request.id, 1000);
+  const others = holders.relying;
+  let creationId = request.grant.creationRequestId;
+  let slot = request.grant.creationSlot;
+  // The last moment the assignment was known not to be confirmed yet: the time box starts there.
+  let notConfirmedAt = request.grant.pendingSeenAt ?? request.grant.creationAttemptedAt;
+
+  if (!creationId) {
+    if (settled.holders.includes(request.id)) {
+      // Recorded as a holder before a crash: the grant had already succeeded.
+      return activate(ctx, request, held, { holders: [...others, request.id], heldBefore: settled.heldBefore, creating: null }, null, notConfirmedAt);
+    }
+    if (request.grant.creationAttemptedAt) {
+      // We crashed after asking for the creation and before storing its id. We checked,
+      // under this lock, that the assignment did not exist; if it exists now, it is ours.
+      if (await ctx.ic.hasAssignment(t)) {
+        await ctx.slots.release(request.id, slot);
+        return activate(ctx, request, held, { holders: [...others, request.id], heldBefore: null, creating: null }, null, notConfirmedAt);
+      }
+    } else {
+      const existing = await existingAccess(ctx, request, settled, others);
+      if (existing) return activate(ctx, request, held, existing.record, existing.why, null);
+    }
+    const now = ctx.now();
+    slot = await ctx.slots.acquire(request.id, now, later(now, ctx.timing.grantTimeoutMs));
+    if (slot === null) {
+      // AWS allows only 15 creations in flight; wait for one to settle.
+      return reschedule(ctx, request.id, 1000);
+    }
+    const taken = slot;
+    const attempted = await mutate(ctx, request.id, ['GRANTING'], (r, at) => ({ set: { grant: { ...r.grant, creationAttemptedAt: at, creationSlot: taken } } }));
+    if (!attempted) return;
+    notConfirmedAt = attempted.grant.creationAttemptedAt;
+    await held.markCreating(request.id);
+    held.check();
+    creationId = await ctx.ic.startCreation(t);
+    started(creationId);
+    const id = creationId;
+    await mutate(ctx, request.id, ['GRANTING'], (r) => ({ set: { grant: { ...r.grant, creationRequestId: id, attempts: r.grant.attempts + 1 } } }));
+  }
+  const id = creationId;
+  let lastPending = notConfirmedAt;
+  const status = await pollUntilSettled(
+    async () => {
+      const at = ctx.now();
+      const s = await ctx.ic.creationStatus(t.instanceArn, id);
+      if (s.state === 'IN_PROGRESS') lastPending = at;
+      return s;
+    },
+    Math.min(deadline, Date.now() + ctx.timing.pollRoundMs),
+  );
+  if (status.state === 'SUCCEEDED') {
+    await ctx.slots.release(request.id, slot);
+    return activate(ctx, request, held, { holders: [...others, request.id], heldBefore: null, creating: null }, null, lastPending);
+  }
+  if (status.state === 'FAILED') {
+    await ctx.slots.release(request.id, slot);
+    await held.save({ holders: others, heldBefore: settled.heldBefore, creating: null });
+    return fail(ctx, request.id, `Identity Center could not create the assignment: ${status.failureReason ?? 'no reason given'}`, false);
+  }
+  if (Date.now() >= deadline) {
+    // The creation may still land: the creation marker stays until the cleanup has settled it.
+    return fail(ctx, request.id, `Identity Center did not confirm the assignment within ${Math.round(ctx.timing.grantTimeoutMs / 1000)} seconds`, true);
+  }
+  // Still in progress: remember when it was last seen so, so a crash before the confirmation is recorded cannot lengthen the grant.
+  const pendingSeenAt = lastPending;
+  await mutate(ctx, request.id, ['GRANTING'], (r, now) => ({ set: { grant: { ...r.grant, pendingSeenAt } }, due: later(now, 1000) }));
+}
+
+async function afterGrantError(ctx: ServiceContext, request: AccessRequest, deadline: number, creationId: string | null, err: unknown): Promise<void> {
+  ctx.log.warn({ err, event: 'grant.error', requestId: request.id }, 'grant attempt failed');
+  if (err instanceof LockLost || (isTransient(err) && Date.now() < deadline)) {
+    await reschedule(ctx, request.id, 2000);
+    return;
+  }
+  // If Identity Center was asked, the creation marker stays until the cleanup has settled what landed.
+  const mayHaveLanded = creationId !== null || (await ctx.requests.get(request.id))?.grant.creationAttemptedAt != null;
+  await fail(ctx, request.id, describeError(err), mayHaveLanded);
 }
 
 /**
  * The user may already hold this assignment: through another active grant,
- * standing access in the policy, or by hand. Without another grant relying
- * on it, Identity Center is asked every time: a "held before" noted at an
- * earlier grant says nothing about now (the assignment may since have been
- * removed, and then this grant must create it).
+ * standing access in the policy, or by hand. Identity Center is asked every
+ * time: a grant named in the record, or a "held before" noted at an earlier
+ * grant, says nothing about whether the assignment still exists (it may have
+ * been removed by hand or by drift detection, and then this grant creates it).
  */
 async function existingAccess(
   ctx: ServiceContext,
@@ -139,24 +170,27 @@ async function existingAccess(
   record: AssignmentRecord,
   others: string[],
 ): Promise<{ why: string; record: AssignmentRecord } | null> {
-  const holders = [...others, request.id];
-  if (others.length > 0) return { why: `already granted by ${others.join(', ')}`, record: { holders, heldBefore: record.heldBefore } };
-  // Identity Center is the truth: access the policy lists as standing but that does not exist is created,
-  // and then removed again on revoke like any access breakglass gave.
   if (!(await ctx.ic.hasAssignment(request.target))) return null;
+  const holders = [...others, request.id];
+  if (others.length > 0) return { why: `already granted by ${others.join(', ')}`, record: { holders, heldBefore: record.heldBefore, creating: null } };
   const why = isStandingAccess(ctx.policy, request) ? 'the policy lists it as standing access' : 'the user held this assignment before breakglass granted it';
-  return { why, record: { holders, heldBefore: why } };
+  return { why, record: { holders, heldBefore: why, creating: null } };
 }
 
-async function activate(ctx: ServiceContext, request: AccessRequest, record: AssignmentRecord, alreadyHeld: string | null): Promise<void> {
-  if (!(await ctx.assignments.saveAndUnlock(request.target, lockOwnerFor(request.id), record))) {
-    throw new Error('lost the assignment lock while granting');
-  }
+/**
+ * Records the user as holding the assignment and starts the time box. It starts when Identity
+ * Center confirmed the creation, as far as the bot can know: the last moment it saw the creation
+ * still in progress (or asked for it). So a crash between the confirmation and this write never
+ * lengthens the grant by the downtime.
+ */
+async function activate(ctx: ServiceContext, request: AccessRequest, held: HeldAssignment, record: AssignmentRecord, alreadyHeld: string | null, confirmedAfter: string | null | undefined): Promise<void> {
+  await held.save(record);
   await mutate(ctx, request.id, ['GRANTING'], (r, now) => {
-    const expiresAt = addDuration(now, r.duration);
+    const grantedAt = confirmedAfter && confirmedAfter < now ? confirmedAfter : now;
+    const expiresAt = addDuration(grantedAt, r.duration);
     return {
-      set: { status: 'ACTIVE', grant: { ...r.grant, grantedAt: now, expiresAt, alreadyHeld } },
-      events: [{ type: 'grant.succeeded', requestId: r.id, actor: null, details: { grantedAt: now, expiresAt, alreadyHeld, creationRequestId: r.grant.creationRequestId } }],
+      set: { status: 'ACTIVE', grant: { ...r.grant, grantedAt, expiresAt, alreadyHeld } },
+      events: [{ type: 'grant.succeeded', requestId: r.id, actor: null, details: { grantedAt, expiresAt, alreadyHeld, creationRequestId: r.grant.creationRequestId } }],
       due: expiresAt,
     };
   });
@@ -168,8 +202,4 @@ async function fail(ctx: ServiceContext, id: string, reason: string, cleanupPend
     events: [{ type: 'grant.failed', requestId: id, actor: null, details: { reason, creationRequestId: r.grant.creationRequestId } }],
     due: cleanupPending ? later(now, 5000) : null,
   }));
-}
-
-export async function reschedule(ctx: ServiceContext, id: string, ms: number): Promise<void> {
-  await mutate(ctx, id, ['APPROVED', 'GRANTING', 'ACTIVE', 'REVOKING', 'FAILED'], (_r, now) => ({ due: later(now, ms) }));
 }

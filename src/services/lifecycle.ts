@@ -1,6 +1,7 @@
 import type { ServiceContext } from './context.ts';
-import { assignmentLockUntil, grant, lockOwnerFor, reschedule } from './grant.ts';
-import { mutate } from './mutate.ts';
+import { classifyHolders, lockOwnerFor, settleForeignCreation, withAssignmentLock } from './assignment-lock.ts';
+import { grant } from './grant.ts';
+import { mutate, reschedule } from './mutate.ts';
 import { describeError, pollUntilSettled } from './poll.ts';
 import { withLease } from './lease.ts';
 import { continueRevoke, startRevoke } from './revoke.ts';
@@ -56,31 +57,35 @@ export async function expirePending(ctx: ServiceContext, id: string): Promise<vo
  * creation settles, keep checking; if it did land and nothing else relies on
  * the assignment, delete it, so a failed grant leaves no access behind.
  */
-async function cleanUpUnconfirmedGrant(ctx: ServiceContext, id: string): Promise<void> {
+export async function cleanUpUnconfirmedGrant(ctx: ServiceContext, id: string): Promise<void> {
   await withLease(ctx, id, 'FAILED', async (request) => {
     const t = request.target;
-    const owner = lockOwnerFor(id);
-    const now = ctx.now();
     try {
-      const creationId = request.grant.creationRequestId;
-      const record = await ctx.assignments.lock(t, owner, now, assignmentLockUntil(ctx, now));
-      if (!record) return reschedule(ctx, id, 2000);
-      if (creationId || request.grant.creationAttemptedAt) {
-        const created = creationId ? await ctx.ic.creationStatus(t.instanceArn, creationId) : { state: (await ctx.ic.hasAssignment(t)) ? 'SUCCEEDED' : 'FAILED' };
-        if (created.state === 'IN_PROGRESS') return reschedule(ctx, id, 5000);
-        if (created.state === 'SUCCEEDED' && record.holders.filter((h) => h !== id).length === 0 && !record.heldBefore) {
-          const deletionId = await ctx.ic.startDeletion(t);
-          const deleted = await pollUntilSettled(() => ctx.ic.deletionStatus(t.instanceArn, deletionId), Date.now() + ctx.timing.pollRoundMs);
-          if (deleted.state !== 'SUCCEEDED') return reschedule(ctx, id, 10_000);
+      const locked = await withAssignmentLock(ctx, t, lockOwnerFor(id), async (held) => {
+        const settled = await settleForeignCreation(ctx, held.record, t, id);
+        if (settled === 'wait') return reschedule(ctx, id, 2000);
+        const holders = await classifyHolders(ctx, settled.holders, t, id);
+        if (holders.deleting.length > 0) return reschedule(ctx, id, 2000);
+        const creationId = request.grant.creationRequestId;
+        if (creationId || request.grant.creationAttemptedAt) {
+          const created = creationId ? await ctx.ic.creationStatus(t.instanceArn, creationId) : { state: (await ctx.ic.hasAssignment(t)) ? 'SUCCEEDED' : 'FAILED' };
+          if (created.state === 'IN_PROGRESS') return reschedule(ctx, id, 5000);
+          if (created.state === 'SUCCEEDED' && holders.relying.length === 0 && !settled.heldBefore) {
+            held.check();
+            const deletionId = await ctx.ic.startDeletion(t);
+            const deleted = await pollUntilSettled(() => ctx.ic.deletionStatus(t.instanceArn, deletionId), Date.now() + ctx.timing.pollRoundMs);
+            if (deleted.state !== 'SUCCEEDED') return reschedule(ctx, id, 10_000);
+          }
         }
-      }
-      await ctx.assignments.saveAndUnlock(t, owner, { holders: record.holders.filter((h) => h !== id), heldBefore: record.heldBefore });
-      await ctx.slots.release(id, request.grant.creationSlot);
-      await mutate(ctx, id, ['FAILED'], (r) => ({
-        set: { grant: { ...r.grant, cleanupPending: false } },
-        events: [{ type: 'revoke.succeeded', requestId: id, actor: null, details: { cleanup: true, note: 'nothing left behind by the failed grant' } }],
-        due: null,
-      }));
+        await held.save({ holders: holders.relying, heldBefore: settled.heldBefore, creating: null });
+        await ctx.slots.release(id, request.grant.creationSlot);
+        await mutate(ctx, id, ['FAILED'], (r) => ({
+          set: { grant: { ...r.grant, cleanupPending: false } },
+          events: [{ type: 'revoke.succeeded', requestId: id, actor: null, details: { cleanup: true, note: 'nothing left behind by the failed grant' } }],
+          due: null,
+        }));
+      });
+      if (!locked) await reschedule(ctx, id, 2000);
     } catch (err) {
       ctx.log.warn({ err, event: 'grant.cleanup_error', requestId: id }, describeError(err));
       await reschedule(ctx, id, 10_000);

@@ -35,3 +35,8 @@ export async function mutate(
 export function later(now: string, ms: number): string {
   return new Date(Date.parse(now) + ms).toISOString();
 }
+
+/** Asks the sweeper to look at the request again in `ms`. */
+export async function reschedule(ctx: ServiceContext, id: string, ms: number): Promise<void> {
+  await mutate(ctx, id, ['APPROVED', 'GRANTING', 'ACTIVE', 'REVOKING', 'FAILED'], (_r, now) => ({ due: later(now, ms) }));
+}

@@ -3,8 +3,9 @@ import type { NewEvent } from '../audit/events.ts';
 import type { AccessRequest, RevokeReason } from '../domain/request.ts';
 import type { ServiceContext } from './context.ts';
 import { recordRejection, type DecisionResult } from './decide.ts';
-import { lockAssignment, lockOwnerFor, reschedule } from './grant.ts';
-import { later, mutate } from './mutate.ts';
+import type { AssignmentRecord } from '../store/assignments.ts';
+import { classifyHolders, LockLost, lockOwnerFor, settleForeignCreation, withAssignmentLock, type HeldAssignment } from './assignment-lock.ts';
+import { later, mutate, reschedule } from './mutate.ts';
 import { describeError, pollUntilSettled } from './poll.ts';
 import { withLease } from './lease.ts';
 
@@ -59,47 +60,58 @@ export async function continueRevoke(ctx: ServiceContext, id: string): Promise<v
 }
 
 async function runRevoke(ctx: ServiceContext, request: AccessRequest): Promise<void> {
+  const locked = await withAssignmentLock(ctx, request.target, lockOwnerFor(request.id), async (held) => {
+    try {
+      await revokeUnderLock(ctx, request, held);
+    } catch (err) {
+      ctx.log.warn({ err, event: 'revoke.error', requestId: request.id }, 'revoke attempt failed');
+      if (err instanceof LockLost) await reschedule(ctx, request.id, 1000);
+      else await retryLater(ctx, request.id, describeError(err));
+    }
+  });
+  if (!locked) await reschedule(ctx, request.id, 1000);
+}
+
+async function revokeUnderLock(ctx: ServiceContext, request: AccessRequest, held: HeldAssignment): Promise<void> {
   const t = request.target;
-  const owner = lockOwnerFor(request.id);
-  const record = await lockAssignment(ctx, request);
-  if (!record) return;
-  const others = record.holders.filter((h) => h !== request.id);
-  try {
-    let deletionId = request.revoke?.deletionRequestId ?? null;
-    if (!deletionId) {
-      const keepBecause =
-        others.length > 0
-          ? `access granted by ${others.join(', ')} is still active`
-          : record.heldBefore;
-      if (keepBecause) {
-        await ctx.assignments.saveAndUnlock(t, owner, { holders: others, heldBefore: record.heldBefore });
-        await finish(ctx, request.id, keepBecause);
-        return;
-      }
-      deletionId = await ctx.ic.startDeletion(t);
-      const stored = deletionId;
-      await mutate(ctx, request.id, ['REVOKING'], (r) => (r.revoke ? { set: { revoke: { ...r.revoke, deletionRequestId: stored } } } : null));
+  const settled = await settleForeignCreation(ctx, held.record, t, request.id);
+  // Another request is creating this assignment: its outcome decides whether anyone else relies on it.
+  if (settled === 'wait') return reschedule(ctx, request.id, 1000);
+  const holders = await classifyHolders(ctx, settled.holders, t, request.id);
+  let deletionId = request.revoke?.deletionRequestId ?? null;
+  if (!deletionId) {
+    if (holders.deleting.length > 0) return reschedule(ctx, request.id, 1000);
+    const others = holders.relying;
+    const keepBecause = others.length > 0 ? `access granted by ${others.join(', ')} is still active` : settled.heldBefore;
+    if (keepBecause) {
+      await held.save({ holders: others, heldBefore: settled.heldBefore, creating: settled.creating === request.id ? null : settled.creating });
+      return finish(ctx, request.id, keepBecause);
     }
-    const id = deletionId;
-    const status = await pollUntilSettled(() => ctx.ic.deletionStatus(t.instanceArn, id), Date.now() + ctx.timing.pollRoundMs);
-    if (status.state === 'SUCCEEDED') {
-      await ctx.assignments.saveAndUnlock(t, owner, { holders: others, heldBefore: null });
-      await finish(ctx, request.id, null);
-    } else if (status.state === 'FAILED') {
-      if (!(await ctx.ic.hasAssignment(t))) {
-        // Someone removed it meanwhile: the access is gone, which is what the revoke is for.
-        await ctx.assignments.saveAndUnlock(t, owner, { holders: others, heldBefore: null });
-        await finish(ctx, request.id, null);
-        return;
-      }
-      await retryLater(ctx, request.id, `Identity Center could not delete the assignment: ${status.failureReason ?? 'no reason given'}`);
-    } else {
-      await reschedule(ctx, request.id, 1000);
-    }
-  } catch (err) {
-    ctx.log.warn({ err, event: 'revoke.error', requestId: request.id }, 'revoke attempt failed');
-    await retryLater(ctx, request.id, describeError(err));
+    held.check();
+    deletionId = await ctx.ic.startDeletion(t);
+    const stored = deletionId;
+    const still = await mutate(ctx, request.id, ['REVOKING'], (r) => (r.revoke ? { set: { revoke: { ...r.revoke, deletionRequestId: stored } } } : null));
+    if (!still) return;
   }
+  const id = deletionId;
+  const status = await pollUntilSettled(() => ctx.ic.deletionStatus(t.instanceArn, id), Date.now() + ctx.timing.pollRoundMs);
+  // Nobody else relies on it (a grant that finds it being deleted waits for this): the record is emptied.
+  const gone: AssignmentRecord = { holders: [], heldBefore: null, creating: null };
+  if (status.state === 'SUCCEEDED') {
+    await held.save(gone);
+    return finish(ctx, request.id, null);
+  }
+  if (status.state === 'FAILED') {
+    if (!(await ctx.ic.hasAssignment(t))) {
+      // Someone removed it meanwhile: the access is gone, which is what the revoke is for.
+      await held.save(gone);
+      return finish(ctx, request.id, null);
+    }
+    return retryLater(ctx, request.id, `Identity Center could not delete the assignment: ${status.failureReason ?? 'no reason given'}`);
+  }
+  // Still deleting: keep the lock into the next pass so nobody judges a half-deleted assignment.
+  await held.keepFor(1000);
+  await reschedule(ctx, request.id, 1000);
 }
 
 async function finish(ctx: ServiceContext, id: string, kept: string | null): Promise<void> {

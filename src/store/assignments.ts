@@ -4,10 +4,10 @@ import { updateIf, type Database } from './dynamo.ts';
 
 /**
  * What the bot knows about one Identity Center assignment (user × permission
- * set × account): which active grants rely on it, and whether the user held
- * it before the bot ever granted it. Grants and revokes of the same
- * assignment take its lock, so "does it already exist?" and "may I delete
- * it?" are answered without a race.
+ * set × account): which grants rely on it, and whether the user held it
+ * before the bot ever granted it. Grants and revokes of the same assignment
+ * take its lock, so "does it already exist?" and "may I delete it?" are
+ * answered without a race.
  */
 export interface AssignmentRecord {
   holders: string[];
@@ -18,7 +18,7 @@ export interface AssignmentRecord {
    * recorded in holders yet (in flight, or unconfirmed): until it is settled,
    * nobody may mistake that assignment for access the user already had.
    */
-  creating?: string | null;
+  creating: string | null;
 }
 
 function toRecord(item: Record<string, unknown> | undefined): AssignmentRecord {
@@ -53,6 +53,17 @@ export class AssignmentStore {
     return item ? toRecord(item) : null;
   }
 
+  /** Moves the lock's end while its owner still holds it; false once someone else has it. */
+  async renew(t: AssignmentTarget, owner: string, until: string): Promise<boolean> {
+    const item = await updateIf(this.db, {
+      Key: assignmentKey(t),
+      UpdateExpression: 'SET lockUntil = :until',
+      ConditionExpression: 'lockOwner = :me',
+      ExpressionAttributeValues: { ':me': owner, ':until': until },
+    });
+    return item !== null;
+  }
+
   /** Records, under the lock, that `requestId` is about to create the assignment. */
   async markCreating(t: AssignmentTarget, owner: string, requestId: string): Promise<boolean> {
     const item = await updateIf(this.db, {
@@ -64,25 +75,35 @@ export class AssignmentStore {
     return item !== null;
   }
 
-  /** Writes the new state (the pending creation is settled) and lets go of the lock; fails if the lock was lost meanwhile. */
+  /** Writes the whole record (holders, held-before, pending creation) and lets go of the lock; false if the lock was lost. */
   async saveAndUnlock(t: AssignmentTarget, owner: string, record: AssignmentRecord): Promise<boolean> {
+    const sets = ['holders = :h'];
+    const removes = ['lockOwner', 'lockUntil'];
+    const values: Record<string, unknown> = { ':h': record.holders, ':me': owner };
+    for (const [field, value] of [['heldBefore', record.heldBefore], ['creating', record.creating]] as const) {
+      if (value === null) removes.push(field);
+      else {
+        sets.push(`${field} = :${field}`);
+        values[`:${field}`] = value;
+      }
+    }
     const item = await updateIf(this.db, {
       Key: assignmentKey(t),
-      UpdateExpression: record.heldBefore
-        ? 'SET holders = :h, heldBefore = :b REMOVE lockOwner, lockUntil, creating'
-        : 'SET holders = :h REMOVE lockOwner, lockUntil, heldBefore, creating',
+      UpdateExpression: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
       ConditionExpression: 'lockOwner = :me',
-      ExpressionAttributeValues: record.heldBefore ? { ':h': record.holders, ':b': record.heldBefore, ':me': owner } : { ':h': record.holders, ':me': owner },
+      ExpressionAttributeValues: values,
     });
     return item !== null;
   }
 
-  async unlock(t: AssignmentTarget, owner: string): Promise<void> {
-    await updateIf(this.db, {
+  /** Lets go of the lock without changing the record; false when it was not (or no longer) held. */
+  async unlock(t: AssignmentTarget, owner: string): Promise<boolean> {
+    const item = await updateIf(this.db, {
       Key: assignmentKey(t),
       UpdateExpression: 'REMOVE lockOwner, lockUntil',
       ConditionExpression: 'lockOwner = :me',
       ExpressionAttributeValues: { ':me': owner },
     });
+    return item !== null;
   }
 }

@@ -66,11 +66,17 @@ describe('request store on dynalite', () => {
     expect(await store.markCreating(t, 'request:a', 'a')).toBe(true);
     expect((await store.get(t)).creating).toBe('a');
     expect(await store.lock(t, 'request:b', NOW, '2026-11-28T00:01:00.000Z')).toBeNull();
-    expect(await store.saveAndUnlock(t, 'request:a', { holders: ['a'], heldBefore: 'standing' })).toBe(true);
+    expect(await store.saveAndUnlock(t, 'request:a', { holders: ['a'], heldBefore: 'standing', creating: null })).toBe(true);
     expect(await store.lock(t, 'request:b', NOW, '2026-11-28T00:01:00.000Z')).toEqual({ holders: ['a'], heldBefore: 'standing', creating: null });
-    expect(await store.saveAndUnlock(t, 'request:a', { holders: [], heldBefore: null })).toBe(false);
-    expect(await store.saveAndUnlock(t, 'request:b', { holders: ['a', 'b'], heldBefore: null })).toBe(true);
+    expect(await store.saveAndUnlock(t, 'request:a', { holders: [], heldBefore: null, creating: null })).toBe(false);
+    expect(await store.saveAndUnlock(t, 'request:b', { holders: ['a', 'b'], heldBefore: null, creating: null })).toBe(true);
     expect(await store.get(t)).toEqual({ holders: ['a', 'b'], heldBefore: null, creating: null });
+    expect(await store.renew(t, 'request:b', '2026-11-28T00:02:00.000Z')).toBe(false);
+    await store.lock(t, 'request:c', NOW, '2026-11-28T00:01:00.000Z');
+    expect(await store.renew(t, 'request:c', '2026-11-28T00:02:00.000Z')).toBe(true);
+    expect(await store.lock(t, 'request:d', '2026-11-28T00:01:30.000Z', '2026-11-28T00:03:00.000Z')).toBeNull();
+    expect(await store.unlock(t, 'request:d')).toBe(false);
+    expect(await store.unlock(t, 'request:c')).toBe(true);
   });
 
   it('pops delivered events in order and leaves the outbox index with the last one', async () => {
