@@ -230,6 +230,8 @@ export class BotStack extends Stack {
    * Written out rather than table.grantReadWriteData(): exactly the item operations on this
    * table and its two indexes, writes on the table only, the key only through DynamoDB, and
    * sts:AssumeRole on the one management role. Nothing else; not even the Slack secret.
+   * No DeleteItem or BatchWriteItem: the bot never deletes an item (the store only gets,
+   * queries, puts and updates), so neither may its role.
    */
   private createTaskRole(dataKey: kms.IKey): iam.Role {
     const role = new iam.Role(this, 'TaskRole', {
@@ -253,7 +255,7 @@ export class BotStack extends Stack {
     }));
     role.addToPolicy(new iam.PolicyStatement({
       sid: 'WriteOwnTable',
-      actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+      actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
       resources: [this.table.tableArn],
     }));
     role.addToPolicy(new iam.PolicyStatement({

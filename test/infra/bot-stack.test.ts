@@ -4,7 +4,7 @@ import type { App } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { HEALTH_PROBE } from '../../infra/lib/bot-stack.ts';
-import { identityStatements, leastPrivilegeViolations, list, onlyId, render, synth, warnings, type Statement } from './template.ts';
+import { actionMatches, identityStatements, leastPrivilegeViolations, list, onlyId, render, synth, warnings, type Statement } from './template.ts';
 
 const MANAGEMENT_ACCOUNT = '123456789012';
 const ROLE_ARN = `arn:aws:iam::${MANAGEMENT_ACCOUNT}:role/breakglass-identity-center`;
@@ -179,7 +179,7 @@ describe('bot stack', () => {
           condition: undefined,
         },
         {
-          actions: ['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+          actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
           resources: [tableArn],
           condition: undefined,
         },
@@ -190,6 +190,15 @@ describe('bot stack', () => {
         },
       ]);
       expect(template.findResources('AWS::IAM::Role')[ids.taskRole]?.Properties.ManagedPolicyArns).toBeUndefined();
+    });
+
+    it('lets no role delete table items or the table: the bot only puts and updates', () => {
+      const deleting = ['DeleteItem', 'BatchWriteItem', 'PartiQLDelete', 'DeleteTable', 'DeleteBackup', 'DeleteTableReplica'].map((a) => `dynamodb:${a}`);
+      const granted = identityStatements(template)
+        .filter(({ statement }) => statement.Effect === 'Allow')
+        .flatMap(({ role, statement }) => list(statement.Action).map((action) => ({ role, action })))
+        .filter(({ action }) => deleting.some((d) => actionMatches(action, d)));
+      expect(granted).toEqual([]);
     });
 
     it('lets only ECS tasks of this account and region assume the task role', () => {
