@@ -32,12 +32,9 @@ export class ManagementRoleStack extends Stack {
 
     const created = config.createPermissionSets ? this.createPermissionSets(config) : [];
     const permissionSetArns = [...config.permissionSetArns, ...created.map((ps) => ps.attrPermissionSetArn)];
-    // The AWSReservedSSO_<name>_<suffix> roles can be narrowed to the break-glass permission
-    // sets only when all their names are known.
-    const permissionSetNames =
-      config.permissionSetArns.length === 0 || config.permissionSetNames !== undefined
-        ? [...(config.permissionSetNames ?? []), ...created.map((ps) => ps.name)]
-        : undefined;
+    // The AWSReservedSSO_<name>_<suffix> roles of exactly these permission sets (config.ts
+    // requires a name for every given ARN).
+    const permissionSetNames = [...config.permissionSetNames, ...created.map((ps) => ps.name)];
 
     const ssoArn = (resource: string): string => `arn:${partition}:sso:::${resource}`;
     const accountArns = config.targetAccountIds.map((accountId) => ssoArn(`account/${accountId}`));
@@ -94,9 +91,8 @@ export class ManagementRoleStack extends Stack {
       // provider) with the caller's own credentials, so the caller needs those IAM actions
       // (Identity Center user guide, "Using service-linked roles"; the role actions mirror
       // AWSSSOServiceRolePolicy). Only under Identity Center's reserved path.
-      const reservedRoles = permissionSetNames === undefined
-        ? [iamArn('role/aws-reserved/sso.amazonaws.com/*')]
-        : permissionSetNames.map((name) => iamArn(`role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_${name}_*`));
+      // The path may carry a region (/aws-reserved/sso.amazonaws.com/eu-west-1/), hence the `*`.
+      const reservedRoles = permissionSetNames.map((name) => iamArn(`role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_${name}_*`));
       statements.push(
         new iam.PolicyStatement({
           sid: 'ProvisionReservedSsoRolesInManagementAccount',

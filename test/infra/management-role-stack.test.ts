@@ -13,6 +13,7 @@ const CONTEXT = {
   identityCenterInstanceArn: INSTANCE,
   identityStoreId: 'd-9067abcdef',
   permissionSetArns: PERMISSION_SET,
+  permissionSetNames: 'BreakglassOrgAdmin',
 };
 
 const bySid = (template: Template): Map<string, Statement> =>
@@ -86,12 +87,12 @@ describe('management-account role stack', () => {
     ]);
   });
 
-  it("may touch only Identity Center's reserved roles and SAML provider in the management account", () => {
+  it("may touch only the reserved roles of the named permission sets and Identity Center's SAML provider in the management account", () => {
     const iamStatements = identityStatements(template)
       .map(({ statement }) => statement)
       .filter((s) => list(s.Action).some((a) => a.startsWith('iam:')));
     expect(iamStatements.map((s) => [s.Sid, list(s.Resource)])).toEqual([
-      ['ProvisionReservedSsoRolesInManagementAccount', [`arn:aws:iam::${MANAGEMENT_ACCOUNT}:role/aws-reserved/sso.amazonaws.com/*`]],
+      ['ProvisionReservedSsoRolesInManagementAccount', [`arn:aws:iam::${MANAGEMENT_ACCOUNT}:role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_BreakglassOrgAdmin_*`]],
       ['SsoSamlProviderInManagementAccount', [`arn:aws:iam::${MANAGEMENT_ACCOUNT}:saml-provider/AWSSSO_*`]],
       ['ListRolesForSso', ['*']],
     ]);
@@ -115,6 +116,7 @@ describe('management-account role stack with its own permission sets', () => {
     template = synth({
       ...CONTEXT,
       permissionSetArns: '',
+      permissionSetNames: '',
       createPermissionSets: 'true',
       targetAccountIds: `${MANAGEMENT_ACCOUNT},210987654321`,
     }).management;
