@@ -98,6 +98,18 @@ describe('management-account role stack', () => {
     ]);
   });
 
+  it('allows every IAM action only when a service (Identity Center) makes it with the role, never the bot directly', () => {
+    const iamStatements = identityStatements(template)
+      .map(({ statement }) => statement)
+      .filter((s) => list(s.Action).some((a) => a.startsWith('iam:')));
+    expect(iamStatements).toHaveLength(3);
+    for (const statement of iamStatements) {
+      expect([statement.Sid, statement.Condition]).toEqual([statement.Sid, { Bool: { 'aws:ViaAWSService': 'true' } }]);
+      // IAM actions are not mixed into a statement with the bot's own (unconditioned) sso calls.
+      expect(list(statement.Action).every((a) => a.startsWith('iam:'))).toBe(true);
+    }
+  });
+
   it('deploys without CDK bootstrap resources in the management account', () => {
     const json = template.toJSON() as { Parameters?: Record<string, unknown>; Rules?: unknown };
     expect(json.Parameters?.BootstrapVersion).toBeUndefined();
