@@ -16,6 +16,7 @@ import {
   aws_iam as iam,
   aws_kms as kms,
   aws_logs as logs,
+  aws_s3 as s3,
   aws_secretsmanager as secretsmanager,
   aws_sns as sns,
   aws_sns_subscriptions as subscriptions,
@@ -42,6 +43,9 @@ const METRIC_NAMESPACE = 'Breakglass';
 export const HEALTH_PROBE =
   "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))";
 
+/** Where the bot writes audit checkpoints in the checkpoint bucket; its role may write nowhere else. */
+const CHECKPOINT_PREFIX = 'checkpoints/';
+
 /** Generated length of the audit-chain key (the bot requires at least 32 characters). */
 const AUDIT_KEY_LENGTH = 64;
 
@@ -54,14 +58,16 @@ export interface BotStackProps extends StackProps {
 
 /**
  * The bot, for a security-tooling account (never the management account): DynamoDB table,
- * Slack secret, audit-chain key, two Fargate tasks in Socket Mode, logs and alarms. Its task
- * role can do one thing outside this stack: assume the role that ManagementRoleStack creates.
+ * Slack secret, audit-chain key, checkpoint bucket, two Fargate tasks in Socket Mode, logs and
+ * alarms. Its task role can do one thing outside this stack: assume the role that
+ * ManagementRoleStack creates.
  */
 export class BotStack extends Stack {
   readonly taskRole: iam.Role;
   readonly table: dynamodb.Table;
   readonly slackSecret: secretsmanager.Secret;
   readonly auditKeySecret: secretsmanager.Secret;
+  readonly checkpointBucket: s3.Bucket;
   readonly service: ecs.FargateService;
   readonly assumeRoleArn: string;
 
@@ -131,7 +137,23 @@ export class BotStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
-    this.taskRole = this.createTaskRole(dataKey);
+    // Audit checkpoints: the bot writes the chain's head here now and then. Compliance-mode
+    // Object Lock means no one, not even the account root, can change or delete a checkpoint
+    // version before its retention ends, so cutting records off the chain's tail in the table
+    // shows up in `breakglass audit verify` against the newest checkpoint. S3-managed
+    // encryption: checkpoints hold hashes, not secrets, and the task role needs no KMS grant.
+    this.checkpointBucket = new s3.Bucket(this, 'Checkpoints', {
+      objectLockEnabled: true,
+      objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(config.checkpointRetentionDays)),
+      versioned: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      enforceSSL: true,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.taskRole = this.createTaskRole(dataKey, this.checkpointBucket);
 
     const { vpc, subnets } = this.network(config);
     // Socket Mode dials out to Slack; nothing dials in. No inbound rule at all, and outbound
@@ -169,6 +191,7 @@ export class BotStack extends Stack {
         BREAKGLASS_TABLE: this.table.tableName,
         BREAKGLASS_ASSUME_ROLE_ARN: this.assumeRoleArn,
         BREAKGLASS_POLICY: POLICY_PATH_IN_IMAGE,
+        BREAKGLASS_CHECKPOINT_BUCKET: this.checkpointBucket.bucketName,
         SLACK_SOCKET_MODE: 'true',
       },
       // Read by the execution role at task start, never by the bot's own role.
@@ -210,6 +233,7 @@ export class BotStack extends Stack {
     new CfnOutput(this, 'SlackSecretArn', { value: this.slackSecret.secretArn, description: 'Store the Slack tokens here (put-secret-value)' });
     new CfnOutput(this, 'AuditKeySecretArn', { value: this.auditKeySecret.secretArn, description: 'BREAKGLASS_AUDIT_KEY: keep it to verify the audit chain' });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
+    new CfnOutput(this, 'CheckpointBucketName', { value: this.checkpointBucket.bucketName, description: 'Audit checkpoints (Object Lock, compliance mode)' });
     new CfnOutput(this, 'LogGroupName', { value: logGroup.logGroupName });
     new CfnOutput(this, 'AlarmTopicArn', { value: topic.topicArn });
   }
@@ -250,9 +274,11 @@ export class BotStack extends Stack {
    * sts:AssumeRole on the one management role. Nothing else; not even the Slack secret or the
    * audit-chain key.
    * No DeleteItem or BatchWriteItem: the bot never deletes an item (the store only gets,
-   * queries, puts and updates), so neither may its role.
+   * queries, puts and updates), so neither may its role. Checkpoints are write-only: PutObject
+   * under the prefix, nothing that reads, lists, deletes or changes a retention or legal hold
+   * (new objects take the bucket's default retention).
    */
-  private createTaskRole(dataKey: kms.IKey): iam.Role {
+  private createTaskRole(dataKey: kms.IKey, checkpointBucket: s3.IBucket): iam.Role {
     const role = new iam.Role(this, 'TaskRole', {
       description: 'breakglass bot task: own table, and assume the management-account role',
       // Confused-deputy guard: only ECS tasks of this account and region may assume it.
@@ -282,6 +308,11 @@ export class BotStack extends Stack {
       actions: ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'],
       resources: [dataKey.keyArn],
       conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${this.region}.amazonaws.com` } },
+    }));
+    role.addToPolicy(new iam.PolicyStatement({
+      sid: 'WriteCheckpoints',
+      actions: ['s3:PutObject'],
+      resources: [checkpointBucket.arnForObjects(`${CHECKPOINT_PREFIX}*`)],
     }));
     return role;
   }

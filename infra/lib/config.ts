@@ -129,6 +129,8 @@ export interface BotConfig {
   existingVpc?: { vpcId: string; subnetIds: string[] };
   natGateways: number;
   logRetention: logs.RetentionDays;
+  /** Days each audit checkpoint is locked (S3 Object Lock, compliance mode). */
+  checkpointRetentionDays: number;
   alarmEmail?: string;
   region?: string;
   /** Settings that fell back to an example value. */
@@ -156,6 +158,8 @@ export function readBotConfig(lookup: Lookup): BotConfig {
     existingVpc: vpcId !== undefined && subnetIds !== undefined ? { vpcId, subnetIds } : undefined,
     natGateways: r.integer('natGateways', 2, 1, 2),
     logRetention: logRetentionDays as logs.RetentionDays,
+    // S3 accepts up to 100 years of default retention.
+    checkpointRetentionDays: r.integer('checkpointRetentionDays', 365, 1, 36500),
     alarmEmail: r.optional('alarmEmail', /^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'an email address'),
     region: readRegion(r),
     defaulted: r.defaulted,

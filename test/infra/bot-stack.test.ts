@@ -12,7 +12,7 @@ const ROLE_ARN = `arn:aws:iam::${MANAGEMENT_ACCOUNT}:role/breakglass-identity-ce
 describe('bot stack', () => {
   let template: Template;
   let synthesized: ReturnType<typeof synth>;
-  let ids: { table: string; key: string; secret: string; auditKey: string; taskRole: string; executionRole: string; logs: string; topic: string };
+  let ids: { table: string; key: string; secret: string; auditKey: string; bucket: string; taskRole: string; executionRole: string; logs: string; topic: string };
 
   beforeAll(() => {
     synthesized = synth({ managementAccountId: MANAGEMENT_ACCOUNT });
@@ -30,6 +30,7 @@ describe('bot stack', () => {
       key: onlyId(template, 'AWS::KMS::Key'),
       secret: secretId('SlackTokens'),
       auditKey: secretId('AuditKey'),
+      bucket: onlyId(template, 'AWS::S3::Bucket'),
       taskRole: roleId('TaskRole'),
       executionRole: roleId('TaskDefinitionExecutionRole'),
       logs: onlyId(template, 'AWS::Logs::LogGroup'),
@@ -115,6 +116,58 @@ describe('bot stack', () => {
     template.hasOutput('AuditKeySecretArn', { Value: { Ref: ids.auditKey } });
   });
 
+  describe('checkpoint bucket', () => {
+    it('locks every checkpoint version in compliance mode for a year, versioned and retained', () => {
+      template.hasResource('AWS::S3::Bucket', {
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+        Properties: Match.objectLike({
+          ObjectLockEnabled: true,
+          ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 365 } } },
+          VersioningConfiguration: { Status: 'Enabled' },
+        }),
+      });
+      template.hasOutput('CheckpointBucketName', { Value: { Ref: ids.bucket } });
+    });
+
+    it('blocks all public access, disables ACLs and encrypts at rest', () => {
+      template.hasResourceProperties('AWS::S3::Bucket', {
+        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+        OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+        BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      });
+    });
+
+    it('refuses every request without TLS', () => {
+      const policies = Object.values(template.findResources('AWS::S3::BucketPolicy'));
+      expect(policies).toHaveLength(1);
+      expect(policies[0]?.Properties.Bucket).toEqual({ Ref: ids.bucket });
+      const statements = (policies[0]?.Properties.PolicyDocument as { Statement: Statement[] }).Statement;
+      expect(statements.map((st) => ({ ...st, Resource: list(st.Resource).map(render) }))).toEqual([
+        {
+          Effect: 'Deny',
+          Principal: { AWS: '*' },
+          Action: 's3:*',
+          Resource: [`\${${ids.bucket}.Arn}`, `\${${ids.bucket}.Arn}/*`],
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        },
+      ]);
+    });
+
+    it('lets the task role only put objects under checkpoints/, and no role do anything else with it', () => {
+      const s3Grants = identityStatements(template)
+        .filter(({ statement }) => list(statement.Action).some((a) => a.toLowerCase().startsWith('s3:')))
+        .map(({ role, statement }) => ({ role, actions: list(statement.Action), resources: list(statement.Resource).map(render), condition: statement.Condition }));
+      expect(s3Grants).toEqual([
+        { role: ids.taskRole, actions: ['s3:PutObject'], resources: [`\${${ids.bucket}.Arn}/checkpoints/*`], condition: undefined },
+      ]);
+      // Nothing that reads, lists, deletes or loosens a lock, by any name or wildcard.
+      const forbidden = ['s3:GetObject', 's3:ListBucket', 's3:DeleteObject', 's3:DeleteObjectVersion', 's3:PutObjectRetention', 's3:PutObjectLegalHold', 's3:BypassGovernanceRetention', 's3:PutBucketObjectLockConfiguration', 's3:PutBucketPolicy'];
+      const granted = identityStatements(template).flatMap(({ statement }) => list(statement.Action));
+      expect(forbidden.filter((action) => granted.some((g) => actionMatches(g, action)))).toEqual([]);
+    });
+  });
+
   it('keeps logs for a year and retains them', () => {
     template.hasResource('AWS::Logs::LogGroup', { DeletionPolicy: 'Retain', Properties: Match.objectLike({ RetentionInDays: 365 }) });
   });
@@ -179,6 +232,7 @@ describe('bot stack', () => {
         BREAKGLASS_TABLE: `\${${ids.table}}`,
         BREAKGLASS_ASSUME_ROLE_ARN: ROLE_ARN,
         BREAKGLASS_POLICY: '/app/breakglass.yml',
+        BREAKGLASS_CHECKPOINT_BUCKET: `\${${ids.bucket}}`,
         SLACK_SOCKET_MODE: 'true',
       });
       expect(HEALTH_PROBE).toContain("'/healthz'");
@@ -209,6 +263,7 @@ describe('bot stack', () => {
           resources: [`\${${ids.key}.Arn}`],
           condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['dynamodb.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } },
         },
+        { actions: ['s3:PutObject'], resources: [`\${${ids.bucket}.Arn}/checkpoints/*`], condition: undefined },
       ]);
       expect(template.findResources('AWS::IAM::Role')[ids.taskRole]?.Properties.ManagedPolicyArns).toBeUndefined();
     });
@@ -351,8 +406,15 @@ describe('bot stack in an existing VPC', () => {
       assumeRoleArn: 'arn:aws:iam::123456789012:role/custom/other-name',
       alarmEmail: 'security@example.com',
       desiredCount: '0',
+      checkpointRetentionDays: '2555',
     });
     template = synthesized.bot;
+  });
+
+  it('locks checkpoints for checkpointRetentionDays', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 2555 } } },
+    });
   });
 
   it('creates no network of its own and runs in the given subnets, without warnings', () => {

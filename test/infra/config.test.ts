@@ -16,8 +16,13 @@ describe('infra settings', () => {
 
   it('falls back to example values for the bot, and records which', () => {
     const config = readBotConfig(from({}));
-    expect(config).toMatchObject({ managementAccountId: '111111111111', managementRoleName: 'breakglass-identity-center', desiredCount: 2, natGateways: 2, logRetention: 365 });
+    expect(config).toMatchObject({ managementAccountId: '111111111111', managementRoleName: 'breakglass-identity-center', desiredCount: 2, natGateways: 2, logRetention: 365, checkpointRetentionDays: 365 });
     expect(config.defaulted).toEqual(['managementAccountId']);
+  });
+
+  it('takes checkpointRetentionDays as a whole number of days, up to the 100 years S3 allows', () => {
+    expect(readBotConfig(from({ checkpointRetentionDays: '1' })).checkpointRetentionDays).toBe(1);
+    expect(readBotConfig(from({ checkpointRetentionDays: '36500' })).checkpointRetentionDays).toBe(36500);
   });
 
   it.each([
@@ -28,6 +33,10 @@ describe('infra settings', () => {
     [{ logRetentionDays: '200' }, /logRetentionDays must be a value CloudWatch Logs accepts/],
     [{ assumeRoleArn: 'breakglass' }, /assumeRoleArn must be an IAM role ARN/],
     [{ alarmEmail: 'security' }, /alarmEmail must be an email address/],
+    [{ checkpointRetentionDays: '0' }, /checkpointRetentionDays must be a whole number from 1 to 36500, got "0"/],
+    [{ checkpointRetentionDays: '36501' }, /checkpointRetentionDays must be a whole number from 1 to 36500/],
+    [{ checkpointRetentionDays: '365.5' }, /checkpointRetentionDays must be a whole number from 1 to 36500/],
+    [{ checkpointRetentionDays: 'a year' }, /checkpointRetentionDays must be a whole number from 1 to 36500/],
   ])('rejects a bad bot setting %o with a message naming it', (values, message) => {
     expect(() => readBotConfig(from(values))).toThrow(ConfigError);
     expect(() => readBotConfig(from(values))).toThrow(message);
