@@ -15,6 +15,7 @@ const EXAMPLE = {
   identityCenterInstanceArn: 'arn:aws:sso:::instance/ssoins-0123456789abcdef',
   identityStoreId: 'd-0123456789',
   permissionSetArn: 'arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-0123456789abcdef',
+  permissionSetName: 'BreakglassAdmin',
   botTaskRoleArn: 'arn:aws:iam::222222222222:role/BreakglassBot-TaskRole-EXAMPLE',
 } as const;
 
@@ -54,6 +55,7 @@ const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 const ROLE_NAME = /^[\w+=,.@-]{1,64}$/;
 const IDENTITY_STORE_ID = /^d-[0-9a-f]{10}$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ISO_HOURS = /^PT([1-9]|1[0-2])H$/;
+const PERMISSION_SET_NAME = /^[\w+=,.@-]{1,32}$/;
 
 class Reader {
   readonly defaulted: string[] = [];
@@ -127,6 +129,8 @@ export interface BotConfig {
   existingVpc?: { vpcId: string; subnetIds: string[] };
   natGateways: number;
   logRetention: logs.RetentionDays;
+  /** Days each audit checkpoint is locked (S3 Object Lock, compliance mode). */
+  checkpointRetentionDays: number;
   alarmEmail?: string;
   region?: string;
   /** Settings that fell back to an example value. */
@@ -154,6 +158,8 @@ export function readBotConfig(lookup: Lookup): BotConfig {
     existingVpc: vpcId !== undefined && subnetIds !== undefined ? { vpcId, subnetIds } : undefined,
     natGateways: r.integer('natGateways', 2, 1, 2),
     logRetention: logRetentionDays as logs.RetentionDays,
+    // S3 accepts up to 100 years of default retention.
+    checkpointRetentionDays: r.integer('checkpointRetentionDays', 365, 1, 36500),
     alarmEmail: r.optional('alarmEmail', /^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'an email address'),
     region: readRegion(r),
     defaulted: r.defaulted,
@@ -171,8 +177,8 @@ export interface ManagementConfig {
   identityStoreId: string;
   /** Permission sets the bot may assign (in addition to any this stack creates). */
   permissionSetArns: string[];
-  /** Names of those permission sets, to narrow the AWSReservedSSO_* roles the grant touches. */
-  permissionSetNames?: string[];
+  /** Names of those permission sets, one per ARN: the AWSReservedSSO_<name>_* roles the grant touches. */
+  permissionSetNames: string[];
   /** Accounts the bot may assign to; the management account by default. */
   targetAccountIds: string[];
   createPermissionSets: boolean;
@@ -187,13 +193,31 @@ export function readManagementConfig(lookup: Lookup): ManagementConfig {
   const identityCenterInstanceArn = r.example('identityCenterInstanceArn', INSTANCE_ARN, 'an Identity Center instance ARN (arn:aws:sso:::instance/ssoins-...)', EXAMPLE.identityCenterInstanceArn);
   const createPermissionSets = r.flag('createPermissionSets');
   let permissionSetArns = r.list('permissionSetArns', PERMISSION_SET_ARN, 'permission set ARNs (arn:aws:sso:::permissionSet/ssoins-.../ps-...)');
+  let permissionSetNames = r.list('permissionSetNames', PERMISSION_SET_NAME, 'permission set names');
+  if (permissionSetArns === undefined && permissionSetNames !== undefined) {
+    throw new ConfigError('permissionSetNames names the permission sets in permissionSetArns: give permissionSetArns too');
+  }
   if (permissionSetArns === undefined && !createPermissionSets) {
+    // The example name goes with the example ARN; the warning names permissionSetArns.
     r.defaulted.push('permissionSetArns');
     permissionSetArns = [EXAMPLE.permissionSetArn];
+    permissionSetNames = [EXAMPLE.permissionSetName];
   }
   const [, partition = '', instanceId = ''] = INSTANCE_ARN.exec(identityCenterInstanceArn) ?? [];
   for (const arn of permissionSetArns ?? []) {
     if (arn.split(':')[1] !== partition || arn.split('/')[1] !== instanceId) throw new ConfigError(`permission set ${arn} does not belong to instance ${identityCenterInstanceArn}`);
+  }
+  // Without the names the IAM grant in the management account could only cover every
+  // AWSReservedSSO_* role, including those of permission sets the bot may not assign.
+  if (permissionSetArns !== undefined && permissionSetNames === undefined) {
+    throw new ConfigError(
+      `permissionSetNames is required with permissionSetArns: give the name of each of the ${permissionSetArns.length} permission set(s), comma-separated`,
+    );
+  }
+  if (permissionSetArns !== undefined && permissionSetNames !== undefined && permissionSetNames.length !== permissionSetArns.length) {
+    throw new ConfigError(
+      `permissionSetNames must give one name per permission set in permissionSetArns: got ${permissionSetNames.length} name(s) for ${permissionSetArns.length} ARN(s)`,
+    );
   }
   return {
     managementAccountId,
@@ -204,7 +228,7 @@ export function readManagementConfig(lookup: Lookup): ManagementConfig {
     identityCenterInstanceArn,
     identityStoreId: r.example('identityStoreId', IDENTITY_STORE_ID, 'an identity store id (d-xxxxxxxxxx)', EXAMPLE.identityStoreId),
     permissionSetArns: permissionSetArns ?? [],
-    permissionSetNames: r.list('permissionSetNames', /^[\w+=,.@-]{1,32}$/, 'permission set names'),
+    permissionSetNames: permissionSetNames ?? [],
     targetAccountIds: r.list('targetAccountIds', ACCOUNT_ID, '12-digit account ids') ?? [managementAccountId],
     createPermissionSets,
     sessionDuration: r.string('sessionDuration', ISO_HOURS, 'a whole number of hours from PT1H to PT12H', 'PT1H'),

@@ -32,12 +32,9 @@ export class ManagementRoleStack extends Stack {
 
     const created = config.createPermissionSets ? this.createPermissionSets(config) : [];
     const permissionSetArns = [...config.permissionSetArns, ...created.map((ps) => ps.attrPermissionSetArn)];
-    // The AWSReservedSSO_<name>_<suffix> roles can be narrowed to the break-glass permission
-    // sets only when all their names are known.
-    const permissionSetNames =
-      config.permissionSetArns.length === 0 || config.permissionSetNames !== undefined
-        ? [...(config.permissionSetNames ?? []), ...created.map((ps) => ps.name)]
-        : undefined;
+    // The AWSReservedSSO_<name>_<suffix> roles of exactly these permission sets (config.ts
+    // requires a name for every given ARN).
+    const permissionSetNames = [...config.permissionSetNames, ...created.map((ps) => ps.name)];
 
     const ssoArn = (resource: string): string => `arn:${partition}:sso:::${resource}`;
     const accountArns = config.targetAccountIds.map((accountId) => ssoArn(`account/${accountId}`));
@@ -92,11 +89,24 @@ export class ManagementRoleStack extends Stack {
       // In the management account Identity Center does not use its service-linked role: it
       // creates, updates and deletes the AWSReservedSSO_* roles (and the AWSSSO_* SAML
       // provider) with the caller's own credentials, so the caller needs those IAM actions
-      // (Identity Center user guide, "Using service-linked roles"; the role actions mirror
-      // AWSSSOServiceRolePolicy). Only under Identity Center's reserved path.
-      const reservedRoles = permissionSetNames === undefined
-        ? [iamArn('role/aws-reserved/sso.amazonaws.com/*')]
-        : permissionSetNames.map((name) => iamArn(`role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_${name}_*`));
+      // (IAM Identity Center User Guide, "Understanding service-linked roles in IAM Identity
+      // Center": "When IAM Identity Center performs any IAM operations in the AWS Organizations
+      // management account, all operations happen using the credentials of the IAM principal";
+      // the role actions mirror AWSSSOServiceRolePolicy). Only under Identity Center's reserved
+      // path; the path may carry a region (/aws-reserved/sso.amazonaws.com/eu-west-1/), hence
+      // the `*`.
+      const reservedRoles = permissionSetNames.map((name) => iamArn(`role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_${name}_*`));
+      // Only when a service makes the call with this role's credentials, never the bot itself
+      // (it calls no IAM API). IAM User Guide, "AWS global condition context keys":
+      // aws:ViaAWSService is true "when a service uses the credentials of an IAM principal to
+      // make a request on behalf of the principal" and false "when the principal makes the
+      // call directly"; "Forward access sessions": requests a service makes with the caller's
+      // credentials set it to true. aws:CalledVia/CalledViaFirst would name the service, but
+      // their supported-services list (Athena, CloudFormation, DynamoDB, KMS) does not list
+      // Identity Center: on these calls they may be absent, and a condition on them would then
+      // break every management-account grant. The role may call no other service that could
+      // pass its credentials on to IAM, so in practice only Identity Center can use these.
+      const viaAwsService = { Bool: { 'aws:ViaAWSService': 'true' } };
       statements.push(
         new iam.PolicyStatement({
           sid: 'ProvisionReservedSsoRolesInManagementAccount',
@@ -117,14 +127,16 @@ export class ManagementRoleStack extends Stack {
             'iam:DeleteRolePermissionsBoundary',
           ],
           resources: reservedRoles,
+          conditions: viaAwsService,
         }),
         new iam.PolicyStatement({
           sid: 'SsoSamlProviderInManagementAccount',
           actions: ['iam:CreateSAMLProvider', 'iam:GetSAMLProvider', 'iam:UpdateSAMLProvider'],
           resources: [iamArn('saml-provider/AWSSSO_*')],
+          conditions: viaAwsService,
         }),
         // ListRoles supports no resource-level permissions; it is read-only.
-        new iam.PolicyStatement({ sid: 'ListRolesForSso', actions: ['iam:ListRoles'], resources: ['*'] }),
+        new iam.PolicyStatement({ sid: 'ListRolesForSso', actions: ['iam:ListRoles'], resources: ['*'], conditions: viaAwsService }),
       );
     }
 

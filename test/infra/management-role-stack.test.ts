@@ -13,6 +13,7 @@ const CONTEXT = {
   identityCenterInstanceArn: INSTANCE,
   identityStoreId: 'd-9067abcdef',
   permissionSetArns: PERMISSION_SET,
+  permissionSetNames: 'BreakglassOrgAdmin',
 };
 
 const bySid = (template: Template): Map<string, Statement> =>
@@ -86,15 +87,27 @@ describe('management-account role stack', () => {
     ]);
   });
 
-  it("may touch only Identity Center's reserved roles and SAML provider in the management account", () => {
+  it("may touch only the reserved roles of the named permission sets and Identity Center's SAML provider in the management account", () => {
     const iamStatements = identityStatements(template)
       .map(({ statement }) => statement)
       .filter((s) => list(s.Action).some((a) => a.startsWith('iam:')));
     expect(iamStatements.map((s) => [s.Sid, list(s.Resource)])).toEqual([
-      ['ProvisionReservedSsoRolesInManagementAccount', [`arn:aws:iam::${MANAGEMENT_ACCOUNT}:role/aws-reserved/sso.amazonaws.com/*`]],
+      ['ProvisionReservedSsoRolesInManagementAccount', [`arn:aws:iam::${MANAGEMENT_ACCOUNT}:role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_BreakglassOrgAdmin_*`]],
       ['SsoSamlProviderInManagementAccount', [`arn:aws:iam::${MANAGEMENT_ACCOUNT}:saml-provider/AWSSSO_*`]],
       ['ListRolesForSso', ['*']],
     ]);
+  });
+
+  it('allows every IAM action only when a service (Identity Center) makes it with the role, never the bot directly', () => {
+    const iamStatements = identityStatements(template)
+      .map(({ statement }) => statement)
+      .filter((s) => list(s.Action).some((a) => a.startsWith('iam:')));
+    expect(iamStatements).toHaveLength(3);
+    for (const statement of iamStatements) {
+      expect([statement.Sid, statement.Condition]).toEqual([statement.Sid, { Bool: { 'aws:ViaAWSService': 'true' } }]);
+      // IAM actions are not mixed into a statement with the bot's own (unconditioned) sso calls.
+      expect(list(statement.Action).every((a) => a.startsWith('iam:'))).toBe(true);
+    }
   });
 
   it('deploys without CDK bootstrap resources in the management account', () => {
@@ -115,6 +128,7 @@ describe('management-account role stack with its own permission sets', () => {
     template = synth({
       ...CONTEXT,
       permissionSetArns: '',
+      permissionSetNames: '',
       createPermissionSets: 'true',
       targetAccountIds: `${MANAGEMENT_ACCOUNT},210987654321`,
     }).management;

@@ -92,6 +92,12 @@ export function render(value: unknown): string {
   throw new Error(`cannot render ${JSON.stringify(value)}`);
 }
 
+/** Whether a granted action (IAM wildcards `*` and `?`, case-insensitive) covers `action`. */
+export function actionMatches(granted: string, action: string): boolean {
+  const pattern = granted.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.');
+  return new RegExp(`^${pattern}$`, 'i').test(action);
+}
+
 /** Logical id of the only resource of a type. */
 export function onlyId(template: Template, type: string): string {
   const ids = Object.keys(template.findResources(type));
