@@ -8,7 +8,8 @@ import { EMBEDDED_TABLE, openDatabase } from '../store/open.ts';
 /**
  * The store as the CLI sees it: the DynamoDB table when BREAKGLASS_TABLE is
  * set; otherwise the embedded store, reached through the running bot when
- * there is one (it owns the files), or opened directly when the bot is stopped.
+ * there is one (it owns the files) and it proves it is the bot that wrote
+ * running.json, or opened directly when the bot is stopped.
  */
 export async function openStoreForCli(env: Env, log: Logger): Promise<{ db: Database; via: string }> {
   if (env.table) return { db: await openDatabase(env, log), via: `table ${env.table}` };

@@ -6,18 +6,23 @@
  * - the data folder is 0700 and every file in it 0600;
  * - every request must carry this run's secret (32 random bytes, new at each
  *   start), which only running.json (0600) holds; anything else gets 403;
- * - no response carries CORS headers, so a web page cannot read one.
+ * - no response carries CORS headers, so a web page cannot read one;
+ * - `POST /.breakglass/identify` answers, without the secret, the pid and
+ *   HMAC-SHA256(secret, nonce), so the CLI can check that whatever listens on
+ *   the port is the bot that wrote running.json before it sends the secret.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, mkdirSync, readdirSync } from 'node:fs';
-import type { IncomingMessage, OutgoingHttpHeaders, RequestListener, Server, ServerResponse } from 'node:http';
+import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DescribeTableCommand, DynamoDBClient, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
-import { alive, readRunning, removeRunning, writeRunning } from './running.ts';
+import { alive, readRunning, removeRunning, runningFile, UntrustedRunningFile, writeRunning, type Running } from './running.ts';
 
 /** The header that carries the run's secret. */
 export const SECRET_HEADER = 'x-breakglass-secret';
+/** The challenge the CLI sends before it trusts the endpoint. */
+export const IDENTIFY_PATH = '/.breakglass/identify';
 
 /**
  * A DynamoDB client for an embedded store: sends the run's secret on every
@@ -108,6 +113,43 @@ function refuse(res: ServerResponse): void {
   sendJson(res, 403, { __type: 'com.amazon.coral.service#AccessDeniedException', message: 'breakglass embedded store: this request does not carry the secret of this run' }, true);
 }
 
+const MAX_IDENTIFY_BYTES = 1024;
+
+/** Answers the CLI's challenge: this process's pid and HMAC-SHA256(secret, nonce). */
+function identify(req: IncomingMessage, res: ServerResponse, secret: Buffer): void {
+  if (req.method !== 'POST') {
+    sendJson(res, 405, { message: `${IDENTIFY_PATH} takes POST {"nonce": "<64 hex digits>"}` }, true);
+    return;
+  }
+  let body = '';
+  req.setEncoding('utf8');
+  req.on('data', (chunk: string) => {
+    body += chunk;
+    if (body.length > MAX_IDENTIFY_BYTES) {
+      req.removeAllListeners('data');
+      req.removeAllListeners('end');
+      sendJson(res, 413, { message: 'too large' }, true);
+    }
+  });
+  req.on('end', () => {
+    let nonce: unknown;
+    try {
+      nonce = (JSON.parse(body) as { nonce?: unknown }).nonce;
+    } catch {
+      nonce = null;
+    }
+    if (typeof nonce !== 'string' || !/^[0-9a-f]{64}$/.test(nonce)) {
+      sendJson(res, 400, { message: 'nonce must be 64 hex digits' }, true);
+      return;
+    }
+    sendJson(res, 200, { pid: process.pid, mac: identifyMac(secret, Buffer.from(nonce, 'hex')) });
+  });
+}
+
+function identifyMac(secret: Buffer, nonce: Buffer): string {
+  return createHmac('sha256', secret).update(nonce).digest('hex');
+}
+
 /**
  * Starts the embedded store in dataDir and writes running.json once it has
  * answered (so a second process that finds the store locked never overwrites
@@ -140,6 +182,7 @@ export async function startEmbeddedStore(dataDir: string): Promise<EmbeddedStore
   server.removeAllListeners('request');
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     withoutCors(res);
+    if (req.url === IDENTIFY_PATH) return identify(req, res, secret);
     if (req.method === 'OPTIONS' || !carriesSecret(req, expected)) return refuse(res);
     dynaliteHandler(req, res);
   });
@@ -181,12 +224,71 @@ export async function startEmbeddedStore(dataDir: string): Promise<EmbeddedStore
   };
 }
 
+const IDENTIFY_TIMEOUT_MS = 5_000;
+
+/** One POST over node:http (as the SDK talks to the store; fetch refuses some ports). */
+function post(url: string, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: IDENTIFY_TIMEOUT_MS }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        text += chunk;
+        if (text.length > MAX_IDENTIFY_BYTES) req.destroy(new Error('answer too large'));
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer in ${IDENTIFY_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/**
+ * Checks that whatever answers on running.json's endpoint is the bot that wrote
+ * it: sends a random nonce (and no secret), and expects that bot's pid and
+ * HMAC-SHA256(secret, nonce). Throws UntrustedRunningFile otherwise.
+ */
+export async function proveRunningBot(file: string, running: Running): Promise<void> {
+  const { endpoint, pid } = running;
+  const stopOrDelete = `if the bot (pid ${pid}) is running, stop the other process listening on ${endpoint} and restart the bot; if it is not, delete the stale ${file}`;
+  const nonce = randomBytes(32);
+  let reply;
+  try {
+    reply = await post(`${endpoint}${IDENTIFY_PATH}`, JSON.stringify({ nonce: nonce.toString('hex') }));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new UntrustedRunningFile(file, `pid ${pid} is running but the bot does not answer on ${endpoint} (${e.code ?? e.message})`, `restart it; if pid ${pid} is not the bot, delete the stale ${file}`);
+  }
+  let answer: { pid?: unknown; mac?: unknown } = {};
+  try {
+    if (reply.status === 200) answer = JSON.parse(reply.text) as { pid?: unknown; mac?: unknown };
+  } catch {
+    answer = {};
+  }
+  if (reply.status !== 200 || typeof answer !== 'object' || answer === null) {
+    throw new UntrustedRunningFile(file, `${endpoint} does not answer as a breakglass embedded store (HTTP ${reply.status} to the identity challenge)`, stopOrDelete);
+  }
+  const expected = Buffer.from(identifyMac(Buffer.from(running.secret, 'hex'), nonce), 'hex');
+  const mac = typeof answer.mac === 'string' && /^[0-9a-f]{64}$/.test(answer.mac) ? Buffer.from(answer.mac, 'hex') : Buffer.alloc(0);
+  if (mac.length !== expected.length || !timingSafeEqual(mac, expected)) {
+    throw new UntrustedRunningFile(file, `the process answering on ${endpoint} does not hold the secret the bot wrote there`, stopOrDelete);
+  }
+  if (answer.pid !== pid) {
+    throw new UntrustedRunningFile(file, `${endpoint} is answered by pid ${String(answer.pid)}, but the file names pid ${pid}`, stopOrDelete);
+  }
+}
+
 /**
  * The running bot's embedded store, for the CLI: null when there is no
- * running.json or its pid is gone (then the CLI opens the files itself).
+ * running.json or its pid is gone (then the CLI opens the files itself);
+ * a client carrying the secret only once the file and the endpoint passed
+ * every check; UntrustedRunningFile otherwise.
  */
 export async function reachRunningStore(dataDir: string): Promise<{ raw: DynamoDBClient; pid: number; endpoint: string } | null> {
   const running = readRunning(dataDir);
   if (!running || !alive(running.pid)) return null;
+  await proveRunningBot(runningFile(dataDir), running);
   return { raw: embeddedClient(running.endpoint, running.secret), pid: running.pid, endpoint: running.endpoint };
 }

@@ -4,7 +4,7 @@
  * parses the file; the bot writes it, the CLI and doctor read it.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 
@@ -80,29 +80,51 @@ export function removeRunning(dataDir: string, secret: string): void {
 }
 
 const restartOrDelete = (file: string) => `restart the bot if it is running (it writes the file again, mode 0600, with a new secret); if no bot is running, delete ${file}`;
+const deleteThenRestart = (file: string) => `delete ${file}, then restart the bot if it is running (it writes the file again, mode 0600, with a new secret)`;
 
-/** running.json, or null when there is none; UntrustedRunningFile when it does not parse. */
+/**
+ * running.json as the CLI may trust it, or null when there is none. Refuses
+ * (UntrustedRunningFile) a file that is not a regular file owned by the
+ * current user with no group or other permission bits, or that does not parse.
+ * It is checked and read through one descriptor, so it cannot be swapped in between.
+ */
 export function readRunning(dataDir: string): Running | null {
   const file = runningFile(dataDir);
-  let text: string;
+  let fd: number;
   try {
-    text = readFileSync(file, 'utf8');
+    // O_NONBLOCK: a FIFO in its place must not hang the CLI (no effect on a regular file).
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    if (code === 'ELOOP') throw new UntrustedRunningFile(file, 'it is a symbolic link', deleteThenRestart(file));
     throw new UntrustedRunningFile(file, `it cannot be read (${code ?? (err as Error).message})`, 'run the CLI as the user the bot runs as');
   }
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw new UntrustedRunningFile(file, `it is not JSON (${(err as Error).message})`, restartOrDelete(file));
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new UntrustedRunningFile(file, 'it is not a regular file', deleteThenRestart(file));
+    const uid = process.getuid?.();
+    if (uid !== undefined && st.uid !== uid) {
+      throw new UntrustedRunningFile(file, `it belongs to uid ${st.uid}, not to you (uid ${uid}), so someone else may have written it`, `run the CLI as the user the bot runs as; ${restartOrDelete(file)}`);
+    }
+    if (uid !== undefined && (st.mode & 0o077) !== 0) {
+      const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+      throw new UntrustedRunningFile(file, `it has mode ${mode}: group or others may read or change it, and it holds the embedded store's secret`, restartOrDelete(file));
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(fd, 'utf8'));
+    } catch (err) {
+      throw new UntrustedRunningFile(file, `it is not JSON (${(err as Error).message})`, restartOrDelete(file));
+    }
+    const result = schema.safeParse(parsed);
+    if (!result.success) {
+      throw new UntrustedRunningFile(file, `it is not a running.json this breakglass writes (${result.error.issues.map((i) => `${i.path.join('.') || 'file'}: ${i.message}`).join('; ')})`, restartOrDelete(file));
+    }
+    return result.data;
+  } finally {
+    closeSync(fd);
   }
-  const result = schema.safeParse(parsed);
-  if (!result.success) {
-    throw new UntrustedRunningFile(file, `it is not a running.json this breakglass writes (${result.error.issues.map((i) => `${i.path.join('.') || 'file'}: ${i.message}`).join('; ')})`, restartOrDelete(file));
-  }
-  return result.data;
 }
 
 /** Whether a process still runs (a bot that was killed leaves its running.json behind). */

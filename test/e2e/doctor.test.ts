@@ -4,7 +4,7 @@
  * it does in production, so those are set there.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
@@ -16,7 +16,7 @@ import { pino } from 'pino';
 import { readEnv } from '../../src/config/env.ts';
 import { freePort, TABLE_DEFINITION } from '../../src/store/dynamo.ts';
 import { openDatabase } from '../../src/store/open.ts';
-import { writeRunning } from '../../src/store/running.ts';
+import { runningFile, writeRunning } from '../../src/store/running.ts';
 import { startTestDatabase, type TestDatabase } from '../support/database.ts';
 import { FakeIdentityCenter } from '../support/fake-identity-center.ts';
 import { FakeSlack } from '../support/fake-slack.ts';
@@ -353,12 +353,17 @@ describe('breakglass doctor', () => {
     expect(blocked.code).not.toBe(0);
     expect(line(blocked, 'embedded store directory').fix).toContain('set BREAKGLASS_DATA_DIR to a directory the bot may write');
 
-    // A running bot owns the store and says where it answers; doctor asks it.
+    // A running bot owns the store and says where it answers; doctor checks it is that bot, then asks it.
     const running = mkdtempSync(join(dir, 'running-'));
     const store = await openDatabase(readEnv({ BREAKGLASS_DATA_DIR: running }, { requireSlack: false }), pino({ level: 'silent' }));
     try {
       const live = await doctor(envFor(slack, policy, { BREAKGLASS_TABLE: undefined, BREAKGLASS_DATA_DIR: running }));
       expect(line(live, `embedded store of the running bot (pid ${process.pid}`).line).toMatch(/^✓/);
+      chmodSync(runningFile(running), 0o644);
+      const leaky = await doctor(envFor(slack, policy, { BREAKGLASS_TABLE: undefined, BREAKGLASS_DATA_DIR: running }));
+      expect(leaky.code).not.toBe(0);
+      expect(line(leaky, 'embedded store of the running bot').line).toMatch(/^✗ .*cannot be trusted: it has mode 0644/);
+      expect(line(leaky, 'embedded store of the running bot').fix).toContain('restart the bot');
     } finally {
       await store.close();
     }
