@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import {
   CreateTableCommand,
@@ -95,7 +94,7 @@ function tableError(err: unknown, table: string, action: string): Error {
   return e;
 }
 
-/** A free loopback port, for the embedded store. */
+/** A free loopback port. */
 export async function freePort(): Promise<number> {
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -103,32 +102,4 @@ export async function freePort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   if (!address || typeof address === 'string') throw new Error('no port');
   return address.port;
-}
-
-export interface EmbeddedStore {
-  endpoint: string;
-  close(): Promise<void>;
-}
-
-/**
- * The embedded store: dynalite on loopback, persisted in dataDir, so the bot
- * runs the same DynamoDB code with no AWS table. One process owns the files.
- */
-export async function startEmbeddedStore(dataDir: string | null, port = 0): Promise<EmbeddedStore> {
-  const { default: dynalite } = await import('dynalite');
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const server = dynalite({ path: dataDir ?? undefined, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  const listenPort = port || (await freePort());
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(listenPort, '127.0.0.1', () => resolve());
-  });
-  return {
-    endpoint: `http://127.0.0.1:${listenPort}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
 }

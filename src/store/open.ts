@@ -1,10 +1,9 @@
-import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/errors.ts';
 import type { Env } from '../config/env.ts';
-import { documentClient, ensureTable, startEmbeddedStore, type Database } from './dynamo.ts';
+import { documentClient, ensureTable, type Database } from './dynamo.ts';
+import { startEmbeddedStore } from './embedded.ts';
 
 export type { Database } from './dynamo.ts';
 
@@ -12,7 +11,8 @@ export const EMBEDDED_TABLE = 'breakglass';
 
 /**
  * BREAKGLASS_TABLE set: that DynamoDB table (created if missing). Unset: the
- * same code against an embedded dynalite persisted in BREAKGLASS_DATA_DIR.
+ * same code against an embedded dynalite persisted in BREAKGLASS_DATA_DIR,
+ * reachable only by this machine's owner (see ./embedded.ts).
  */
 export async function openDatabase(env: Env, log: Logger): Promise<Database> {
   if (env.table) {
@@ -22,6 +22,7 @@ export async function openDatabase(env: Env, log: Logger): Promise<Database> {
   }
   let embedded;
   try {
+    // Also writes running.json: the CLI reaches the store through this process while it runs (one process owns the files).
     embedded = await startEmbeddedStore(env.dataDir);
   } catch (err) {
     throw new ConfigError([
@@ -29,31 +30,21 @@ export async function openDatabase(env: Env, log: Logger): Promise<Database> {
     ]);
   }
   log.info({ event: 'store.embedded', dataDir: env.dataDir }, 'no BREAKGLASS_TABLE: using the embedded store');
-  const raw = embeddedClient(embedded.endpoint);
-  await ensureTable(raw, EMBEDDED_TABLE);
-  // The CLI reaches the store through this process while it runs: one process owns the files.
-  const marker = join(env.dataDir, RUNNING_MARKER);
-  writeFileSync(marker, JSON.stringify({ endpoint: embedded.endpoint, pid: process.pid }));
+  const raw = embedded.client();
+  try {
+    await ensureTable(raw, EMBEDDED_TABLE);
+  } catch (err) {
+    raw.destroy();
+    await embedded.close();
+    throw err;
+  }
   return {
     raw,
     doc: documentClient(raw),
     table: EMBEDDED_TABLE,
     close: async () => {
-      rmSync(marker, { force: true });
       raw.destroy();
       await embedded.close();
     },
   };
-}
-
-/** Where a running bot says how to reach its embedded store. */
-export const RUNNING_MARKER = 'running.json';
-
-export function embeddedClient(endpoint: string): DynamoDBClient {
-  return new DynamoDBClient({
-    endpoint,
-    region: 'local',
-    credentials: { accessKeyId: 'embedded', secretAccessKey: 'embedded' },
-    maxAttempts: 3,
-  });
 }

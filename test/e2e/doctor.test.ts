@@ -3,7 +3,8 @@
  * and dynalite, run in-process with an env object. The AWS SDK reads AWS_* from process.env, as
  * it does in production, so those are set there.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
@@ -11,8 +12,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { captured } from '../support/cli.ts';
 import { runDoctor } from '../../src/cli/doctor.ts';
 import { MANIFEST_BOT_SCOPES, MANIFEST_PATH, parseManifestScopes } from '../../src/cli/doctor/manifest.ts';
-import { ensureTable, freePort, TABLE_DEFINITION } from '../../src/store/dynamo.ts';
-import { EMBEDDED_TABLE, RUNNING_MARKER } from '../../src/store/open.ts';
+import { pino } from 'pino';
+import { readEnv } from '../../src/config/env.ts';
+import { freePort, TABLE_DEFINITION } from '../../src/store/dynamo.ts';
+import { openDatabase } from '../../src/store/open.ts';
+import { runningFile, writeRunning } from '../../src/store/running.ts';
 import { startTestDatabase, type TestDatabase } from '../support/database.ts';
 import { FakeIdentityCenter } from '../support/fake-identity-center.ts';
 import { FakeSlack } from '../support/fake-slack.ts';
@@ -349,13 +353,21 @@ describe('breakglass doctor', () => {
     expect(blocked.code).not.toBe(0);
     expect(line(blocked, 'embedded store directory').fix).toContain('set BREAKGLASS_DATA_DIR to a directory the bot may write');
 
-    // A running bot owns the store and says where it answers; doctor asks it.
+    // A running bot owns the store and says where it answers; doctor checks it is that bot, then asks it.
     const running = mkdtempSync(join(dir, 'running-'));
-    await ensureTable(db.raw, EMBEDDED_TABLE);
-    writeFileSync(join(running, RUNNING_MARKER), JSON.stringify({ endpoint: db.endpoint, pid: process.pid }));
-    const live = await doctor(envFor(slack, policy, { BREAKGLASS_TABLE: undefined, BREAKGLASS_DATA_DIR: running }));
-    expect(line(live, `embedded store of the running bot (pid ${process.pid}`).line).toMatch(/^✓/);
-    writeFileSync(join(running, RUNNING_MARKER), JSON.stringify({ endpoint: `http://127.0.0.1:${await freePort()}`, pid: process.pid }));
+    const store = await openDatabase(readEnv({ BREAKGLASS_DATA_DIR: running }, { requireSlack: false }), pino({ level: 'silent' }));
+    try {
+      const live = await doctor(envFor(slack, policy, { BREAKGLASS_TABLE: undefined, BREAKGLASS_DATA_DIR: running }));
+      expect(line(live, `embedded store of the running bot (pid ${process.pid}`).line).toMatch(/^✓/);
+      chmodSync(runningFile(running), 0o644);
+      const leaky = await doctor(envFor(slack, policy, { BREAKGLASS_TABLE: undefined, BREAKGLASS_DATA_DIR: running }));
+      expect(leaky.code).not.toBe(0);
+      expect(line(leaky, 'embedded store of the running bot').line).toMatch(/^✗ .*cannot be trusted: it has mode 0644/);
+      expect(line(leaky, 'embedded store of the running bot').fix).toContain('restart the bot');
+    } finally {
+      await store.close();
+    }
+    writeRunning(running, { endpoint: `http://127.0.0.1:${await freePort()}`, pid: process.pid, secret: randomBytes(32).toString('hex') });
     const dead = await doctor(envFor(slack, policy, { BREAKGLASS_TABLE: undefined, BREAKGLASS_DATA_DIR: running }));
     expect(line(dead, 'embedded store of the running bot').fix).toContain('restart it');
   });

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -125,6 +125,12 @@ describe('the bot process', () => {
     const whileRunning = await runBin(['audit', 'verify'], cliEnv);
     expect(whileRunning.code, whileRunning.err).toBe(0);
     expect(whileRunning.err).toContain('the running bot');
+    // Only the bot's user may read its store: the folder 0700, running.json and LevelDB's files 0600.
+    const dataDir = join(dir, 'data');
+    expect((statSync(dataDir).mode & 0o777).toString(8)).toBe('700');
+    const files = readdirSync(dataDir);
+    expect(files).toContain('running.json');
+    for (const f of files) expect({ f, mode: (statSync(join(dataDir, f)).mode & 0o777).toString(8) }).toEqual({ f, mode: '600' });
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
     const afterStop = await runBin(['audit', 'export'], cliEnv);

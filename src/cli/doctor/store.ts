@@ -1,11 +1,12 @@
 /** The store check of `breakglass doctor`: the DynamoDB table, or the embedded store. */
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DescribeTableCommand, DynamoDBClient, type TableDescription } from '@aws-sdk/client-dynamodb';
 import type { Env } from '../../config/env.ts';
 import { TABLE_DEFINITION } from '../../store/dynamo.ts';
-import { embeddedClient, EMBEDDED_TABLE, RUNNING_MARKER } from '../../store/open.ts';
-import { alive } from '../store.ts';
+import { reachRunningStore } from '../../store/embedded.ts';
+import { EMBEDDED_TABLE } from '../../store/open.ts';
+import { runningFile, UntrustedRunningFile } from '../../store/running.ts';
 import { awsFix } from './aws.ts';
 import { describeError, type Report } from './report.ts';
 
@@ -77,28 +78,27 @@ function writable(dir: string): string | null {
 
 async function checkEmbedded(env: Env, report: Report): Promise<void> {
   const dir = env.dataDir;
-  const marker = join(dir, RUNNING_MARKER);
-  if (existsSync(marker)) {
-    let running: { endpoint: string; pid: number } | null;
+  let running;
+  try {
+    running = await reachRunningStore(dir);
+  } catch (err) {
+    if (!(err instanceof UntrustedRunningFile)) throw err;
+    report.fail(`embedded store of the running bot (${runningFile(dir)}) cannot be trusted: ${err.problem}`, err.fix);
+    return;
+  }
+  if (running) {
+    const what = `embedded store of the running bot (pid ${running.pid}, BREAKGLASS_DATA_DIR ${dir}) answers`;
+    const { raw } = running;
     try {
-      running = JSON.parse(readFileSync(marker, 'utf8')) as { endpoint: string; pid: number };
-    } catch {
-      running = null;
+      const problems = layoutProblems(await describe(raw, EMBEDDED_TABLE));
+      if (problems.length > 0) report.fail(`${what}, but ${problems.join('; ')}`, `stop the bot, move ${dir} aside and start it again (it creates a fresh store)`);
+      else report.ok(what);
+    } catch (err) {
+      report.fail(`${what}: ${describeError(err)}`, `the bot (pid ${running.pid}) does not answer on ${running.endpoint}: restart it`);
+    } finally {
+      raw.destroy();
     }
-    if (running && typeof running.pid === 'number' && typeof running.endpoint === 'string' && alive(running.pid)) {
-      const what = `embedded store of the running bot (pid ${running.pid}, BREAKGLASS_DATA_DIR ${dir}) answers`;
-      const raw = embeddedClient(running.endpoint);
-      try {
-        const problems = layoutProblems(await describe(raw, EMBEDDED_TABLE));
-        if (problems.length > 0) report.fail(`${what}, but ${problems.join('; ')}`, `stop the bot, move ${dir} aside and start it again (it creates a fresh store)`);
-        else report.ok(what);
-      } catch (err) {
-        report.fail(`${what}: ${describeError(err)}`, `the bot (pid ${running.pid}) does not answer on ${running.endpoint}: restart it`);
-      } finally {
-        raw.destroy();
-      }
-      return;
-    }
+    return;
   }
   const what = `embedded store directory BREAKGLASS_DATA_DIR ${dir} is writable`;
   const base = existingAncestor(dir);
