@@ -88,8 +88,8 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
   const loaded: LoadedPolicy = loadPolicy(env.policyPath);
   const policy = loaded.policy;
 
-  const web = webClient(env.slack.botToken, env.slack.apiUrl, log, { retries: 2, rejectRateLimited: false });
-  const directory = new SlackDirectory(web, policy);
+  const web = webClient(env.slack.botToken, env.slack.apiUrl, log, { retries: 2, rejectRateLimited: true });
+  const directory = new SlackDirectory(web, policy, log);
   let groups: Map<string, string[]>;
   try {
     groups = await directory.policyGroups();

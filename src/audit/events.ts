@@ -23,6 +23,8 @@ export const EVENT_TYPES = [
   'drift.resolved',
   'revoke_all.started',
   'revoke_all.finished',
+  'freeze.set',
+  'freeze.lifted',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

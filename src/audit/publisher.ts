@@ -32,7 +32,7 @@ export class SlackDeliveryError extends Error {
 
 type Step = Exclude<DeliveryStep, 'chain'>;
 
-const ALERTS = new Set(['quorum.unsafe', 'drift.detected', 'drift.revoked', 'drift.resolved', 'revoke_all.started', 'revoke_all.finished']);
+const ALERTS = new Set(['quorum.unsafe', 'drift.detected', 'drift.revoked', 'drift.resolved', 'revoke_all.started', 'revoke_all.finished', 'freeze.set', 'freeze.lifted']);
 
 /** Which Slack deliveries each event gets, beyond the chain and the log line. */
 function slackSteps(e: AuditEvent): Step[] {

@@ -7,7 +7,7 @@ import {
   ListAccountAssignmentsCommand,
   SSOAdminClient,
 } from '@aws-sdk/client-sso-admin';
-import { GetUserIdCommand, IdentitystoreClient, ResourceNotFoundException } from '@aws-sdk/client-identitystore';
+import { DescribeUserCommand, GetUserIdCommand, IdentitystoreClient, ResourceNotFoundException } from '@aws-sdk/client-identitystore';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import type { AssignmentTarget } from '../domain/request.ts';
 import { backoffMs, RateLimiter, sleep } from './pacing.ts';
@@ -24,8 +24,23 @@ export interface ListedAssignment {
   principalId: string;
 }
 
+/** The Identity Center user a Slack account maps to, as approvers are shown it. */
+export interface IdentityUser {
+  userId: string;
+  userName: string;
+  displayName: string | null;
+  /** The user's email that matched (Identity Center's spelling). */
+  email: string;
+  disabled: boolean;
+}
+
 export interface IdentityCenterPort {
   findUserIdByEmail(email: string): Promise<string | null>;
+  /**
+   * The one Identity Store user whose email is `email`, compared case-insensitively and never
+   * guessed (no other domains). Null when none; Identity Store keeps emails unique.
+   */
+  findUserByEmail(email: string): Promise<IdentityUser | null>;
   hasAssignment(t: AssignmentTarget): Promise<boolean>;
   /** Every principal assigned the permission set on the account. */
   listAssignments(instanceArn: string, accountId: string, permissionSetArn: string): Promise<ListedAssignment[]>;
@@ -77,6 +92,16 @@ export class IdentityCenter implements IdentityCenterPort {
       if (err instanceof ResourceNotFoundException) return null;
       throw err;
     }
+  }
+
+  async findUserByEmail(email: string): Promise<IdentityUser | null> {
+    const userId = await this.findUserIdByEmail(email);
+    if (!userId) return null;
+    const out = await this.store.send(new DescribeUserCommand({ IdentityStoreId: this.opts.identityStoreId, UserId: userId }));
+    // GetUserId may match a secondary address; the match must be an email of this user, exactly but for case.
+    const matched = (out.Emails ?? []).find((e) => e.Value?.toLowerCase() === email.toLowerCase())?.Value;
+    if (!matched) return null;
+    return { userId, userName: out.UserName ?? userId, displayName: out.DisplayName ?? null, email: matched, disabled: out.UserStatus === 'DISABLED' };
   }
 
   async hasAssignment(t: AssignmentTarget): Promise<boolean> {

@@ -4,7 +4,7 @@ import { readEnv } from '../config/env.ts';
 import { createLogger } from '../log.ts';
 import { exportAudit, parseInstant, verifyFile, verifyStore } from './audit.ts';
 import { runDoctor } from './doctor.ts';
-import { revokeAll } from './revoke-all.ts';
+import { revokeAll, unfreeze } from './revoke-all.ts';
 import { openStoreForCli } from './store.ts';
 import { loadPolicy } from '../config/policy-file.ts';
 
@@ -15,7 +15,11 @@ const USAGE = `usage: breakglass <command>
   audit verify [--file F]        re-compute the chain (from the store, or from an export file);
                                  exit 1 naming the first record that does not verify
   doctor                         check config, Slack, Identity Center and the store; ✓/✗ with a fix for each ✗
-  revoke-all --reason "…"        revoke every active grant now (works with Slack down, bot running or not)
+  revoke-all --reason "…" [--wait S]
+                                 the kill switch: freeze breakglass, cancel undecided requests, revoke every
+                                 grant, and exit 0 only when Identity Center holds nothing breakglass granted
+                                 (waits up to S seconds, default 120; works with Slack down, bot running or not)
+  unfreeze --reason "…"          lift revoke-all's freeze
   help                           this text
 
 The CLI reads the same environment as the bot (BREAKGLASS_TABLE or BREAKGLASS_DATA_DIR, AWS settings).
@@ -78,12 +82,17 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS
       say(`audit chain does NOT verify: ${where || 'first record'} ${result.problem} (${result.count} records verified before it)`);
       return 1;
     }
-    if (command === 'revoke-all') {
-      const { values } = parseArgs({ args: [sub, ...rest].filter((a): a is string => a !== undefined), options: { reason: { type: 'string' } }, strict: true });
+    if (command === 'revoke-all' || command === 'unfreeze') {
+      const args = [sub, ...rest].filter((a): a is string => a !== undefined);
+      const { values } = parseArgs({ args, options: { reason: { type: 'string' }, ...(command === 'revoke-all' ? { wait: { type: 'string' as const } } : {}) }, strict: true });
       const reason = values.reason?.trim();
-      if (!reason) throw new UsageError('revoke-all needs --reason "why" (it goes into the audit record)');
+      if (!reason) throw new UsageError(`${command} needs --reason "why" (it goes into the audit record)`);
+      const wait = (values as { wait?: string }).wait;
+      const waitSeconds = wait === undefined ? 120 : Number(wait);
+      if (!Number.isFinite(waitSeconds) || waitSeconds <= 0) throw new UsageError(`--wait must be a positive number of seconds (got "${wait}")`);
       const e = readEnv(env, { requireSlack: false });
-      return await revokeAll(e, env, loadPolicy(e.policyPath), reason, log, out, say);
+      const c = { env: e, source: env, loaded: loadPolicy(e.policyPath), log, out, say };
+      return command === 'revoke-all' ? await revokeAll(c, reason, waitSeconds * 1000) : await unfreeze(c, reason);
     }
     throw new UsageError(`unknown command "${argv.join(' ')}"`);
   } catch (e) {

@@ -1,9 +1,11 @@
+import { humanInstant } from './duration.ts';
 import type { AccessRequest, Approval } from './request.ts';
 
 export type ApprovalRejection =
   | { kind: 'self'; message: string }
   | { kind: 'ineligible'; message: string }
   | { kind: 'not_pending'; message: string }
+  | { kind: 'expired'; message: string }
   | { kind: 'duplicate'; message: string };
 
 export type ApprovalOutcome =
@@ -27,13 +29,14 @@ export function evaluateApproval(
       rejection: { kind: 'not_pending', message: `This request is no longer waiting for approval (it is ${request.status.toLowerCase()}).` },
     };
   }
+  if (at >= request.pendingUntil) return { ok: false, rejection: expired(request) };
   if (approverSlackId === request.requester.slackUserId) {
     return { ok: false, rejection: { kind: 'self', message: 'You cannot approve your own request.' } };
   }
   if (!eligible) {
     return {
       ok: false,
-      rejection: { kind: 'ineligible', message: 'You are not an approver for breakglass requests, so your approval was not counted.' },
+      rejection: { kind: 'ineligible', message: 'You are not an approver for breakglass requests, so your approval was not counted. (Just added to an approver group? Slack is asked again within seconds; try once more.)' },
     };
   }
   if (request.approvals.some((a) => a.slackUserId === approverSlackId)) {
@@ -45,13 +48,19 @@ export function evaluateApproval(
 
 export type DenyOutcome = { ok: true } | { ok: false; rejection: ApprovalRejection };
 
-export function evaluateDenial(request: AccessRequest, approverSlackId: string, eligible: boolean): DenyOutcome {
+/** The pending timeout is part of every decision: a click after it never counts, however late the sweeper is. */
+function expired(request: AccessRequest): ApprovalRejection {
+  return { kind: 'expired', message: `This request expired at ${humanInstant(request.pendingUntil, 'UTC')} without enough approvals; nothing you do now counts. The requester can ask again.` };
+}
+
+export function evaluateDenial(request: AccessRequest, approverSlackId: string, eligible: boolean, at: string): DenyOutcome {
   if (request.status !== 'PENDING') {
     return {
       ok: false,
       rejection: { kind: 'not_pending', message: `This request is no longer waiting for a decision (it is ${request.status.toLowerCase()}).` },
     };
   }
+  if (at >= request.pendingUntil) return { ok: false, rejection: expired(request) };
   if (approverSlackId === request.requester.slackUserId) {
     return { ok: false, rejection: { kind: 'self', message: 'You cannot decide your own request; use /breakglass cancel to withdraw it.' } };
   }

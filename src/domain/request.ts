@@ -66,7 +66,15 @@ export interface AccessRequest {
   version: number;
   createdAt: string;
   updatedAt: string;
-  requester: { slackUserId: string; principalId: string; email: string; name: string; tz: string };
+  requester: {
+    slackUserId: string;
+    principalId: string;
+    email: string;
+    name: string;
+    tz: string;
+    /** The Identity Center user the access goes to, as approvers are shown it. */
+    identity?: { userName: string; email: string; displayName: string | null };
+  };
   profileId: string;
   profileName: string;
   target: AssignmentTarget;

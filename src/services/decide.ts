@@ -13,18 +13,36 @@ type Verdict =
   | { refuse: string; audit: boolean }
   | { changes: Changes; message: string; then?: () => void };
 
-/** Audits a refused attempt on a request (self-approval, not an approver, no longer pending, ...). */
+/** Whether the nth refusal of one person on one request is audited: the 1st, 10th, 100th, … (so repeats cannot grow the record without bound). */
+export const auditedRefusal = (n: number) => n >= 1 && Number.isInteger(Math.log10(n));
+
+/**
+ * Records a refused attempt on a request (self-approval, not an approver, no longer pending, ...).
+ * Every refusal is counted; the audit record gets the 1st, 10th, 100th, … of each person, with the count.
+ */
 export async function recordRejection(ctx: ServiceContext, requestId: string, slackUserId: string, action: string, reason: string): Promise<void> {
-  const event: NewEvent = { type: 'attempt.rejected', requestId, actor: { slackUserId, principalId: null }, details: { action, reason } };
-  await ctx.requests.update(requestId, null, { events: [event] }, ctx.now());
-  ctx.eventsQueued();
+  const now = ctx.now();
+  const count = await ctx.requests.countRefusal(requestId, slackUserId, action, now);
+  if (!auditedRefusal(count)) return;
+  const event: NewEvent = { type: 'attempt.rejected', requestId, actor: { slackUserId, principalId: null }, details: { action, reason, count } };
+  if (await ctx.requests.appendEvents(requestId, [event], now)) ctx.eventsQueued();
+}
+
+/** PENDING → EXPIRED: nobody decided before the pending timeout. */
+export function expiry(ctx: ServiceContext, r: AccessRequest): Changes {
+  return {
+    set: { status: 'EXPIRED' },
+    events: [{ type: 'request.expired', requestId: r.id, actor: null, details: { pendingTimeout: ctx.policy.pendingTimeout, pendingUntil: r.pendingUntil } }],
+    due: null,
+  };
 }
 
 /**
  * Reads the request, lets `judge` decide, and writes the change guarded by
  * the status and version it was judged on; when another writer got there
  * first, judges again on the fresh request. So double clicks, concurrent
- * clicks and Slack retries apply once.
+ * clicks and Slack retries apply once. A pending request past its timeout is
+ * expired by the decision itself, whatever the sweeper has got to.
  */
 async function decide(
   ctx: ServiceContext,
@@ -40,19 +58,33 @@ async function decide(
     const verdict = judge(request, now);
     if ('refuse' in verdict) {
       if (verdict.audit) await recordRejection(ctx, requestId, slackUserId, action, verdict.refuse);
+      const late = request.status === 'PENDING' && now >= request.pendingUntil;
+      if (late) await write(ctx, request, expiry(ctx, request), now);
       return { ok: false, message: verdict.refuse };
     }
-    try {
-      await ctx.requests.update(requestId, { status: request.status, version: request.version }, verdict.changes, now);
-    } catch (err) {
-      if (err instanceof ConflictError) continue;
-      throw err;
-    }
-    ctx.eventsQueued();
+    if (!(await write(ctx, request, verdict.changes, now))) continue;
     verdict.then?.();
     return { ok: true, message: verdict.message };
   }
   return { ok: false, message: 'The request is changing quickly; please try again.' };
+}
+
+/** One guarded write; false when another writer changed the request first. */
+async function write(ctx: ServiceContext, request: AccessRequest, changes: Changes, now: string): Promise<boolean> {
+  try {
+    await ctx.requests.update(request.id, { status: request.status, version: request.version }, changes, now);
+  } catch (err) {
+    if (err instanceof ConflictError) return false;
+    throw err;
+  }
+  if (changes.events?.length) ctx.eventsQueued();
+  return true;
+}
+
+/** While an operator's freeze holds, nothing is approved; says who froze it and why. */
+async function frozenMessage(ctx: ServiceContext, what: string): Promise<string | null> {
+  const f = await ctx.freeze.get();
+  return f ? `breakglass is frozen: ${f.by} ran revoke-all at ${f.at} (${f.reason}). ${what} until an operator runs \`breakglass unfreeze\`.` : null;
 }
 
 /**
@@ -60,6 +92,8 @@ async function decide(
  * was routed; the requester never counts and each approver counts once.
  */
 export async function approve(ctx: ServiceContext, requestId: string, approverSlackId: string): Promise<DecisionResult> {
+  const frozen = await frozenMessage(ctx, 'No approval counts');
+  if (frozen) return { ok: false, message: frozen };
   const eligible = await ctx.directory.isApprover(approverSlackId);
   return decide(ctx, requestId, approverSlackId, 'approve', (request, now) => {
     const outcome = evaluateApproval(request, approverSlackId, eligible, now);
@@ -82,7 +116,7 @@ export async function approve(ctx: ServiceContext, requestId: string, approverSl
 export async function deny(ctx: ServiceContext, requestId: string, approverSlackId: string, reason: string): Promise<DecisionResult> {
   const eligible = await ctx.directory.isApprover(approverSlackId);
   return decide(ctx, requestId, approverSlackId, 'deny', (request, now) => {
-    const outcome = evaluateDenial(request, approverSlackId, eligible);
+    const outcome = evaluateDenial(request, approverSlackId, eligible, now);
     if (!outcome.ok) return { refuse: outcome.rejection.message, audit: true };
     return {
       changes: {
@@ -100,6 +134,7 @@ export async function cancel(ctx: ServiceContext, requestId: string, slackUserId
   return decide(ctx, requestId, slackUserId, 'cancel', (request, now) => {
     if (request.requester.slackUserId !== slackUserId) return { refuse: `You have no breakglass request ${requestId}.`, audit: true };
     if (request.status !== 'PENDING') return { refuse: `Request ${requestId} is ${request.status.toLowerCase()}, so it can no longer be cancelled.`, audit: false };
+    if (now >= request.pendingUntil) return { refuse: `Request ${requestId} expired without a decision; there is nothing to cancel.`, audit: false };
     return {
       changes: {
         set: { status: 'CANCELLED', decision: { by: slackUserId, at: now, reason: null } },

@@ -5,6 +5,7 @@ import { mutate, reschedule } from './mutate.ts';
 import { describeError, pollUntilSettled } from './poll.ts';
 import { withLease } from './lease.ts';
 import { continueRevoke, startRevoke } from './revoke.ts';
+import { expiry } from './decide.ts';
 
 /**
  * Moves one request along whatever its state asks for now. The sweeper calls
@@ -41,15 +42,7 @@ export async function advance(ctx: ServiceContext, id: string): Promise<void> {
 }
 
 export async function expirePending(ctx: ServiceContext, id: string): Promise<void> {
-  await mutate(ctx, id, ['PENDING'], (r, now) =>
-    now >= r.pendingUntil
-      ? {
-          set: { status: 'EXPIRED' },
-          events: [{ type: 'request.expired', requestId: id, actor: null, details: { pendingTimeout: ctx.policy.pendingTimeout, pendingUntil: r.pendingUntil } }],
-          due: null,
-        }
-      : null,
-  );
+  await mutate(ctx, id, ['PENDING'], (r, now) => (now >= r.pendingUntil ? expiry(ctx, r) : null));
 }
 
 /**

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { addDuration } from '../domain/duration.ts';
 import { validateSubmission, type SubmissionErrors, type SubmissionInput } from '../domain/policy.ts';
 import type { AccessRequest } from '../domain/request.ts';
+import type { IdentityUser } from '../aws/identity-center.ts';
 import type { ServiceContext } from './context.ts';
 
 export type SubmitResult = { ok: true; request: AccessRequest } | { ok: false; errors: SubmissionErrors };
@@ -19,6 +20,10 @@ export function newRequestId(): string {
  * the modal's own limits are a convenience, not a control.
  */
 export async function submitRequest(ctx: ServiceContext, slackUserId: string, input: SubmissionInput): Promise<SubmitResult> {
+  const frozen = await ctx.freeze.get();
+  if (frozen) {
+    return { ok: false, errors: { profile: `breakglass is frozen: ${frozen.by} ran revoke-all at ${frozen.at} (${frozen.reason}). No new requests are taken until an operator runs \`breakglass unfreeze\`.` } };
+  }
   if (!(await ctx.directory.isRequester(slackUserId))) {
     return { ok: false, errors: { profile: 'You are not on the breakglass requester list. Ask the platform team to add you to the policy.' } };
   }
@@ -30,19 +35,23 @@ export async function submitRequest(ctx: ServiceContext, slackUserId: string, in
   if (!user?.email) {
     return { ok: false, errors: { profile: 'Your Slack profile has no email address breakglass can read, so it cannot find your IAM Identity Center user.' } };
   }
-  let principalId: string | null;
+  let identity: IdentityUser | null;
   try {
-    principalId = await ctx.ic.findUserIdByEmail(user.email);
+    identity = await ctx.ic.findUserByEmail(user.email);
   } catch (err) {
     ctx.log.error({ err, event: 'identity.lookup_failed' }, 'Identity Store lookup failed');
     return { ok: false, errors: { profile: 'IAM Identity Center did not answer; nothing was submitted. Try again in a minute.' } };
   }
-  if (!principalId) {
+  if (!identity) {
     return {
       ok: false,
-      errors: { profile: `No IAM Identity Center user has the email ${user.email}. Ask an administrator to create or link your user; nothing was submitted.` },
+      errors: { profile: `No IAM Identity Center user has the email ${user.email} (your Slack email). Ask an administrator to create or link your user; nothing was submitted.` },
     };
   }
+  if (identity.disabled) {
+    return { ok: false, errors: { profile: `The IAM Identity Center user ${identity.userName} (${identity.email}) is disabled, so it cannot sign in; nothing was submitted.` } };
+  }
+  const principalId = identity.userId;
 
   const now = ctx.now();
   const request: AccessRequest = {
@@ -51,7 +60,7 @@ export async function submitRequest(ctx: ServiceContext, slackUserId: string, in
     version: 1,
     createdAt: now,
     updatedAt: now,
-    requester: { slackUserId, principalId, email: user.email, name: user.name, tz: user.tz },
+    requester: { slackUserId, principalId, email: user.email, name: user.name, tz: user.tz, identity: { userName: identity.userName, email: identity.email, displayName: identity.displayName } },
     profileId: profile.id,
     profileName: profile.name,
     target: {
@@ -87,6 +96,7 @@ export async function submitRequest(ctx: ServiceContext, slackUserId: string, in
           justification,
           ticket,
           approvalsRequired: profile.approvals,
+          identityCenterUser: { userId: principalId, userName: identity.userName, email: identity.email },
         },
       },
     ],

@@ -1,7 +1,7 @@
 import { ErrorCode, LogLevel, WebClient, type Logger as SlackLogger } from '@slack/web-api';
 import type { Logger } from 'pino';
 import { SlackDeliveryError, type AuditSlack } from '../audit/publisher.ts';
-import { expand, memberOf, type Policy } from '../domain/policy.ts';
+import type { Policy } from '../domain/policy.ts';
 import type { Directory, SlackUser } from '../services/context.ts';
 import type { SlackMessage } from './blocks/messages.ts';
 
@@ -89,12 +89,88 @@ export class SlackAuditAdapter implements AuditSlack {
   }
 }
 
-/** People and user groups, from Slack. Group membership is read fresh on each check. */
+/**
+ * User-group membership, cached briefly. Every click by someone who is not an approver asks
+ * about a group; uncached, a few dozen such clicks exhaust Slack's limit for
+ * usergroups.users.list (Tier 2, about 20 a minute, for the whole app) and the real approver's
+ * click then waits. So a "no" is answered from the cache, which a miss re-reads at most once per
+ * `missRefreshMs` across all groups (someone just added); a "yes" older than `maxAgeMs` is
+ * confirmed with a fresh read (a removed approver loses the right within seconds; real approvers
+ * click rarely, so this costs little); readers of one group share one call; and when Slack
+ * refuses a read (rate limit, outage), a copy no older than `staleLimitMs` still answers.
+ */
+export class GroupMembership {
+  private readonly cache = new Map<string, { members: Set<string>; at: number }>();
+  private readonly loading = new Map<string, Promise<{ members: Set<string>; at: number }>>();
+  private readonly now: () => number;
+  private lastMissRefresh = 0;
+
+  constructor(
+    private readonly fetch: (groupId: string) => Promise<string[]>,
+    private readonly o: { maxAgeMs: number; missRefreshMs: number; staleLimitMs: number; now?: () => number } = GROUP_CACHE,
+    private readonly onStale: (groupId: string, err: unknown) => void = () => undefined,
+  ) {
+    this.now = o.now ?? Date.now;
+  }
+
+  async has(groupId: string, userId: string): Promise<boolean> {
+    let entry = this.cache.get(groupId) ?? (await this.refresh(groupId));
+    if (entry.members.has(userId)) {
+      if (this.now() - entry.at > this.o.maxAgeMs) entry = await this.refresh(groupId);
+      return entry.members.has(userId);
+    }
+    if (this.now() - Math.max(entry.at, this.lastMissRefresh) > this.o.missRefreshMs) {
+      this.lastMissRefresh = this.now();
+      entry = await this.refresh(groupId);
+    }
+    return entry.members.has(userId);
+  }
+
+  private async refresh(groupId: string): Promise<{ members: Set<string>; at: number }> {
+    try {
+      return await this.load(groupId);
+    } catch (err) {
+      const known = this.cache.get(groupId);
+      if (!known || this.now() - known.at > this.o.staleLimitMs) throw err;
+      this.onStale(groupId, err);
+      return known;
+    }
+  }
+
+  private load(groupId: string): Promise<{ members: Set<string>; at: number }> {
+    const running = this.loading.get(groupId);
+    if (running) return running;
+    const load = this.fetch(groupId)
+      .then((users) => {
+        const entry = { members: new Set(users), at: this.now() };
+        this.cache.set(groupId, entry);
+        return entry;
+      })
+      .finally(() => this.loading.delete(groupId));
+    this.loading.set(groupId, load);
+    return load;
+  }
+}
+
+/** A "yes" is re-read after 5 s, a "no" at most every 10 s (all groups together), a failed read falls back at most 5 minutes. */
+export const GROUP_CACHE = { maxAgeMs: 5_000, missRefreshMs: 10_000, staleLimitMs: 5 * 60_000 };
+
+/** People and user groups, from Slack. Group membership is checked at click time, through a short cache. */
 export class SlackDirectory implements Directory {
+  private readonly membership: GroupMembership;
+
+  /** `client` should reject rate-limited calls rather than wait them out: a click must not wait a minute for Slack. */
   constructor(
     private readonly client: WebClient,
     private readonly policy: Policy,
-  ) {}
+    log?: Logger,
+  ) {
+    this.membership = new GroupMembership(
+      (g) => this.groupMembers(g),
+      GROUP_CACHE,
+      (groupId, err) => log?.warn({ err, event: 'slack.group_stale', groupId }, 'Slack refused a group re-read; answering from the last copy'),
+    );
+  }
 
   async user(id: string): Promise<SlackUser | null> {
     try {
@@ -120,28 +196,28 @@ export class SlackDirectory implements Directory {
     return out.users ?? [];
   }
 
+  /** Every group's members, read fresh (the quorum check). */
   async groups(ids: string[]): Promise<Map<string, string[]>> {
     const map = new Map<string, string[]>();
     for (const g of ids) map.set(g, await this.groupMembers(g));
     return map;
   }
 
+  private async inAny(id: string, groups: string[]): Promise<boolean> {
+    for (const g of groups) if (await this.membership.has(g, id)) return true;
+    return false;
+  }
+
   async isApprover(id: string): Promise<boolean> {
-    if (this.policy.approvers.users.includes(id)) return true;
-    return memberOf(id, { users: [], groups: this.policy.approvers.groups }, await this.groups(this.policy.approvers.groups));
+    return this.policy.approvers.users.includes(id) || this.inAny(id, this.policy.approvers.groups);
   }
 
   async isRequester(id: string): Promise<boolean> {
-    if (this.policy.requesters.users.includes(id)) return true;
-    return memberOf(id, { users: [], groups: this.policy.requesters.groups }, await this.groups(this.policy.requesters.groups));
+    return this.policy.requesters.users.includes(id) || this.inAny(id, this.policy.requesters.groups);
   }
 
   /** Every user group the policy names, resolved, for the quorum check. */
   async policyGroups(): Promise<Map<string, string[]>> {
     return this.groups([...new Set([...this.policy.approvers.groups, ...this.policy.requesters.groups])]);
-  }
-
-  async approverPool(): Promise<Set<string>> {
-    return expand(this.policy.approvers, await this.groups(this.policy.approvers.groups));
   }
 }

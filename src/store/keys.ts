@@ -6,6 +6,8 @@ export const OUTBOX_PARTITION = 'OUTBOX';
 export const AUDIT_PARTITION = 'AUDIT';
 
 export const requestKey = (id: string) => ({ pk: `REQ#${id}`, sk: 'REQUEST' });
+/** Refused attempts by one person on one request, counted beside the request. */
+export const refusalKey = (id: string, slackUserId: string) => ({ pk: `REQ#${id}`, sk: `REFUSALS#${slackUserId}` });
 export const systemOutboxKey = () => ({ pk: 'SYSTEM', sk: 'OUTBOX' });
 export const auditKey = (seq: number) => ({ pk: AUDIT_PARTITION, sk: seqKey(seq) });
 export const seqKey = (seq: number) => seq.toString().padStart(12, '0');

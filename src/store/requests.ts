@@ -4,7 +4,7 @@ import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/li
 import type { AuditEvent, NewEvent } from '../audit/events.ts';
 import type { AccessRequest, RequestStatus } from '../domain/request.ts';
 import { updateIf, type Database } from './dynamo.ts';
-import { DUE_PARTITION, INDEX_DUE, OUTBOX_PARTITION, requestKey } from './keys.ts';
+import { DUE_PARTITION, INDEX_DUE, OUTBOX_PARTITION, refusalKey, requestKey } from './keys.ts';
 
 /** Another writer got there first: re-read and decide again. */
 export class ConflictError extends Error {
@@ -87,6 +87,37 @@ export class RequestStore {
   async get(id: string): Promise<AccessRequest | null> {
     const out = await this.db.doc.send(new GetCommand({ TableName: this.db.table, Key: requestKey(id), ConsistentRead: true }));
     return out.Item ? toRequest(out.Item) : null;
+  }
+
+  /**
+   * Counts one refused attempt by a person on a request, in an item of its own beside the
+   * request (so refusals never grow the request item and never change its version);
+   * returns how many times that person has now been refused on it.
+   */
+  async countRefusal(id: string, slackUserId: string, action: string, at: string): Promise<number> {
+    const out = await this.db.doc.send(
+      new UpdateCommand({
+        TableName: this.db.table,
+        Key: refusalKey(id, slackUserId),
+        UpdateExpression: 'ADD #n :one SET lastAction = :a, lastAt = :at',
+        ExpressionAttributeNames: { '#n': 'count' },
+        ExpressionAttributeValues: { ':one': 1, ':a': action, ':at': at },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    );
+    return Number(out.Attributes?.count ?? 1);
+  }
+
+  /** Queues events on a request without changing it (no version bump, so it never races a transition). */
+  async appendEvents(id: string, events: NewEvent[], now: string): Promise<boolean> {
+    const item = await updateIf(this.db, {
+      Key: requestKey(id),
+      UpdateExpression: 'SET #outbox = list_append(if_not_exists(#outbox, :empty), :events), outboxPk = :obpk, outboxAt = :now',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeNames: { '#outbox': 'outbox' },
+      ExpressionAttributeValues: { ':events': materialize(events, now), ':empty': [], ':obpk': OUTBOX_PARTITION, ':now': now },
+    });
+    return item !== null;
   }
 
   /**

@@ -36,6 +36,8 @@ export interface FakeUser {
   userName: string;
   email: string;
   displayName?: string;
+  /** Addition: DescribeUser's UserStatus (default ENABLED). */
+  disabled?: boolean;
 }
 
 /** Addition: groups, so GROUP assignments can succeed (unknown groups fail like unknown users). */
@@ -392,6 +394,9 @@ export class FakeIdentityCenter {
 
   addUser(u: FakeUser): void {
     if (this.strict) FakeIdentityCenter.checkFixture('FakeUser.userId', u.userId, 'principalId');
+    // Identity Store keeps a user's email unique across the store (the Email shape: "must be unique").
+    const clash = [...this.users.values()].find((o) => o.userId !== u.userId && o.email.toLowerCase() === u.email.toLowerCase());
+    if (clash) throw new Error(`FakeIdentityCenter: email ${u.email} already belongs to ${clash.userId}; Identity Store keeps emails unique`);
     this.users.set(u.userId, { ...u });
   }
 
@@ -1068,7 +1073,7 @@ export class FakeIdentityCenter {
       DisplayName: displayName,
       Name: { Formatted: displayName },
       Emails: [{ Value: user.email, Type: 'work', Primary: true }],
-      UserStatus: 'ENABLED',
+      UserStatus: user.disabled ? 'DISABLED' : 'ENABLED',
     };
   }
 }

@@ -66,6 +66,12 @@ export interface FakeSlackOptions {
   teamDomain?: string; // default 'fake-team'
   teamName?: string;
   socketAckTimeoutMs?: number;
+  /**
+   * Per-method limits in calls a minute, as Slack's rate-limit tiers set them; past the limit
+   * the method answers HTTP 429 with Retry-After. Default: usergroups.users.list at Tier 2
+   * (20 a minute), the method every approver check uses. Pass {} to turn limits off.
+   */
+  rateLimits?: Record<string, number>;
   socketRetryUnackedAttempts?: number;
 }
 
@@ -608,6 +614,8 @@ export class FakeSlack {
   private readonly responseUrls = new Map<string, ResponseUrlState>();
   private readonly responsePosts: ResponseUrlPost[] = [];
   private readonly failures = new Map<string, MethodFailure & { until?: number; remaining?: number }>();
+  private readonly rateLimits: Record<string, number>;
+  private readonly recentCalls = new Map<string, number[]>();
   private lastTsMicros = 0;
   private seq = 0;
 
@@ -621,6 +629,7 @@ export class FakeSlack {
     this.appId = opts.appId ?? 'A0FAKEAPP1';
     this.botId = opts.botId ?? 'B0FAKEBOT1';
     this.scopes = [...(opts.scopes ?? DEFAULT_SCOPES)];
+    this.rateLimits = opts.rateLimits ?? { 'usergroups.users.list': 20 };
     this.triggerTtlMs = opts.triggerTtlMs ?? 3000;
     this.socketMode = new FakeSocketMode({
       appId: this.appId,
@@ -723,6 +732,18 @@ export class FakeSlack {
       until: f.forMs !== undefined ? Date.now() + f.forMs : undefined,
       remaining: f.count,
     });
+  }
+
+  /** Seconds to wait when `method` is over its per-minute limit (a sliding minute), else null and the call counts. */
+  private rateLimitWait(method: string): number | null {
+    const limit = this.rateLimits[method];
+    if (limit === undefined) return null;
+    const now = Date.now();
+    const recent = (this.recentCalls.get(method) ?? []).filter((t) => now - t < 60_000);
+    this.recentCalls.set(method, recent);
+    if (recent.length >= limit) return Math.max(1, Math.ceil(((recent[0] ?? now) + 60_000 - now) / 1000));
+    recent.push(now);
+    return null;
   }
 
   private activeFailure(method: string): MethodFailure | undefined {
@@ -1005,6 +1026,9 @@ export class FakeSlack {
 
     const handler = this.handlers[method];
     if (!handler) return respond(args, fail('unknown_method', { req_method: method }), token);
+
+    const wait = this.rateLimitWait(method);
+    if (wait !== null) return respond(args, fail('ratelimited'), token, 429, { 'retry-after': String(wait) });
 
     const failure = this.activeFailure(method);
     if (failure) {

@@ -3,7 +3,7 @@ import { evaluateApproval, evaluateDenial } from '../../src/domain/approval.ts';
 import { addDuration, humanDuration, humanInstant, parseDuration } from '../../src/domain/duration.ts';
 import { quorumProblems, validateSubmission, type Policy } from '../../src/domain/policy.ts';
 import { canTransition, isFinal, REQUEST_STATUSES, type AccessRequest } from '../../src/domain/request.ts';
-import { pendingRequest } from '../support/fixtures.ts';
+import { NOW, pendingRequest } from '../support/fixtures.ts';
 
 const policy = (over: Partial<Policy> = {}): Policy => ({
   identityCenter: { instanceArn: 'arn:aws:sso:::instance/ssoins-0123456789abcdef', identityStoreId: 'd-0123456789' },
@@ -61,9 +61,9 @@ describe('approvals', () => {
   });
   it('refuses decisions on requests that are no longer pending', () => {
     expect(evaluateApproval(request({ status: 'DENIED' }), 'UA1', true, at)).toMatchObject({ ok: false, rejection: { kind: 'not_pending' } });
-    expect(evaluateDenial(request({ status: 'ACTIVE' }), 'UA1', true)).toMatchObject({ ok: false, rejection: { kind: 'not_pending' } });
-    expect(evaluateDenial(request(), 'UREQ', true)).toMatchObject({ ok: false, rejection: { kind: 'self' } });
-    expect(evaluateDenial(request(), 'UA1', true)).toEqual({ ok: true });
+    expect(evaluateDenial(request({ status: 'ACTIVE' }), 'UA1', true, NOW)).toMatchObject({ ok: false, rejection: { kind: 'not_pending' } });
+    expect(evaluateDenial(request(), 'UREQ', true, NOW)).toMatchObject({ ok: false, rejection: { kind: 'self' } });
+    expect(evaluateDenial(request(), 'UA1', true, NOW)).toEqual({ ok: true });
   });
 });
 

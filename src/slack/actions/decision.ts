@@ -1,6 +1,7 @@
 import type { App, BlockButtonAction, RespondFn } from '@slack/bolt';
 import type { ServiceContext } from '../../services/context.ts';
-import { approve } from '../../services/decide.ts';
+import { approve, type DecisionResult } from '../../services/decide.ts';
+import { describeError } from '../../services/poll.ts';
 import { endAccess } from '../../services/revoke.ts';
 import { humanDuration } from '../../domain/duration.ts';
 import { denyModal } from '../blocks/deny-modal.ts';
@@ -13,12 +14,23 @@ async function tell(respond: RespondFn, text: string): Promise<void> {
   await respond({ response_type: 'ephemeral', replace_original: false, text });
 }
 
+/** Every click gets an answer, also when Slack or AWS fails under it (the ack has already gone). */
+async function answer(ctx: ServiceContext, respond: RespondFn, what: string, work: () => Promise<DecisionResult>): Promise<void> {
+  let text: string;
+  try {
+    text = (await work()).message;
+  } catch (err) {
+    ctx.log.error({ err, event: 'slack.click_failed', action: what }, 'a click could not be handled');
+    text = `breakglass could not finish your ${what} (${describeError(err)}). Check the request's state in the audit channel before trying again.`;
+  }
+  await tell(respond, text);
+}
+
 /** Approve / Deny on the approval message, "End access now" in the requester's DM, Revoke on a drift alert. Ack first, then the service. */
 export function registerDecisionActions(app: App, ctx: ServiceContext): void {
   app.action<BlockButtonAction>({ action_id: ACTION_APPROVE, type: 'block_actions' }, async ({ ack, body, action, respond }) => {
     await ack();
-    const result = await approve(ctx, action.value ?? '', body.user.id);
-    await tell(respond, result.message);
+    await answer(ctx, respond, 'approval', () => approve(ctx, action.value ?? '', body.user.id));
   });
 
   app.action<BlockButtonAction>({ action_id: ACTION_DENY, type: 'block_actions' }, async ({ ack, body, action, client, respond }) => {
@@ -35,13 +47,11 @@ export function registerDecisionActions(app: App, ctx: ServiceContext): void {
 
   app.action<BlockButtonAction>({ action_id: ACTION_END_ACCESS, type: 'block_actions' }, async ({ ack, body, action, respond }) => {
     await ack();
-    const result = await endAccess(ctx, action.value ?? '', body.user.id);
-    await tell(respond, result.message);
+    await answer(ctx, respond, 'request to end access', () => endAccess(ctx, action.value ?? '', body.user.id));
   });
 
   app.action<BlockButtonAction>({ action_id: ACTION_DRIFT_REVOKE, type: 'block_actions' }, async ({ ack, body, action, respond }) => {
     await ack();
-    const result = await revokeDrift(ctx, action.value ?? '', body.user.id);
-    await tell(respond, result.message);
+    await answer(ctx, respond, 'revoke', () => revokeDrift(ctx, action.value ?? '', body.user.id));
   });
 }

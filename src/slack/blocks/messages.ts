@@ -43,6 +43,13 @@ function outcomeLine(r: AccessRequest): string {
   }
 }
 
+/** Who receives the access in Identity Center: user name, email and id, so approvers see more than a Slack name. */
+function identityLine(r: AccessRequest): string {
+  const id = r.requester.identity;
+  const who = id ? `*${escapeMrkdwn(id.userName)}* (${escapeMrkdwn(id.email)})` : escapeMrkdwn(r.requester.email);
+  return `${who} · \`${escapeMrkdwn(r.target.principalId)}\``;
+}
+
 function requestFields(r: AccessRequest): KnownBlock[] {
   return [
     {
@@ -53,6 +60,10 @@ function requestFields(r: AccessRequest): KnownBlock[] {
         mrkdwn(`*Duration*\n${humanDuration(r.duration)}`),
         mrkdwn(`*Ticket*\n${r.ticket ? escapeMrkdwn(r.ticket) : '—'}`),
       ],
+    },
+    {
+      type: 'context',
+      elements: [mrkdwn(`Access goes to Identity Center user ${identityLine(r)}`)],
     },
     { type: 'section', text: mrkdwn(`*Justification*\n${quoteUserText(r.justification)}`) },
   ];
@@ -107,11 +118,11 @@ export function auditReply(e: AuditEvent): string {
     case 'request.denied':
       return `${who(e)} denied the request:\n${quoteUserText(String(d.reason ?? ''), 1000)}`;
     case 'request.cancelled':
-      return `${who(e)} cancelled the request`;
+      return d.by ? `Cancelled by operator \`${s('by')}\` (${s('reason')})` : `${who(e)} cancelled the request`;
     case 'request.expired':
       return `Expired: nobody decided within ${humanDuration(String(d.pendingTimeout))}`;
     case 'attempt.rejected':
-      return `:warning: ${who(e)} tried to ${s('action')} and was refused: ${s('reason')}`;
+      return `:warning: ${who(e)} tried to ${s('action')} and was refused${Number(d.count ?? 1) > 1 ? ` (${s('count')} times so far)` : ''}: ${s('reason')}`;
     case 'grant.started':
       return 'Granting access in IAM Identity Center';
     case 'grant.succeeded':
@@ -208,8 +219,16 @@ export function systemAlert(e: AuditEvent): SlackMessage {
       return section(`:white_check_mark: Drift \`${escapeMrkdwn(String(d.driftId))}\` resolved: the assignment is gone.`);
     case 'revoke_all.started':
       return section(`:rotating_light: Operator \`${escapeMrkdwn(String(d.operator ?? 'unknown'))}\` ran revoke-all: ${escapeMrkdwn(String(d.reason ?? ''))} (${escapeMrkdwn(String(d.count ?? 0))} active grants)`);
-    case 'revoke_all.finished':
-      return section(`revoke-all finished: ${escapeMrkdwn(String(d.revoked ?? 0))} revoked, ${escapeMrkdwn(String(d.pending ?? 0))} still being removed`);
+    case 'revoke_all.finished': {
+      const remaining = (d.remaining as string[] | undefined) ?? [];
+      return section(
+        `revoke-all finished: ${escapeMrkdwn(String(d.revoked ?? 0))} revoked, ${escapeMrkdwn(String(d.pending ?? 0))} still being removed${remaining.length > 0 ? `, :rotating_light: still in Identity Center: ${remaining.map((r) => `\`${escapeMrkdwn(r)}\``).join(', ')}` : ''}`,
+      );
+    }
+    case 'freeze.set':
+      return section(`:ice_cube: breakglass is frozen by operator \`${escapeMrkdwn(String(d.operator ?? 'unknown'))}\`: ${escapeMrkdwn(String(d.reason ?? ''))}. No request, approval or grant is taken until \`breakglass unfreeze\`.`);
+    case 'freeze.lifted':
+      return section(`:sunny: breakglass is unfrozen by operator \`${escapeMrkdwn(String(d.operator ?? 'unknown'))}\`: ${escapeMrkdwn(String(d.reason ?? ''))}. Requests are taken again.`);
     default:
       return section(e.type);
   }

@@ -4,6 +4,7 @@ import { deny } from '../../services/decide.ts';
 import { submitRequest, type SubmitResult } from '../../services/submit-request.ts';
 import { BLOCK_DURATION, BLOCK_JUSTIFICATION, BLOCK_PROFILE, BLOCK_REASON, BLOCK_TICKET, DENY_VIEW, REQUEST_VIEW } from '../ids.ts';
 import { plain } from '../text.ts';
+import { describeError } from '../../services/poll.ts';
 
 type StateValues = Record<string, Record<string, { value?: string | null; selected_option?: { value?: string } | null }>>;
 
@@ -22,6 +23,10 @@ export function registerSubmissions(app: App, ctx: ServiceContext): void {
       duration: selected(values, BLOCK_DURATION),
       justification: typed(values, BLOCK_JUSTIFICATION),
       ticket: typed(values, BLOCK_TICKET),
+    }).catch((err: unknown): SubmitResult => {
+      // Slack or AWS failed under the check: the form still gets an answer, and nothing was stored.
+      ctx.log.error({ err, event: 'slack.submit_failed' }, 'a request could not be checked');
+      return { ok: false, errors: { [BLOCK_PROFILE]: `breakglass could not check this request right now (${describeError(err)}); nothing was submitted. Try again in a minute.` } };
     });
     const early = await Promise.race([work, new Promise<null>((resolve) => setTimeout(() => resolve(null), SUBMIT_ANSWER_MS).unref())]);
     if (early) {
