@@ -9,6 +9,8 @@ const REDACT = [
   'botToken',
   'appToken',
   'signingSecret',
+  'auditKey',
+  '*.auditKey',
   '*.botToken',
   '*.appToken',
   '*.signingSecret',

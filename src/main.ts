@@ -6,6 +6,7 @@ import { ConfigError } from './config/errors.ts';
 import { readEnv, type Env } from './config/env.ts';
 import { loadPolicy, type LoadedPolicy } from './config/policy-file.ts';
 import { IdentityCenter } from './aws/identity-center.ts';
+import { chainAnchors } from './audit/anchors.ts';
 import { AuditPublisher } from './audit/publisher.ts';
 import { quorumProblems, type Policy } from './domain/policy.ts';
 import { createLogger } from './log.ts';
@@ -38,6 +39,11 @@ export interface BotOptions {
   timing?: Partial<Timing>;
 }
 
+/** The AWS region the SDK would use (Identity Center, DynamoDB and the checkpoint bucket share it). */
+export function region(source: NodeJS.ProcessEnv): string {
+  return source.AWS_REGION ?? source.AWS_DEFAULT_REGION ?? 'us-east-1';
+}
+
 /** How often approver groups are re-read and the quorum rule re-checked. */
 const QUORUM_RECHECK_MS = 10 * 60_000;
 
@@ -56,7 +62,7 @@ export interface ContextParts {
 /** The services' view of the world: stores, Identity Center, Slack's directory. The bot and the CLI share it. */
 export function buildContext(p: ContextParts): { ctx: ServiceContext; ic: IdentityCenter } {
   const ic = new IdentityCenter({
-    region: p.source.AWS_REGION ?? p.source.AWS_DEFAULT_REGION ?? 'us-east-1',
+    region: region(p.source),
     identityStoreId: p.policy.identityCenter.identityStoreId,
     assumeRoleArn: p.env.assumeRoleArn,
     callsPerSecond: p.env.icCallsPerSecond,
@@ -124,7 +130,17 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
     eventsQueued: () => late.publisher?.kick(),
     workQueued: (id) => late.sweeper?.queue(id),
   });
-  const publisher = (late.publisher = new AuditPublisher({ owner: ctx.owner, outbox: ctx.outbox, slack: new SlackAuditAdapter(auditClient), policy, log }));
+  const anchors = chainAnchors(env, db, region(source));
+  if (!anchors.chainKey) log.warn({ event: 'audit.unkeyed' }, 'BREAKGLASS_AUDIT_KEY is not set: the audit chain is hashed, not signed, so anyone who can write the table could recompute it');
+  const publisher = (late.publisher = new AuditPublisher({
+    owner: ctx.owner,
+    outbox: ctx.outbox,
+    slack: new SlackAuditAdapter(auditClient),
+    policy,
+    log,
+    chainKey: anchors.chainKey,
+    checkpoints: anchors.checkpoints,
+  }));
   const sweeper = (late.sweeper = new Sweeper(ctx, env.sweepSeconds * 1000, log));
   const outbox = ctx.outbox;
 
@@ -182,6 +198,7 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
       await drift.stop();
       await sweeper.stop();
       await publisher.stop();
+      anchors.close();
       ic.destroy();
       await db.close();
     },

@@ -25,6 +25,7 @@ export const EVENT_TYPES = [
   'revoke_all.finished',
   'freeze.set',
   'freeze.lifted',
+  'audit.checkpoint',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -5,7 +5,9 @@ import { approvalMessage, auditParent, auditReply, closedDriftAlert, markRepeat,
 import type { ItemKey } from '../store/keys.ts';
 import type { OutboxItem, OutboxStore } from '../store/outbox.ts';
 import { toRequest } from '../store/requests.ts';
-import { GENESIS_HASH, recordHash, type ChainRecord } from './chain.ts';
+import { GENESIS_HASH, recordHash, signCheckpoint, type ChainKey, type ChainRecord, type Checkpoint } from './chain.ts';
+import type { CheckpointArchive } from './checkpoint-archive.ts';
+import type { CheckpointStore } from '../store/checkpoints.ts';
 import type { AuditEvent, DeliveryStep } from './events.ts';
 
 /** What the publisher needs of Slack. Calls must not retry on their own: the outbox is the retry. */
@@ -32,7 +34,7 @@ export class SlackDeliveryError extends Error {
 
 type Step = Exclude<DeliveryStep, 'chain'>;
 
-const ALERTS = new Set(['quorum.unsafe', 'drift.detected', 'drift.revoked', 'drift.resolved', 'revoke_all.started', 'revoke_all.finished', 'freeze.set', 'freeze.lifted']);
+const ALERTS = new Set(['audit.checkpoint', 'quorum.unsafe', 'drift.detected', 'drift.revoked', 'drift.resolved', 'revoke_all.started', 'revoke_all.finished', 'freeze.set', 'freeze.lifted']);
 
 /** Which Slack deliveries each event gets, beyond the chain and the log line. */
 function slackSteps(e: AuditEvent): Step[] {
@@ -51,6 +53,16 @@ function slackSteps(e: AuditEvent): Step[] {
 const POSTS = new Set<DeliveryStep>(['approvalMessage', 'thread', 'dm', 'shout']);
 const DELIVERY_LEASE_MS = 30_000;
 
+export interface CheckpointOptions {
+  store: CheckpointStore;
+  /** The Object Lock bucket in production; null where there is none. */
+  archive: CheckpointArchive | null;
+  /** A checkpoint at least every this many records… */
+  everyEvents: number;
+  /** …and at least this often while records are added. */
+  everyMs: number;
+}
+
 export interface PublisherOptions {
   /** This process, as the holder of delivery claims. */
   owner: string;
@@ -60,6 +72,10 @@ export interface PublisherOptions {
   policy: Policy;
   log: Logger;
   now?: () => number;
+  /** Signs each record (HMAC) so the chain cannot be recomputed without it; null: plain SHA-256. */
+  chainKey?: ChainKey | null;
+  /** Where the chain's head is anchored outside the chain, and how often. */
+  checkpoints?: CheckpointOptions | null;
   /** Pause after a failed Slack call, doubled per consecutive failure up to the cap. */
   retryBaseMs?: number;
   retryCapMs?: number;
@@ -119,8 +135,15 @@ export class AuditPublisher {
   private readonly chainLoop: Coalesced;
   private readonly slackLoop: Coalesced;
 
+  /** Records this process appended since its last checkpoint (checkpoint notes themselves not counted). */
+  private sinceCheckpoint = 0;
+  private lastCheckpointAt: number;
+  /** The newest checkpoint the archive has not taken yet (S3 down): retried at every pass. */
+  private unarchived: Checkpoint | null = null;
+
   constructor(private readonly o: PublisherOptions) {
     this.now = o.now ?? Date.now;
+    this.lastCheckpointAt = this.now();
     const onError = (err: unknown) => this.o.log.error({ err, event: 'audit.publish_error' }, 'audit publisher pass failed');
     this.chainLoop = new Coalesced(() => this.chainPass(), onError);
     this.slackLoop = new Coalesced(() => this.slackPass(), onError);
@@ -137,6 +160,8 @@ export class AuditPublisher {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.idle();
+    // Anchor where the chain stands as this process leaves it.
+    await this.checkpoint(true).catch((err: unknown) => this.o.log.error({ err, event: 'audit.checkpoint_failed' }, 'could not write the closing checkpoint'));
   }
 
   /** Deliver soon; concurrent kicks fold into one more pass. */
@@ -166,6 +191,46 @@ export class AuditPublisher {
     }
     // What was just recorded can now go to Slack.
     if (chained && !this.stopped) this.slackLoop.kick();
+    if (await this.checkpoint(false)) this.chainLoop.kick();
+  }
+
+  /**
+   * Anchors the chain's head outside the chain when enough records or time went by since the
+   * last checkpoint: in the table, in the archive (S3 Object Lock) when there is one, and in the
+   * audit channel (its note goes through the chain like any event). True when a note was queued.
+   */
+  private async checkpoint(closing: boolean): Promise<boolean> {
+    const c = this.o.checkpoints;
+    if (!c) return false;
+    const now = this.now();
+    const due = this.sinceCheckpoint >= c.everyEvents || (this.sinceCheckpoint > 0 && (closing || now - this.lastCheckpointAt >= c.everyMs));
+    let queued = false;
+    if (due) {
+      const head = await this.o.outbox.chainHead();
+      if (!head) return false;
+      const cp = signCheckpoint(head.seq, head.hash, new Date(now).toISOString(), this.o.chainKey ?? null);
+      await c.store.put(cp);
+      this.sinceCheckpoint = 0;
+      this.lastCheckpointAt = now;
+      this.unarchived = cp;
+      if (!closing) {
+        await this.o.outbox.appendSystem(
+          [{ type: 'audit.checkpoint', requestId: null, actor: null, details: { seq: cp.seq, hash: cp.hash, keyId: cp.keyId, archived: c.archive !== null } }],
+          cp.at,
+        );
+        queued = true;
+      }
+    }
+    const pending = this.unarchived;
+    if (c.archive && pending) {
+      try {
+        await c.archive.put(pending);
+        if (this.unarchived === pending) this.unarchived = null;
+      } catch (err) {
+        this.o.log.error({ err, event: 'audit.archive_failed', seq: pending.seq }, 'could not store the checkpoint in the archive; retrying');
+      }
+    }
+    return queued;
   }
 
   /** One full pass: the chain, then the Slack deliveries that are due. */
@@ -237,6 +302,11 @@ export class AuditPublisher {
       // a reservation is only ever judged against a fresh head.
       const head = reserved === null && attempt === 0 && this.lastAppended ? this.lastAppended : await this.o.outbox.chainHead();
       const seq = (head?.seq ?? 0) + 1;
+      if (head?.keyId && !this.o.chainKey) {
+        // Unsigned records after signed ones would read as a rewrite: the event waits (nothing is lost) for a process that holds the key.
+        this.o.log.warn({ event: 'audit.needs_key', eventId: event.id }, 'the audit chain is signed and BREAKGLASS_AUDIT_KEY is not set here; the event waits for the bot');
+        return false;
+      }
       if (reserved !== null && reserved < seq) {
         // The reserved position is filled: by this event (a replica or an earlier crash got there), or by another one.
         const existing = await this.o.outbox.chainRecord(reserved);
@@ -244,6 +314,7 @@ export class AuditPublisher {
       }
       // Reservations only move up, past positions known to hold other events, so the event can land in one place only.
       if (reserved === seq || (await this.o.outbox.reserveSeq(key, index, event.id, seq, reserved))) {
+        const signer = this.o.chainKey ?? null;
         const base = {
           seq,
           at: event.at,
@@ -253,10 +324,12 @@ export class AuditPublisher {
           details: event.details,
           eventId: event.id,
           prevHash: head?.hash ?? GENESIS_HASH,
+          ...(signer ? { keyId: signer.id } : {}),
         };
-        const record: ChainRecord = { ...base, hash: recordHash(base) };
+        const record: ChainRecord = { ...base, hash: recordHash(base, signer) };
         if (await this.o.outbox.putChainRecord(record)) {
           this.lastAppended = record;
+          if (event.type !== 'audit.checkpoint') this.sinceCheckpoint++;
           this.o.log.info(
             { event: event.type, at: event.at, requestId: event.requestId, actor: event.actor, details: event.details, seq, hash: record.hash },
             `audit ${event.type}`,

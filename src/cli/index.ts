@@ -2,7 +2,10 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/errors.ts';
 import { readEnv } from '../config/env.ts';
 import { createLogger } from '../log.ts';
-import { exportAudit, parseInstant, verifyFile, verifyStore } from './audit.ts';
+import { archiveAnchor, exportAudit, fileRecords, parseAnchor, parseInstant, storeRecords, verifyReport, type Anchor } from './audit.ts';
+import { ChainKey, type ChainRecord, type Checkpoint } from '../audit/chain.ts';
+import { CheckpointStore } from '../store/checkpoints.ts';
+import { region } from '../main.ts';
 import { runDoctor } from './doctor.ts';
 import { revokeAll, unfreeze } from './revoke-all.ts';
 import { openStoreForCli } from './store.ts';
@@ -12,8 +15,10 @@ const USAGE = `usage: breakglass <command>
 
   audit export [--since ISO] [--until ISO] [--format jsonl|csv]
                                  write the audit chain to stdout
-  audit verify [--file F]        re-compute the chain (from the store, or from an export file);
-                                 exit 1 naming the first record that does not verify
+  audit verify [--file F] [--anchor SEQ:HASH]
+                                 re-compute the chain (from the store, or from an export file), check the
+                                 audit key's signatures (BREAKGLASS_AUDIT_KEY), and hold it against the newest
+                                 checkpoints (table, S3 bucket, --anchor); exit 1 naming what does not verify
   doctor                         check config, Slack, Identity Center and the store; ✓/✗ with a fix for each ✗
   revoke-all --reason "…" [--wait S]
                                  the kill switch: freeze breakglass, cancel undecided requests, revoke every
@@ -59,28 +64,48 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS
       return 0;
     }
     if (command === 'audit' && sub === 'verify') {
-      const { values } = parseArgs({ args: rest, options: { file: { type: 'string' } }, strict: true });
-      let result;
-      let source: string;
+      const { values } = parseArgs({ args: rest, options: { file: { type: 'string' }, anchor: { type: 'string', multiple: true } }, strict: true });
+      let given: Checkpoint[];
+      try {
+        given = (values.anchor ?? []).map(parseAnchor);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      const e = readEnv(env, { requireSlack: false });
+      const key = e.auditKey ? new ChainKey(e.auditKey) : null;
+      const anchors: Anchor[] = given.map((checkpoint) => ({ source: `--anchor ${checkpoint.seq}`, checkpoint }));
+      let records: Array<{ record: ChainRecord; line?: number }> = [];
+      let source = '';
       if (values.file) {
-        result = await verifyFile(values.file);
+        const read = await fileRecords(values.file);
+        if ('badLine' in read) {
+          say(`audit chain does NOT verify: line ${read.badLine} is not a valid export line`);
+          return 1;
+        }
+        records = read.records;
         source = values.file;
-      } else {
-        const { db, via } = await openStoreForCli(readEnv(env, { requireSlack: false }), log);
+      }
+      // The table's checkpoints (and the records, without --file); an export is checked against the store when it is reachable.
+      try {
+        const { db, via } = await openStoreForCli(e, log);
         try {
-          result = await verifyStore(db);
+          if (!values.file) {
+            records = await storeRecords(db);
+            source = via;
+          }
+          const newest = await new CheckpointStore(db).newest();
+          if (newest) anchors.push({ source: `the newest checkpoint in ${via}`, checkpoint: newest });
         } finally {
           await db.close();
         }
-        source = via;
+      } catch (err) {
+        if (!values.file) throw err;
+        anchors.push({ source: 'the store', unreadable: `its checkpoints could not be read (${(err as Error).message})` });
       }
-      if (result.ok) {
-        say(`audit chain verified: ${result.count} records from ${source}, head ${result.head}`);
-        return 0;
-      }
-      const where = [result.seq !== null ? `record seq ${result.seq}` : null, result.line !== null ? `line ${result.line}` : null].filter(Boolean).join(', ');
-      say(`audit chain does NOT verify: ${where || 'first record'} ${result.problem} (${result.count} records verified before it)`);
-      return 1;
+      if (e.checkpointBucket) anchors.push(await archiveAnchor(e.checkpointBucket, region(env)));
+      const report = verifyReport(records, source, key, anchors);
+      for (const line of report.lines) say(line);
+      return report.ok ? 0 : 1;
     }
     if (command === 'revoke-all' || command === 'unfreeze') {
       const args = [sub, ...rest].filter((a): a is string => a !== undefined);

@@ -4,7 +4,8 @@ import { AuditPublisher } from '../audit/publisher.ts';
 import type { Env } from '../config/env.ts';
 import type { LoadedPolicy } from '../config/policy-file.ts';
 import { isFinal, type AccessRequest, type AssignmentTarget } from '../domain/request.ts';
-import { buildContext } from '../main.ts';
+import { chainAnchors } from '../audit/anchors.ts';
+import { buildContext, region } from '../main.ts';
 import type { Directory, ServiceContext } from '../services/context.ts';
 import { advance } from '../services/lifecycle.ts';
 import { mutate } from '../services/mutate.ts';
@@ -51,12 +52,16 @@ async function open(c: Cli): Promise<{ ctx: ServiceContext; publisher: AuditPubl
     eventsQueued: () => undefined,
     workQueued: () => undefined,
   });
-  const publisher = new AuditPublisher({ owner: ctx.owner, outbox: ctx.outbox, slack: null, policy: c.loaded.policy, log: c.log });
+  const anchors = chainAnchors(c.env, db, region(c.source));
+  const publisher = new AuditPublisher({ owner: ctx.owner, outbox: ctx.outbox, slack: null, policy: c.loaded.policy, log: c.log, chainKey: anchors.chainKey, checkpoints: anchors.checkpoints });
   return {
     ctx,
     publisher,
     via,
     close: async () => {
+      // The kill switch's own records are anchored before it leaves.
+      await publisher.stop();
+      anchors.close();
       ic.destroy();
       await db.close();
     },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AUDIT_KEY_MIN } from '../audit/chain.ts';
 import { ConfigError } from './errors.ts';
 
 export interface Env {
@@ -21,6 +22,12 @@ export interface Env {
   /** Creations in flight across all replicas (AWS allows 15). */
   maxOutstandingCreations: number;
   logLevel: string;
+  /** Signs the audit chain (HMAC); null: plain SHA-256, which anyone who can write the table can recompute. */
+  auditKey: string | null;
+  /** The Object Lock bucket the chain's checkpoints go to; null: the table only. */
+  checkpointBucket: string | null;
+  checkpointEveryEvents: number;
+  checkpointEveryMinutes: number;
 }
 
 const optionalText = z
@@ -93,6 +100,14 @@ const schema = z.object({
       }
       return n;
     }),
+  BREAKGLASS_AUDIT_KEY: optionalText.refine((v) => v === null || v.length >= AUDIT_KEY_MIN, {
+    message: `BREAKGLASS_AUDIT_KEY must be at least ${AUDIT_KEY_MIN} characters of secret (the CDK stack generates 64 and injects them from Secrets Manager)`,
+  }),
+  BREAKGLASS_CHECKPOINT_BUCKET: optionalText.refine((v) => v === null || /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(v), {
+    message: 'BREAKGLASS_CHECKPOINT_BUCKET must be an S3 bucket name (the CDK output CheckpointBucketName)',
+  }),
+  BREAKGLASS_CHECKPOINT_EVENTS: positive('BREAKGLASS_CHECKPOINT_EVENTS', 100, ' of audit records'),
+  BREAKGLASS_CHECKPOINT_MINUTES: positive('BREAKGLASS_CHECKPOINT_MINUTES', 10, ' of minutes'),
   LOG_LEVEL: z
     .string()
     .optional()
@@ -145,5 +160,9 @@ export function readEnv(source: NodeJS.ProcessEnv, opts: { requireSlack: boolean
     icCallsPerSecond: e.BREAKGLASS_IC_CALLS_PER_SECOND,
     maxOutstandingCreations: e.BREAKGLASS_MAX_OUTSTANDING_CREATIONS,
     logLevel: e.LOG_LEVEL,
+    auditKey: e.BREAKGLASS_AUDIT_KEY,
+    checkpointBucket: e.BREAKGLASS_CHECKPOINT_BUCKET,
+    checkpointEveryEvents: e.BREAKGLASS_CHECKPOINT_EVENTS,
+    checkpointEveryMinutes: e.BREAKGLASS_CHECKPOINT_MINUTES,
   };
 }

@@ -226,6 +226,7 @@ function toRecord(it: Record<string, unknown>): ChainRecord {
     details: (it.details as Record<string, unknown>) ?? {},
     eventId: it.eventId as string,
     prevHash: it.prevHash as string,
+    ...(typeof it.keyId === 'string' ? { keyId: it.keyId } : {}),
     hash: it.hash as string,
   };
 }

@@ -2,10 +2,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
+import { recordHash, type ChainRecord } from '../../src/audit/chain.ts';
 import type { AuditEvent } from '../../src/audit/events.ts';
+import { CheckpointStore } from '../../src/store/checkpoints.ts';
+import { auditKey, seqKey } from '../../src/store/keys.ts';
 import { auditReply } from '../../src/slack/blocks/messages.ts';
 import { cli } from '../support/cli.ts';
-import { AUDIT, PEOPLE, startHarness, type Harness } from '../support/harness.ts';
+import { AUDIT, CHECKPOINT_BUCKET, PEOPLE, startHarness, type Harness } from '../support/harness.ts';
 
 let h: Harness | null = null;
 afterEach(async () => {
@@ -49,7 +53,7 @@ describe('the verifiable audit record', () => {
     expect(exported.code).toBe(0);
     const lines = exported.out.trim().split('\n');
     const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-    for (const r of records) expect(Object.keys(r)).toEqual(['seq', 'at', 'type', 'requestId', 'actor', 'details', 'eventId', 'prevHash', 'hash']);
+    for (const r of records) expect(Object.keys(r)).toEqual(['seq', 'at', 'type', 'requestId', 'actor', 'details', 'eventId', 'prevHash', 'keyId', 'hash']);
     expect(records.map((r) => r.type)).toEqual(
       expect.arrayContaining(['config.loaded', 'request.submitted', 'approval.given', 'request.approved', 'grant.started', 'grant.succeeded', 'revoke.started', 'revoke.succeeded']),
     );
@@ -92,7 +96,7 @@ describe('the verifiable audit record', () => {
     expect(rehashedRun.err).toContain('record seq 2');
 
     const csv = await bg(x, ['audit', 'export', '--format', 'csv']);
-    expect(csv.out.split('\n')[0]).toBe('seq,at,type,requestId,actor,details,eventId,prevHash,hash');
+    expect(csv.out.split('\n')[0]).toBe('seq,at,type,requestId,actor,details,eventId,prevHash,keyId,hash');
     expect((await bg(x, ['audit', 'verify', '--file', file('export.csv', csv.out.trim().split('\n'))])).code).toBe(0);
     const since = await bg(x, ['audit', 'export', '--since', String(records[2]?.at)]);
     expect(since.out.trim().split('\n').length).toBeLessThan(lines.length);
@@ -146,3 +150,104 @@ async function eventuallyDelivered(x: Harness): Promise<void> {
   }
   throw new Error('outbox never drained');
 }
+
+describe('an audit record someone with table access cannot quietly shorten or rewrite', () => {
+  const KEY = 'k3y-for-tests-only-0123456789abcdefghij';
+  const deleteRecords = async (x: Harness, from: number) => {
+    const head = (await x.bot.ctx.outbox.chainHead())?.seq ?? 0;
+    for (let seq = from; seq <= head; seq++) await x.db.doc.send(new DeleteCommand({ TableName: x.db.table, Key: auditKey(seq) }));
+    return head;
+  };
+
+  it('names the records deleted from the end of the chain, from the table\'s checkpoint', async () => {
+    h = await startHarness({ durations: ['PT2S'], env: { BREAKGLASS_CHECKPOINT_EVENTS: '3' } });
+    const x = h;
+    await fullLifecycle(x);
+    await x.settle();
+    const checkpoint = await new CheckpointStore(x.db).newest();
+    expect(checkpoint?.seq).toBeGreaterThan(3);
+    const fine = await bg(x, ['audit', 'verify']);
+    expect(fine.code).toBe(0);
+    expect(fine.err).toContain('holds against the newest checkpoint');
+    const exported = (await bg(x, ['audit', 'export'])).out.trim().split('\n');
+
+    const cut = (checkpoint?.seq ?? 0) - 1;
+    await deleteRecords(x, cut);
+    const run = await bg(x, ['audit', 'verify']);
+    expect(run.code).toBe(1);
+    expect(run.err).toContain(`records ${cut}–${checkpoint?.seq ?? 0} are missing`);
+    // An export whose last lines were dropped fails the same way against the store's checkpoint.
+    const dir = mkdtempSync(join(tmpdir(), 'bg-audit-'));
+    const short = join(dir, 'short.jsonl');
+    writeFileSync(short, `${exported.slice(0, cut - 1).join('\n')}\n`);
+    const file = await bg(x, ['audit', 'verify', '--file', short]);
+    expect(file.code).toBe(1);
+    expect(file.err).toContain('are missing');
+  });
+
+  it('holds the chain against the Object Lock bucket when the table\'s own checkpoints are gone too', async () => {
+    h = await startHarness({ durations: ['PT2S'], checkpointBucket: true, env: { BREAKGLASS_CHECKPOINT_EVENTS: '3' } });
+    const x = h;
+    await fullLifecycle(x);
+    await x.settle();
+    const archived = x.s3?.objects(CHECKPOINT_BUCKET) ?? [];
+    expect(archived.length).toBeGreaterThan(0);
+    expect(archived.every((o) => o.retention?.mode === 'COMPLIANCE')).toBe(true);
+    const newest = await new CheckpointStore(x.db).newest();
+    // Someone who can write the table removes its checkpoints and the records they cover.
+    for (let seq = 1; seq <= (newest?.seq ?? 0); seq++) await x.db.doc.send(new DeleteCommand({ TableName: x.db.table, Key: { pk: 'CHECKPOINT', sk: seqKey(seq) } }));
+    expect(await new CheckpointStore(x.db).newest()).toBeNull();
+    await deleteRecords(x, 5);
+    const run = await bg(x, ['audit', 'verify']);
+    expect(run.code).toBe(1);
+    expect(run.err).toMatch(/does NOT verify against the checkpoint bucket s3:\/\/breakglass-checkpoints: records 5–\d+ are missing/);
+  });
+
+  it('signs every record with the audit key, so a chain recomputed without it fails, and says when no key is set', async () => {
+    h = await startHarness({ durations: ['PT2S'], env: { BREAKGLASS_AUDIT_KEY: KEY, BREAKGLASS_CHECKPOINT_EVENTS: '3' } });
+    const x = h;
+    await fullLifecycle(x);
+    await x.settle();
+    const signed = await bg(x, ['audit', 'verify']);
+    expect(signed.code).toBe(0);
+    expect(signed.err).toMatch(/signed with audit key [0-9a-f]{16}: records 1–\d+/);
+    expect(signed.err).toContain('(signature checked)');
+    const noKey = await cli({ ...x.env, BREAKGLASS_AUDIT_KEY: '' }, ['audit', 'verify']);
+    expect(noKey.code).toBe(1);
+    expect(noKey.err).toContain('set BREAKGLASS_AUDIT_KEY');
+
+    // Without the key, an altered record can only be re-hashed with SHA-256, the whole chain rewritten unsigned.
+    const records = (await bg(x, ['audit', 'export'])).out.trim().split('\n').map((l) => JSON.parse(l) as ChainRecord);
+    let prev = '0'.repeat(64);
+    const forged = records.map((r, i) => {
+      const base = { ...r, keyId: null, prevHash: prev, details: i === 3 ? { ...r.details, injected: true } : r.details };
+      const hash = recordHash(base, null);
+      prev = hash;
+      return { ...base, hash };
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'bg-audit-'));
+    const path = join(dir, 'forged.jsonl');
+    writeFileSync(path, `${forged.map((r) => JSON.stringify(r)).join('\n')}\n`);
+    const run = await bg(x, ['audit', 'verify', '--file', path]);
+    expect(run.code).toBe(1);
+    expect(run.err).toContain('the chain was rewritten');
+
+    // The kill switch run without the key leaves its events for the bot instead of appending unsigned records.
+    await bg(x, ['revoke-all', '--reason', 'drill']);
+    const before = (await x.bot.ctx.outbox.chainHead())?.seq;
+    await cli({ ...x.env, BREAKGLASS_AUDIT_KEY: '' }, ['unfreeze', '--reason', 'drill over']);
+    expect((await x.bot.ctx.outbox.chainHead())?.seq).toBe(before);
+    await x.bot.publisher.runOnce();
+    expect((await bg(x, ['audit', 'verify'])).code).toBe(0);
+  });
+
+  it('says plainly that an unsigned chain could be recomputed', async () => {
+    h = await startHarness({ durations: ['PT2S'] });
+    const x = h;
+    await x.settle();
+    const run = await bg(x, ['audit', 'verify']);
+    expect(run.code).toBe(0);
+    expect(run.err).toContain('the chain is not signed');
+    expect(run.err).toContain('no checkpoint was found');
+  });
+});

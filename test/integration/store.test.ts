@@ -106,6 +106,6 @@ describe('request store on dynalite', () => {
     expect(await outbox.putChainRecord(rec)).toBe(true);
     expect(await outbox.putChainRecord({ ...rec, eventId: 'e2' })).toBe(false);
     expect((await outbox.chainHead())?.eventId).toBe('e1');
-    expect(verifyChain([])).toEqual({ ok: true, count: 0, head: '0'.repeat(64) });
+    expect(verifyChain([])).toMatchObject({ ok: true, count: 0, head: '0'.repeat(64), keyed: 0 });
   });
 });

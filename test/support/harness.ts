@@ -8,6 +8,7 @@ import { startBot, type RunningBot } from '../../src/main.ts';
 import type { Timing } from '../../src/services/context.ts';
 import { startTestDatabase, type TestDatabase } from './database.ts';
 import { FakeIdentityCenter, type FakeUser } from './fake-identity-center.ts';
+import { FakeS3 } from './fake-s3.ts';
 import { FakeSlack, type FakeSlackUser, type PostedMessage } from './fake-slack.ts';
 import { SlackDriver } from './slack-driver.ts';
 
@@ -45,10 +46,17 @@ export interface HarnessOptions {
   icStatusDelayMs?: number;
   driftSeconds?: number;
   drift?: 'alert' | 'revoke';
+  /** More settings for the bot (and the CLI through `env`). */
+  env?: Record<string, string>;
+  /** Start a fake S3 with an Object Lock bucket and give the bot BREAKGLASS_CHECKPOINT_BUCKET. */
+  checkpointBucket?: boolean;
 }
+
+export const CHECKPOINT_BUCKET = 'breakglass-checkpoints';
 
 export interface Harness {
   ic: FakeIdentityCenter;
+  s3: FakeS3 | null;
   slack: FakeSlack;
   db: TestDatabase;
   bot: RunningBot;
@@ -131,6 +139,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const policyPath = join(dir, 'breakglass.yml');
   writeFileSync(policyPath, policyYaml(o));
   const db = await startTestDatabase('breakglass-e2e');
+  const s3 = o.checkpointBucket ? await FakeS3.start({ buckets: [{ name: CHECKPOINT_BUCKET, region: 'us-east-1', objectLock: { mode: 'COMPLIANCE', days: 365 } }] }) : null;
 
   // The AWS SDK reads these from the process environment, exactly as it does in production.
   Object.assign(process.env, {
@@ -140,6 +149,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     AWS_ENDPOINT_URL_SSO_ADMIN: ic.url,
     AWS_ENDPOINT_URL_IDENTITYSTORE: ic.url,
     AWS_ENDPOINT_URL_DYNAMODB: db.endpoint,
+    ...(s3 ? { AWS_ENDPOINT_URL_S3: s3.url } : {}),
   });
   const transport = o.transport ?? 'http';
   const env: Record<string, string> = {
@@ -151,6 +161,8 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     BREAKGLASS_SWEEP_SECONDS: '1',
     BREAKGLASS_DRIFT_SECONDS: String(o.driftSeconds ?? 300),
     LOG_LEVEL: 'debug',
+    ...(s3 ? { BREAKGLASS_CHECKPOINT_BUCKET: CHECKPOINT_BUCKET } : {}),
+    ...o.env,
     ...(transport === 'http' ? { SLACK_SOCKET_MODE: 'false', SLACK_SIGNING_SECRET: SIGNING_SECRET } : { SLACK_APP_TOKEN: 'xapp-test-token' }),
   };
   const logs: string[] = [];
@@ -180,6 +192,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
 
   const harness: Harness = {
     ic,
+    s3,
     slack,
     db,
     bot,
@@ -233,6 +246,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       await slack.close();
       await ic.close();
       await db.close();
+      await s3?.close();
     },
   };
   return harness;

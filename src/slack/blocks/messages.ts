@@ -225,6 +225,10 @@ export function systemAlert(e: AuditEvent): SlackMessage {
         `revoke-all finished: ${escapeMrkdwn(String(d.revoked ?? 0))} revoked, ${escapeMrkdwn(String(d.pending ?? 0))} still being removed${remaining.length > 0 ? `, :rotating_light: still in Identity Center: ${remaining.map((r) => `\`${escapeMrkdwn(r)}\``).join(', ')}` : ''}`,
       );
     }
+    case 'audit.checkpoint':
+      return section(
+        `:link: Audit checkpoint: the record reached #${escapeMrkdwn(String(d.seq))}, hash \`${escapeMrkdwn(String(d.hash))}\`${d.keyId ? ` (signed with audit key ${escapeMrkdwn(String(d.keyId))})` : ' (not signed: no audit key)'}${d.archived ? '; also locked in the checkpoint bucket' : ''}. \`breakglass audit verify --anchor ${escapeMrkdwn(String(d.seq))}:${escapeMrkdwn(String(d.hash))}\` checks the record against it.`,
+      );
     case 'freeze.set':
       return section(`:ice_cube: breakglass is frozen by operator \`${escapeMrkdwn(String(d.operator ?? 'unknown'))}\`: ${escapeMrkdwn(String(d.reason ?? ''))}. No request, approval or grant is taken until \`breakglass unfreeze\`.`);
     case 'freeze.lifted':

@@ -1,0 +1,25 @@
+import type { Env } from '../config/env.ts';
+import type { Database } from '../store/dynamo.ts';
+import { CheckpointStore } from '../store/checkpoints.ts';
+import { ChainKey } from './chain.ts';
+import { S3CheckpointArchive } from './checkpoint-archive.ts';
+import type { CheckpointOptions } from './publisher.ts';
+
+/** What makes the audit chain hold against someone who can write the table: its key and its checkpoints. */
+export interface ChainAnchors {
+  chainKey: ChainKey | null;
+  checkpoints: CheckpointOptions;
+  /** The bucket's name when checkpoints also go to S3. */
+  bucket: string | null;
+  close(): void;
+}
+
+export function chainAnchors(env: Env, db: Database, region: string): ChainAnchors {
+  const archive = env.checkpointBucket ? new S3CheckpointArchive({ bucket: env.checkpointBucket, region }) : null;
+  return {
+    chainKey: env.auditKey ? new ChainKey(env.auditKey) : null,
+    checkpoints: { store: new CheckpointStore(db), archive, everyEvents: env.checkpointEveryEvents, everyMs: env.checkpointEveryMinutes * 60_000 },
+    bucket: env.checkpointBucket,
+    close: () => archive?.destroy(),
+  };
+}
