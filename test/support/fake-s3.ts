@@ -340,6 +340,15 @@ export class FakeS3 {
     return version.versionId;
   }
 
+  /** Adds a delete marker as a plain DeleteObject would, bypassing the protocol (e.g. many at once). */
+  seedDeleteMarker(bucket: string, key: string): string {
+    const b = this.buckets.get(bucket);
+    if (!b?.versioning) throw new Error(`no versioned bucket ${bucket}`);
+    const marker = this.newDeleteMarker();
+    this.store(b, key, marker);
+    return marker.versionId;
+  }
+
   calls(): RecordedS3Call[] {
     return [...this.recorded];
   }
@@ -706,21 +715,8 @@ export class FakeS3 {
         return { status: 204, headers: {}, body: '' };
       }
       // A delete marker becomes the current version; every locked version stays.
-      const marker: StoredVersion = {
-        versionId: newVersionId(),
-        deleteMarker: true,
-        body: Buffer.alloc(0),
-        contentType: null,
-        contentEncoding: null,
-        etag: '',
-        lastModified: this.now(),
-        checksum: null,
-        retention: null,
-        legalHold: false,
-        metadata: {},
-      };
-      versions.push(marker);
-      bucket.keys.set(key, versions);
+      const marker = this.newDeleteMarker();
+      this.store(bucket, key, marker);
       return { status: 204, headers: { 'x-amz-delete-marker': 'true', 'x-amz-version-id': marker.versionId }, body: '' };
     }
     if (versionId !== 'null' && !VERSION_ID.test(versionId)) throw new S3Error(400, 'InvalidArgument', 'Invalid version id specified', { ArgumentName: 'versionId', ArgumentValue: versionId });
@@ -736,6 +732,22 @@ export class FakeS3 {
     const headers: Record<string, string> = { 'x-amz-version-id': versionId };
     if (v.deleteMarker) headers['x-amz-delete-marker'] = 'true';
     return { status: 204, headers, body: '' };
+  }
+
+  private newDeleteMarker(): StoredVersion {
+    return {
+      versionId: newVersionId(),
+      deleteMarker: true,
+      body: Buffer.alloc(0),
+      contentType: null,
+      contentEncoding: null,
+      etag: '',
+      lastModified: this.now(),
+      checksum: null,
+      retention: null,
+      legalHold: false,
+      metadata: {},
+    };
   }
 
   private isProtected(v: StoredVersion, bypassGovernance: boolean): boolean {
