@@ -2,7 +2,7 @@
  * The S3 checkpoint archive against the fake S3, built the way production builds it: the SDK's
  * own client from the environment, with AWS_ENDPOINT_URL_S3 pointing at the fake.
  */
-import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   ArchiveUnreadable,
@@ -87,16 +87,17 @@ describe('S3CheckpointArchive', () => {
     expect(() => checkpointKey(1.5)).toThrow(RangeError);
   });
 
-  it('newest() is the highest seq, found with one List of MaxKeys 1 and one Get', async () => {
+  it('newest() is the highest seq, found with one page of versions and one versioned Get', async () => {
     const a = archive();
     for (const seq of [2, 3, 1]) await a.put(cp(seq));
     fake.clearCalls();
 
-    expect(await a.newest()).toEqual(cp(3));
+    expect(await a.newest()).toEqual({ checkpoint: cp(3), hiddenByDeleteMarker: false });
     const calls = fake.calls();
-    expect(calls.map((c) => c.operation)).toEqual(['ListObjectsV2', 'GetObject']);
-    expect(calls[0]?.query).toMatchObject({ 'list-type': '2', prefix: 'checkpoints/', 'max-keys': '1' });
+    expect(calls.map((c) => c.operation)).toEqual(['ListObjectVersions', 'GetObject']);
+    expect(calls[0]?.query).toEqual({ versions: '', prefix: 'checkpoints/', 'max-keys': '10' });
     expect(calls[1]?.key).toBe(checkpointKey(3));
+    expect(calls[1]?.query.versionId).toBe(fake.objects(BUCKET).find((o) => o.key === checkpointKey(3))?.versionId);
   });
 
   it('writes JSON objects that the bucket holds locked until now + its retention', async () => {
@@ -121,7 +122,7 @@ describe('S3CheckpointArchive', () => {
     }
   });
 
-  it('a locked checkpoint cannot be deleted; a delete marker only hides it from newest()', async () => {
+  it('a locked checkpoint cannot be deleted, and a delete marker does not hide it from newest(), which reports it', async () => {
     const a = archive();
     for (const seq of [1, 2, 3]) await a.put(cp(seq));
     const operator = operatorClient();
@@ -131,11 +132,94 @@ describe('S3CheckpointArchive', () => {
     expect(refused.name).toBe('AccessDenied');
     expect(fake.objects(BUCKET).filter((o) => !o.deleteMarker)).toHaveLength(3);
 
-    // Worth knowing for audit verify: a plain delete (s3:DeleteObject) needs no bypass and leaves
-    // the locked version in place, but listing no longer shows it.
+    // A plain delete (s3:DeleteObject) needs no bypass: the locked version stays, but the key drops
+    // out of ListObjectsV2 and an unversioned Get, which is all a current-objects reader would see…
+    const marker = await operator.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: checkpointKey(3) }));
+    expect(marker.DeleteMarker).toBe(true);
+    const current = await operator.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'checkpoints/' }));
+    expect(current.Contents?.map((c) => c.Key)).toEqual([checkpointKey(2), checkpointKey(1)]);
+    expect((await failure(operator.send(new GetObjectCommand({ Bucket: BUCKET, Key: checkpointKey(3) })))).name).toBe('NoSuchKey');
+
+    // …while newest() still finds checkpoint 3, and says it was hidden.
+    expect(await a.newest()).toEqual({ checkpoint: cp(3), hiddenByDeleteMarker: true });
+    // A second marker on top changes nothing.
     await operator.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: checkpointKey(3) }));
-    expect(fake.objects(BUCKET).find((o) => o.versionId === newest?.versionId)).toBeDefined();
-    expect((await a.newest())?.seq).toBe(2);
+    expect(await a.newest()).toEqual({ checkpoint: cp(3), hiddenByDeleteMarker: true });
+
+    // A delete marker under a newer key with no version hides nothing: there is no checkpoint there.
+    await operator.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: checkpointKey(4) }));
+    expect((await a.newest())?.checkpoint).toEqual(cp(3));
+
+    // Once the markers are removed (they carry no lock) the key is plainly visible again.
+    for (const o of fake.objects(BUCKET).filter((v) => v.deleteMarker && v.key === checkpointKey(3))) {
+      await operator.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: o.key, VersionId: o.versionId }));
+    }
+    expect(await a.newest()).toEqual({ checkpoint: cp(3), hiddenByDeleteMarker: false });
+  });
+
+  it('a delete marker that was later written over is not reported as hiding anything', async () => {
+    const a = archive();
+    await a.put(cp(3));
+    await operatorClient().send(new DeleteObjectCommand({ Bucket: BUCKET, Key: checkpointKey(3) }));
+    await a.put(cp(3));
+    expect(await a.newest()).toEqual({ checkpoint: cp(3), hiddenByDeleteMarker: false });
+  });
+
+  it('the same checkpoint written twice is one checkpoint; two different ones under one seq are an error naming the key', async () => {
+    const a = archive();
+    await a.put(cp(2));
+    await a.put(cp(3));
+    clock += 1000;
+    await a.put(cp(3)); // a retried put
+    fake.clearCalls();
+    expect(await a.newest()).toEqual({ checkpoint: cp(3), hiddenByDeleteMarker: false });
+    // Every version under the newest key is read and compared.
+    expect(fake.calls().map((c) => c.operation)).toEqual(['ListObjectVersions', 'GetObject', 'GetObject']);
+
+    // Someone with s3:PutObject writes another checkpoint for seq 3 (the lock keeps the old versions).
+    const forged = cp(3, { hash: 'f'.repeat(64), mac: 'mac-forged' });
+    await operatorClient().send(new PutObjectCommand({ Bucket: BUCKET, Key: checkpointKey(3), Body: JSON.stringify(forged), ContentType: 'application/json' }));
+    // Listed newest first: the forged version is read first, and the retried put is where they part.
+    const [, retried, forgedVersion] = fake.objects(BUCKET).filter((o) => o.key === checkpointKey(3)).map((o) => o.versionId);
+    const err = await failure(a.newest());
+    expect(err).toBeInstanceOf(CheckpointArchiveError);
+    expect(err.message).toBe(
+      `s3://${BUCKET}/${checkpointKey(3)} holds different checkpoints for seq 3 (versions ${forgedVersion} and ${retried}): someone wrote a second checkpoint under a seq already anchored`,
+    );
+  });
+
+  // With pages of 10, and 12 older checkpoints after the newest key so that the last page is
+  // truncated too (newest() must stop once the listing is past the newest key):
+  // - 17 markers ahead: page 2 holds checkpoint 20's two markers and its newest version, page 3
+  //   the other two versions, so its versions span pages;
+  // - 18 markers ahead: page 2 ends with the two markers, so what hides the key is a page before its versions.
+  it.each([17, 18])('pages through %i delete markers ahead of the newest checkpoint and through its versions', async (ahead) => {
+    const a = archive();
+    for (let seq = 1; seq <= 12; seq++) await a.put(cp(seq));
+    for (let i = 0; i < 3; i++) await a.put(cp(20));
+    // Markers on keys of seqs never written sort first; then two on checkpoint 20 itself.
+    for (let seq = 100; seq < 100 + ahead; seq++) fake.seedDeleteMarker(BUCKET, checkpointKey(seq));
+    for (let i = 0; i < 2; i++) fake.seedDeleteMarker(BUCKET, checkpointKey(20));
+    fake.clearCalls();
+
+    expect(await a.newest()).toEqual({ checkpoint: cp(20), hiddenByDeleteMarker: true });
+    const calls = fake.calls();
+    expect(calls.map((c) => c.operation)).toEqual(['ListObjectVersions', 'ListObjectVersions', 'ListObjectVersions', 'GetObject', 'GetObject', 'GetObject']);
+    const firstPageEnd = fake.objects(BUCKET).find((o) => o.key === checkpointKey(100 + ahead - 10));
+    expect(calls[1]?.query).toMatchObject({ 'key-marker': firstPageEnd?.key, 'version-id-marker': firstPageEnd?.versionId });
+    expect(calls[2]?.query['key-marker']).toBe(checkpointKey(20));
+    const versions = fake.objects(BUCKET).filter((o) => o.key === checkpointKey(20) && !o.deleteMarker);
+    expect(calls.slice(3).map((c) => c.query.versionId)).toEqual(versions.map((v) => v.versionId).reverse());
+  });
+
+  it('gives up, loudly, on more delete markers ahead of the newest checkpoint than it pages through', async () => {
+    const a = archive();
+    await a.put(cp(1));
+    for (let seq = 1000; seq < 2000; seq++) fake.seedDeleteMarker(BUCKET, checkpointKey(seq));
+    const err = await failure(a.newest());
+    expect(err).toBeInstanceOf(CheckpointArchiveError);
+    expect(err.message).toBe(`s3://${BUCKET}/checkpoints/: no checkpoint version in the first 1000 entries of the version listing, only delete markers`);
+    expect(fake.calls().filter((c) => c.operation === 'ListObjectVersions')).toHaveLength(100);
   });
 
   it('the fake refuses an upload without a checksum, while the archive always sends one', async () => {
@@ -152,7 +236,9 @@ describe('S3CheckpointArchive', () => {
     expect(fake.objects(BUCKET).map((o) => o.key)).toEqual([checkpointKey(8), checkpointKey(7)]);
   });
 
-  it('newest() on an empty bucket is null', async () => {
+  it('newest() on an empty bucket, or one with only delete markers, is null', async () => {
+    expect(await archive().newest()).toBeNull();
+    await operatorClient().send(new DeleteObjectCommand({ Bucket: BUCKET, Key: checkpointKey(1) }));
     expect(await archive().newest()).toBeNull();
   });
 
@@ -163,32 +249,36 @@ describe('S3CheckpointArchive', () => {
     const err = await failure(a.newest());
     expect(err).toBeInstanceOf(ArchiveUnreadable);
     expect(err).toBeInstanceOf(CheckpointArchiveError);
-    expect(err.message).toBe(`s3://${BUCKET}: the checkpoint bucket is write-only for the bot; run audit verify with credentials that may read it`);
+    expect(err.message).toBe(
+      `s3://${BUCKET}: the checkpoint bucket is write-only for the bot; run audit verify with credentials that may read it (s3:ListBucketVersions, s3:GetObjectVersion)`,
+    );
     expect((err as ArchiveUnreadable).bucket).toBe(BUCKET);
+    // What was refused is the version listing (s3:ListBucketVersions), not a plain list.
+    expect(fake.calls().at(-1)).toMatchObject({ operation: 'ListObjectVersions', status: 403, errorCode: 'AccessDenied' });
   });
 
   it('a malformed or foreign object under the prefix is an error naming its key', async () => {
     const a = archive();
     await a.put(cp(1));
-    fake.seed(BUCKET, checkpointKey(5), 'not json {');
+    const v5 = fake.seed(BUCKET, checkpointKey(5), 'not json {');
     const notJson = await failure(a.newest());
     expect(notJson).toBeInstanceOf(CheckpointArchiveError);
-    expect(notJson.message).toBe(`s3://${BUCKET}/${checkpointKey(5)} is not a checkpoint: not JSON`);
+    expect(notJson.message).toBe(`s3://${BUCKET}/${checkpointKey(5)} (version ${v5}) is not a checkpoint: not JSON`);
 
-    fake.seed(BUCKET, checkpointKey(6), JSON.stringify({ seq: 6, hash: 'zz', at: 'yesterday', keyId: 'k1', mac: null, extra: 1 }));
+    const v6 = fake.seed(BUCKET, checkpointKey(6), JSON.stringify({ seq: 6, hash: 'zz', at: 'yesterday', keyId: 'k1', mac: null, extra: 1 }));
     const foreign = await failure(a.newest());
-    expect(foreign.message).toContain(`s3://${BUCKET}/${checkpointKey(6)} is not a checkpoint:`);
+    expect(foreign.message).toContain(`s3://${BUCKET}/${checkpointKey(6)} (version ${v6}) is not a checkpoint:`);
     expect(foreign.message).toContain('hash');
     expect(foreign.message).toContain('at');
 
     // A valid checkpoint filed under another seq's key is not taken for the newest.
-    fake.seed(BUCKET, checkpointKey(9), JSON.stringify(cp(4)));
+    const v9 = fake.seed(BUCKET, checkpointKey(9), JSON.stringify(cp(4)));
     const misplaced = await failure(a.newest());
-    expect(misplaced.message).toBe(`s3://${BUCKET}/${checkpointKey(9)} holds checkpoint 4, which belongs at ${checkpointKey(4)}`);
+    expect(misplaced.message).toBe(`s3://${BUCKET}/${checkpointKey(9)} (version ${v9}) holds checkpoint 4, which belongs at ${checkpointKey(4)}`);
 
     // Keys sorting before the digits (".keep") come first in the listing too.
     fake.seed(BUCKET, 'checkpoints/.keep', '');
-    expect((await failure(a.newest())).message).toContain(`s3://${BUCKET}/checkpoints/.keep is not a checkpoint`);
+    expect((await failure(a.newest())).message).toContain(`s3://${BUCKET}/checkpoints/.keep (version `);
   });
 
   it('put() refuses an invalid checkpoint without writing it', async () => {

@@ -7,6 +7,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectVersionsCommand,
   ListObjectsV2Command,
   NoSuchBucket,
   NoSuchKey,
@@ -27,6 +28,7 @@ const GOVERNED = 'governed-bucket';
 const PLAIN = 'plain-bucket';
 const START = Date.parse('2026-03-01T12:00:00.000Z');
 const DAY = 86_400_000;
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 const fakes: FakeS3[] = [];
 const clients: S3Client[] = [];
@@ -386,6 +388,128 @@ describe('fake S3: ListObjectsV2', () => {
   });
 });
 
+describe('fake S3: versions', () => {
+  it('ListObjectVersions lists versions and delete markers, newest first per key, in the documented shape', async () => {
+    const fake = await startFake();
+    const client = s3(fake);
+    const a1 = await client.send(new PutObjectCommand({ Bucket: LOCKED, Key: 'p/a', Body: 'a one' }));
+    clock += 1000;
+    const a2 = await client.send(new PutObjectCommand({ Bucket: LOCKED, Key: 'p/a', Body: 'a two!' }));
+    clock += 1000;
+    const marker = await client.send(new DeleteObjectCommand({ Bucket: LOCKED, Key: 'p/a' }));
+    const b1 = await client.send(new PutObjectCommand({ Bucket: LOCKED, Key: 'p/b', Body: 'b' }));
+    await client.send(new PutObjectCommand({ Bucket: LOCKED, Key: 'q/other', Body: 'x' }));
+
+    const listed = await client.send(new ListObjectVersionsCommand({ Bucket: LOCKED, Prefix: 'p/' }));
+    expect(listed).toMatchObject({ Name: LOCKED, Prefix: 'p/', KeyMarker: '', VersionIdMarker: '', MaxKeys: 1000, IsTruncated: false });
+    expect(listed.NextKeyMarker).toBeUndefined();
+    expect(listed.NextVersionIdMarker).toBeUndefined();
+    expect(listed.Versions?.map((v) => [v.Key, v.VersionId, v.IsLatest, v.Size])).toEqual([
+      ['p/a', a2.VersionId, false, 6],
+      ['p/a', a1.VersionId, false, 5],
+      ['p/b', b1.VersionId, true, 1],
+    ]);
+    expect(listed.Versions?.[0]).toMatchObject({ ETag: a2.ETag, StorageClass: 'STANDARD', ChecksumAlgorithm: ['CRC32'], ChecksumType: 'FULL_OBJECT' });
+    expect(listed.Versions?.[0]?.LastModified?.getTime()).toBe(START + 1000);
+    expect(listed.Versions?.[0]?.Owner?.ID).toMatch(/^[0-9a-f]{64}$/);
+    expect(listed.DeleteMarkers?.map((m) => [m.Key, m.VersionId, m.IsLatest, m.LastModified?.getTime()])).toEqual([['p/a', marker.VersionId, true, START + 2000]]);
+
+    // The SDK splits the two element kinds into two arrays; on the wire they are interleaved in
+    // listing order (key, then newest first), which is what paging by key and version relies on.
+    const wire = await raw(fake, 'GET', `/${LOCKED}?versions&prefix=p%2F`, { 'x-amz-content-sha256': EMPTY_SHA256 });
+    expect(wire.status).toBe(200);
+    expect(wire.headers['content-type']).toBe('application/xml');
+    expect(wire.body).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>\n<ListVersionsResult xmlns="http:\/\/s3.amazonaws.com\/doc\/2006-03-01\/">/);
+    const entries = [...wire.body.matchAll(/<(Version|DeleteMarker)><Key>([^<]*)<\/Key><VersionId>([^<]*)<\/VersionId><IsLatest>(true|false)<\/IsLatest>/g)].map((m) => [m[1], m[2], m[3], m[4]]);
+    expect(entries).toEqual([
+      ['DeleteMarker', 'p/a', marker.VersionId, 'true'],
+      ['Version', 'p/a', a2.VersionId, 'false'],
+      ['Version', 'p/a', a1.VersionId, 'false'],
+      ['Version', 'p/b', b1.VersionId, 'true'],
+    ]);
+  });
+
+  it('pages with key-marker and version-id-marker, the next markers naming the last entry returned', async () => {
+    const fake = await startFake();
+    const client = s3(fake);
+    const order: Array<[string, string]> = [];
+    for (const key of ['p/b', 'p/a', 'p/b', 'p/a', 'p/a']) order.push([key, (await client.send(new PutObjectCommand({ Bucket: LOCKED, Key: key, Body: key }))).VersionId ?? '']);
+    const expected = [...order.filter(([k]) => k === 'p/a').reverse(), ...order.filter(([k]) => k === 'p/b').reverse()];
+
+    const first = await client.send(new ListObjectVersionsCommand({ Bucket: LOCKED, MaxKeys: 2 }));
+    expect(first.Versions?.map((v) => [v.Key, v.VersionId])).toEqual(expected.slice(0, 2));
+    expect(first).toMatchObject({ IsTruncated: true, MaxKeys: 2, NextKeyMarker: 'p/a', NextVersionIdMarker: expected[1]?.[1] });
+
+    // Truncated in the middle of a key: the rest of its versions come first on the next page.
+    const seen = [...(first.Versions ?? [])];
+    let page = first;
+    while (page.IsTruncated) {
+      page = await client.send(new ListObjectVersionsCommand({ Bucket: LOCKED, MaxKeys: 2, KeyMarker: page.NextKeyMarker, VersionIdMarker: page.NextVersionIdMarker }));
+      seen.push(...(page.Versions ?? []));
+    }
+    expect(seen.map((v) => [v.Key, v.VersionId])).toEqual(expected);
+    expect(page.NextKeyMarker).toBeUndefined();
+
+    // A key marker alone starts after every version of that key.
+    const after = await client.send(new ListObjectVersionsCommand({ Bucket: LOCKED, KeyMarker: 'p/a' }));
+    expect(after.Versions?.map((v) => v.Key)).toEqual(['p/b', 'p/b']);
+    expect(after.KeyMarker).toBe('p/a');
+
+    const zero = await client.send(new ListObjectVersionsCommand({ Bucket: LOCKED, MaxKeys: 0 }));
+    expect(zero).toMatchObject({ IsTruncated: false, MaxKeys: 0 });
+    expect(zero.Versions).toBeUndefined();
+
+    // Without versioning each key has one version, whose id is "null".
+    await client.send(new PutObjectCommand({ Bucket: PLAIN, Key: 'k', Body: 'one' }));
+    await client.send(new PutObjectCommand({ Bucket: PLAIN, Key: 'k', Body: 'two' }));
+    const plain = await client.send(new ListObjectVersionsCommand({ Bucket: PLAIN }));
+    expect(plain.Versions?.map((v) => [v.Key, v.VersionId, v.IsLatest, v.Size])).toEqual([['k', 'null', true, 3]]);
+  });
+
+  it('refuses markers S3 refuses', async () => {
+    const fake = await startFake();
+    const client = s3(fake);
+    const alone = await rejection(client.send(new ListObjectVersionsCommand({ Bucket: LOCKED, VersionIdMarker: 'x'.repeat(32) })));
+    expect(alone.name).toBe('InvalidArgument');
+    expect(alone.message).toBe('A version-id marker cannot be specified without a key marker.');
+    const malformed = await rejection(client.send(new ListObjectVersionsCommand({ Bucket: LOCKED, KeyMarker: 'k', VersionIdMarker: 'garbage' })));
+    expect(malformed.message).toBe('Invalid version id specified');
+    const negative = await raw(fake, 'GET', `/${LOCKED}?versions&max-keys=-1`, { 'x-amz-content-sha256': EMPTY_SHA256 });
+    expect(negative.status).toBe(400);
+    expect(negative.body).toContain('<Message>max-keys cannot be negative</Message>');
+  });
+
+  it('GetObject and HeadObject with a versionId: any version, 405 for a delete marker, NoSuchVersion for none', async () => {
+    const fake = await startFake();
+    const client = s3(fake);
+    const v1 = await client.send(new PutObjectCommand({ Bucket: LOCKED, Key: 'k', Body: 'one' }));
+    await client.send(new PutObjectCommand({ Bucket: LOCKED, Key: 'k', Body: 'two' }));
+    clock += 5000;
+    const marker = await client.send(new DeleteObjectCommand({ Bucket: LOCKED, Key: 'k' }));
+
+    const old = await client.send(new GetObjectCommand({ Bucket: LOCKED, Key: 'k', VersionId: v1.VersionId }));
+    expect(await old.Body?.transformToString()).toBe('one');
+    expect(old.VersionId).toBe(v1.VersionId);
+    expect(old.ObjectLockMode).toBe('COMPLIANCE');
+    expect((await client.send(new HeadObjectCommand({ Bucket: LOCKED, Key: 'k', VersionId: v1.VersionId }))).ContentLength).toBe(3);
+
+    const onMarker = await rejection(client.send(new GetObjectCommand({ Bucket: LOCKED, Key: 'k', VersionId: marker.VersionId })));
+    expect(onMarker.name).toBe('MethodNotAllowed');
+    expect(onMarker.$metadata.httpStatusCode).toBe(405);
+    expect(onMarker.$response?.headers['x-amz-delete-marker']).toBe('true');
+    expect(onMarker.$response?.headers['last-modified']).toBe(new Date(START + 5000).toUTCString());
+    const headMarker = await rejection(client.send(new HeadObjectCommand({ Bucket: LOCKED, Key: 'k', VersionId: marker.VersionId })));
+    expect(headMarker.$metadata.httpStatusCode).toBe(405);
+
+    const none = await rejection(client.send(new GetObjectCommand({ Bucket: LOCKED, Key: 'k', VersionId: 'A'.repeat(32) })));
+    expect(none.name).toBe('NoSuchVersion');
+    expect(none.$metadata.httpStatusCode).toBe(404);
+    expect(none.message).toBe('The specified version does not exist.');
+    const bad = await rejection(client.send(new GetObjectCommand({ Bucket: LOCKED, Key: 'k', VersionId: 'nope' })));
+    expect(bad.name).toBe('InvalidArgument');
+  });
+});
+
 describe('fake S3: errors and access', () => {
   it('answers S3 error shapes the SDK turns into its named exceptions', async () => {
     const fake = await startFake();
@@ -434,6 +558,14 @@ describe('fake S3: errors and access', () => {
     expect(get.message).toContain('s3:GetObject');
     const head = await rejection(client.send(new HeadObjectCommand({ Bucket: LOCKED, Key: 'k' })));
     expect(head.$metadata.httpStatusCode).toBe(403);
+    // The versioned reads are separate IAM actions, named as such.
+    const versions = await rejection(client.send(new ListObjectVersionsCommand({ Bucket: LOCKED })));
+    expect(versions.name).toBe('AccessDenied');
+    expect(versions.message).toContain(`is not authorized to perform: s3:ListBucketVersions on resource: "arn:aws:s3:::${LOCKED}"`);
+    const version = fake.objects(LOCKED)[0]?.versionId;
+    const getVersion = await rejection(client.send(new GetObjectCommand({ Bucket: LOCKED, Key: 'k', VersionId: version })));
+    expect(getVersion.name).toBe('AccessDenied');
+    expect(getVersion.message).toContain(`is not authorized to perform: s3:GetObjectVersion on resource: "arn:aws:s3:::${LOCKED}/k"`);
 
     fake.denyReads = false;
     expect((await client.send(new ListObjectsV2Command({ Bucket: LOCKED }))).KeyCount).toBe(1);
@@ -441,9 +573,11 @@ describe('fake S3: errors and access', () => {
 
   it('answers 501 to what it does not implement rather than pretending', async () => {
     const fake = await startFake();
-    const res = await raw(fake, 'GET', `/${PLAIN}?versions`, { 'x-amz-content-sha256': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' });
+    const res = await raw(fake, 'GET', `/${PLAIN}?versioning`, { 'x-amz-content-sha256': EMPTY_SHA256 });
     expect(res.status).toBe(501);
     expect(res.body).toContain('<Code>NotImplemented</Code>');
+    const delimited = await rejection(s3(fake).send(new ListObjectVersionsCommand({ Bucket: PLAIN, Delimiter: '/' })));
+    expect(delimited.name).toBe('NotImplemented');
     const range = await rejection(s3(fake).send(new GetObjectCommand({ Bucket: PLAIN, Key: 'k', Range: 'bytes=0-1' })));
     expect(range.name).toBe('NotImplemented');
   });

@@ -2,10 +2,10 @@
  * A loopback fake of Amazon S3 for tests: path-style REST-XML, so the real `@aws-sdk/client-s3`
  * runs against it unmodified (only the endpoint differs, with `forcePathStyle`).
  *
- * Operations: PutObject, GetObject, HeadObject, DeleteObject, ListObjectsV2. Anything else the
- * SDK could send (other sub-resources, ranges, conditional requests, ListObjects v1, virtual-host
- * addressing) is answered 501 NotImplemented rather than half-done, so a test cannot pass on
- * behaviour S3 would not show.
+ * Operations: PutObject, GetObject, HeadObject, DeleteObject, ListObjectsV2, ListObjectVersions.
+ * Anything else the SDK could send (other sub-resources, ranges, conditional requests, ListObjects
+ * v1, virtual-host addressing) is answered 501 NotImplemented rather than half-done, so a test
+ * cannot pass on behaviour S3 would not show.
  *
  * What it reproduces, and where each behaviour comes from (S3 API reference unless noted):
  * - Errors: `Content-Type: application/xml`, body `<Error><Code/><Message/>…<RequestId/><HostId/></Error>`
@@ -40,14 +40,27 @@
  *   until retain-until (no one can bypass), GOVERNANCE unless `x-amz-bypass-governance-retention:
  *   true`, or a legal hold → 403 AccessDenied "Access Denied because object protected by object
  *   lock." Delete markers are not protected. GET of a key whose latest version is a delete marker
- *   is 404 NoSuchKey with `x-amz-delete-marker: true`; GET of a delete marker's versionId is 405.
+ *   is 404 NoSuchKey with `x-amz-delete-marker: true`. GetObject/HeadObject with `versionId`
+ *   (GetObject, "Versioning"): a delete marker's id is 405 MethodNotAllowed with
+ *   `x-amz-delete-marker: true` and `Last-Modified`; a well-formed id of no version is 404
+ *   NoSuchVersion; a malformed one 400 InvalidArgument "Invalid version id specified".
  * - ListObjectsV2: current versions only, in UTF-8 binary key order; Prefix, Delimiter
  *   (CommonPrefixes), MaxKeys (default and cap 1000), opaque ContinuationToken, StartAfter (ignored
  *   once a token is given), EncodingType=url, FetchOwner; KeyCount counts keys and prefixes;
  *   NextContinuationToken only when IsTruncated.
+ * - ListObjectVersions (`GET /bucket?versions`): every version and delete marker, keys in UTF-8
+ *   binary order and each key's newest first, `<Version>` and `<DeleteMarker>` interleaved in that
+ *   order (IsLatest, VersionId, LastModified, ETag/Size/StorageClass for versions, Owner for both);
+ *   Prefix, MaxKeys (default and cap 1000, counting versions and markers alike), KeyMarker alone
+ *   (starts after every version of that key) or with VersionIdMarker (starts after that version);
+ *   NextKeyMarker / NextVersionIdMarker name the last entry returned, only when IsTruncated (the
+ *   API reference's example response). "A version-id marker cannot be specified without a key
+ *   marker." / "… cannot be empty." / "Invalid version id specified" are 400 InvalidArgument.
+ *   Delimiter and encoding-type are not implemented (501).
  * - `denyReads` answers as a write-only role would (s3:PutObject only): GetObject/HeadObject
- *   (s3:GetObject) and ListObjectsV2 (s3:ListBucket) → 403 AccessDenied with S3's message naming
- *   the principal and the action.
+ *   (s3:GetObject; s3:GetObjectVersion with a versionId), ListObjectsV2 (s3:ListBucket) and
+ *   ListObjectVersions (s3:ListBucketVersions) → 403 AccessDenied with S3's message naming the
+ *   principal and the action.
  *
  * Time comes from the injected clock (default Date.now), so retention can be expired without sleeps.
  */
@@ -73,7 +86,7 @@ export interface FakeBucketOptions {
 
 export interface FakeS3Options {
   buckets: FakeBucketOptions[];
-  /** Answer reads as a write-only role would (GetObject/HeadObject/ListObjectsV2 → 403). */
+  /** Answer reads as a write-only role would (GetObject/HeadObject/ListObjectsV2/ListObjectVersions → 403). */
   denyReads?: boolean;
   /** Clock in epoch milliseconds (default Date.now). */
   now?: () => number;
@@ -327,6 +340,15 @@ export class FakeS3 {
     return version.versionId;
   }
 
+  /** Adds a delete marker as a plain DeleteObject would, bypassing the protocol (e.g. many at once). */
+  seedDeleteMarker(bucket: string, key: string): string {
+    const b = this.buckets.get(bucket);
+    if (!b?.versioning) throw new Error(`no versioned bucket ${bucket}`);
+    const marker = this.newDeleteMarker();
+    this.store(b, key, marker);
+    return marker.versionId;
+  }
+
   calls(): RecordedS3Call[] {
     return [...this.recorded];
   }
@@ -414,7 +436,8 @@ export class FakeS3 {
 
     const query = url.searchParams;
     if (key === '') {
-      if (method === 'GET' && query.get('list-type') === '2') call.operation = 'ListObjectsV2';
+      if (method === 'GET' && query.has('versions')) call.operation = 'ListObjectVersions';
+      else if (method === 'GET' && query.get('list-type') === '2') call.operation = 'ListObjectsV2';
       else throw notImplemented(`${method} on a bucket (${[...query.keys()].join(',') || 'no sub-resource'})`);
     } else {
       call.operation = { PUT: 'PutObject', GET: 'GetObject', HEAD: 'HeadObject', DELETE: 'DeleteObject' }[method] ?? 'Unknown';
@@ -436,11 +459,15 @@ export class FakeS3 {
       case 'ListObjectsV2':
         this.requireRead(bucket, 's3:ListBucket', `arn:aws:s3:::${bucket.name}`);
         return this.listObjectsV2(bucket, query);
+      case 'ListObjectVersions':
+        this.requireRead(bucket, 's3:ListBucketVersions', `arn:aws:s3:::${bucket.name}`);
+        return this.listObjectVersions(bucket, query);
       case 'PutObject':
         return this.putObject(bucket, key, req, body, auth.contentSha256, call);
       case 'GetObject':
       case 'HeadObject':
-        this.requireRead(bucket, 's3:GetObject', `arn:aws:s3:::${bucket.name}/${key}`);
+        // A specific version needs s3:GetObjectVersion (and not s3:GetObject): GetObject, "Permissions".
+        this.requireRead(bucket, query.has('versionId') ? 's3:GetObjectVersion' : 's3:GetObject', `arn:aws:s3:::${bucket.name}/${key}`);
         return this.getObject(bucket, key, req, query);
       default:
         return this.deleteObject(bucket, key, req, query);
@@ -688,21 +715,8 @@ export class FakeS3 {
         return { status: 204, headers: {}, body: '' };
       }
       // A delete marker becomes the current version; every locked version stays.
-      const marker: StoredVersion = {
-        versionId: newVersionId(),
-        deleteMarker: true,
-        body: Buffer.alloc(0),
-        contentType: null,
-        contentEncoding: null,
-        etag: '',
-        lastModified: this.now(),
-        checksum: null,
-        retention: null,
-        legalHold: false,
-        metadata: {},
-      };
-      versions.push(marker);
-      bucket.keys.set(key, versions);
+      const marker = this.newDeleteMarker();
+      this.store(bucket, key, marker);
       return { status: 204, headers: { 'x-amz-delete-marker': 'true', 'x-amz-version-id': marker.versionId }, body: '' };
     }
     if (versionId !== 'null' && !VERSION_ID.test(versionId)) throw new S3Error(400, 'InvalidArgument', 'Invalid version id specified', { ArgumentName: 'versionId', ArgumentValue: versionId });
@@ -718,6 +732,22 @@ export class FakeS3 {
     const headers: Record<string, string> = { 'x-amz-version-id': versionId };
     if (v.deleteMarker) headers['x-amz-delete-marker'] = 'true';
     return { status: 204, headers, body: '' };
+  }
+
+  private newDeleteMarker(): StoredVersion {
+    return {
+      versionId: newVersionId(),
+      deleteMarker: true,
+      body: Buffer.alloc(0),
+      contentType: null,
+      contentEncoding: null,
+      etag: '',
+      lastModified: this.now(),
+      checksum: null,
+      retention: null,
+      legalHold: false,
+      metadata: {},
+    };
   }
 
   private isProtected(v: StoredVersion, bypassGovernance: boolean): boolean {
@@ -736,14 +766,7 @@ export class FakeS3 {
     const delimiter = query.get('delimiter') ?? '';
     const encodingType = query.get('encoding-type');
     if (encodingType !== null && encodingType !== 'url') throw new S3Error(400, 'InvalidArgument', 'Invalid Encoding Method specified in Request', { ArgumentName: 'encoding-type', ArgumentValue: encodingType });
-    const maxKeysText = query.get('max-keys');
-    let maxKeys = MAX_LIST_KEYS;
-    if (maxKeysText !== null) {
-      if (!/^\d+$/.test(maxKeysText) || Number(maxKeysText) > 2_147_483_647) {
-        throw new S3Error(400, 'InvalidArgument', 'Provided max-keys not an integer or within integer range', { ArgumentName: 'max-keys', ArgumentValue: maxKeysText });
-      }
-      maxKeys = Math.min(Number(maxKeysText), MAX_LIST_KEYS);
-    }
+    const maxKeys = parseMaxKeys(query.get('max-keys'));
     const token = query.get('continuation-token');
     const startAfter = query.get('start-after');
     let after: string | null = startAfter;
@@ -816,12 +839,81 @@ export class FakeS3 {
     xml += '</ListBucketResult>';
     return { status: 200, headers: { 'content-type': 'application/xml' }, body: xml };
   }
+
+  // ---- ListObjectVersions ----
+
+  private listObjectVersions(bucket: Bucket, query: URLSearchParams): Reply {
+    const known = ['versions', 'prefix', 'key-marker', 'version-id-marker', 'max-keys', 'x-id'];
+    const other = [...query.keys()].filter((k) => !known.includes(k));
+    if (other.length > 0) throw notImplemented(`ListObjectVersions with ?${other.join('&')}`);
+    const prefix = query.get('prefix') ?? '';
+    const keyMarker = query.get('key-marker') ?? '';
+    const versionIdMarker = query.get('version-id-marker');
+    const maxKeysText = query.get('max-keys');
+    if (maxKeysText !== null && /^-\d+$/.test(maxKeysText)) throw new S3Error(400, 'InvalidArgument', 'max-keys cannot be negative', { ArgumentName: 'max-keys' });
+    const maxKeys = parseMaxKeys(maxKeysText);
+    if (versionIdMarker !== null) {
+      const arg = { ArgumentName: 'version-id-marker', ArgumentValue: versionIdMarker };
+      if (keyMarker === '') throw new S3Error(400, 'InvalidArgument', 'A version-id marker cannot be specified without a key marker.', arg);
+      if (versionIdMarker === '') throw new S3Error(400, 'InvalidArgument', 'A version-id marker cannot be empty.', arg);
+      if (versionIdMarker !== 'null' && !VERSION_ID.test(versionIdMarker)) throw new S3Error(400, 'InvalidArgument', 'Invalid version id specified', arg);
+    }
+
+    // Every version and delete marker under the prefix: keys in binary order, each key's newest first.
+    const all: Array<{ key: string; v: StoredVersion; latest: boolean }> = [];
+    for (const key of [...bucket.keys.keys()].filter((k) => k.startsWith(prefix)).sort(utf8Compare)) {
+      const versions = bucket.keys.get(key) ?? [];
+      for (let i = versions.length - 1; i >= 0; i--) all.push({ key, v: versions[i] as StoredVersion, latest: i === versions.length - 1 });
+    }
+    let start = 0;
+    if (keyMarker !== '' && versionIdMarker === null) {
+      start = all.findIndex((e) => utf8Compare(e.key, keyMarker) > 0);
+      if (start === -1) start = all.length;
+    } else if (versionIdMarker !== null) {
+      const at = all.findIndex((e) => e.key === keyMarker && e.v.versionId === versionIdMarker);
+      // A well-formed marker naming no version of that key (e.g. one removed since the last page):
+      // refused rather than guessed at (assumed; not checked against S3).
+      if (at === -1) throw new S3Error(400, 'InvalidArgument', 'Invalid version id specified', { ArgumentName: 'version-id-marker', ArgumentValue: versionIdMarker });
+      start = at + 1;
+    }
+    // max-keys=0: an empty page, not truncated, as ListObjectsV2 here (not checked against S3).
+    const page = all.slice(start, start + maxKeys);
+    const truncated = maxKeys > 0 && start + maxKeys < all.length;
+
+    let xml = `<?xml version="1.0" encoding="UTF-8"?>\n<ListVersionsResult xmlns="${XMLNS}">`;
+    xml += el('Name', bucket.name) + el('Prefix', prefix) + el('KeyMarker', keyMarker) + el('VersionIdMarker', versionIdMarker ?? '') + el('MaxKeys', maxKeys);
+    const last = page.at(-1);
+    if (truncated && last) xml += el('NextKeyMarker', last.key) + el('NextVersionIdMarker', last.v.versionId);
+    xml += el('IsTruncated', truncated);
+    const owner = `<Owner>${el('ID', OWNER_ID)}</Owner>`;
+    for (const { key, v, latest } of page) {
+      const head = el('Key', key) + el('VersionId', v.versionId) + el('IsLatest', latest) + el('LastModified', new Date(v.lastModified).toISOString());
+      if (v.deleteMarker) {
+        xml += `<DeleteMarker>${head}${owner}</DeleteMarker>`;
+        continue;
+      }
+      xml += `<Version>${head}${el('ETag', v.etag)}`;
+      if (v.checksum) xml += el('ChecksumAlgorithm', v.checksum.algorithm) + el('ChecksumType', 'FULL_OBJECT');
+      xml += el('Size', v.body.length) + el('StorageClass', 'STANDARD') + owner + '</Version>';
+    }
+    xml += '</ListVersionsResult>';
+    return { status: 200, headers: { 'content-type': 'application/xml' }, body: xml };
+  }
 }
 
 interface Reply {
   status: number;
   headers: Record<string, string>;
   body: string | Buffer;
+}
+
+/** `max-keys` as the list operations read it: a non-negative integer, capped at 1000 (default). */
+function parseMaxKeys(text: string | null): number {
+  if (text === null) return MAX_LIST_KEYS;
+  if (!/^\d+$/.test(text) || Number(text) > 2_147_483_647) {
+    throw new S3Error(400, 'InvalidArgument', 'Provided max-keys not an integer or within integer range', { ArgumentName: 'max-keys', ArgumentValue: text });
+  }
+  return Math.min(Number(text), MAX_LIST_KEYS);
 }
 
 function notImplemented(what: string): S3Error {
