@@ -1,18 +1,8 @@
 import { GetObjectCommand, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
+import type { Checkpoint } from './chain.ts';
 
-/**
- * The audit chain's head as of some moment, kept outside the table so that rewriting the table
- * cannot also rewrite what was already anchored. `keyId` and `mac` are both set when the
- * checkpoint is signed, both null when it is not.
- */
-export interface Checkpoint {
-  seq: number;
-  hash: string;
-  at: string;
-  keyId: string | null;
-  mac: string | null;
-}
+export type { Checkpoint } from './chain.ts';
 
 /** What `newest()` found. */
 export interface NewestCheckpoint {

@@ -190,8 +190,10 @@ export async function archiveAnchor(bucket: string, region: string): Promise<Anc
   const archive = new S3CheckpointArchive({ bucket, region });
   const source = `the checkpoint bucket s3://${bucket}`;
   try {
-    const checkpoint = await archive.newest();
-    return checkpoint ? { source, checkpoint } : { source, unreadable: 'it holds no checkpoint yet' };
+    const newest = await archive.newest();
+    if (!newest) return { source, unreadable: 'it holds no checkpoint yet' };
+    // A delete marker hides nothing from verify (the locked version is read), but someone tried: say so.
+    return { source: newest.hiddenByDeleteMarker ? `${source} (the newest checkpoint was hidden by a delete marker)` : source, checkpoint: newest.checkpoint };
   } catch (err) {
     return { source, unreadable: err instanceof CheckpointArchiveError ? err.message : `it could not be read (${(err as Error).message})` };
   } finally {

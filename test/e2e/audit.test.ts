@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { recordHash, type ChainRecord } from '../../src/audit/chain.ts';
 import type { AuditEvent } from '../../src/audit/events.ts';
+import { checkpointKey } from '../../src/audit/checkpoint-archive.ts';
 import { CheckpointStore } from '../../src/store/checkpoints.ts';
 import { auditKey, seqKey } from '../../src/store/keys.ts';
 import { auditReply } from '../../src/slack/blocks/messages.ts';
@@ -198,9 +199,11 @@ describe('an audit record someone with table access cannot quietly shorten or re
     for (let seq = 1; seq <= (newest?.seq ?? 0); seq++) await x.db.doc.send(new DeleteCommand({ TableName: x.db.table, Key: { pk: 'CHECKPOINT', sk: seqKey(seq) } }));
     expect(await new CheckpointStore(x.db).newest()).toBeNull();
     await deleteRecords(x, 5);
+    // Plain s3:DeleteObject puts a delete marker on the newest checkpoint; its locked version stays.
+    x.s3?.seedDeleteMarker(CHECKPOINT_BUCKET, checkpointKey(newest?.seq ?? 0));
     const run = await bg(x, ['audit', 'verify']);
     expect(run.code).toBe(1);
-    expect(run.err).toMatch(/does NOT verify against the checkpoint bucket s3:\/\/breakglass-checkpoints: records 5–\d+ are missing/);
+    expect(run.err).toMatch(/does NOT verify against the checkpoint bucket s3:\/\/breakglass-checkpoints \(the newest checkpoint was hidden by a delete marker\): records 5–\d+ are missing/);
   });
 
   it('signs every record with the audit key, so a chain recomputed without it fails, and says when no key is set', async () => {
