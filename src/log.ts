@@ -25,6 +25,14 @@ export function scrub(text: string): string {
   return text.replace(TOKEN_PATTERN, '[redacted token]');
 }
 
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** LOG_LEVEL when it names a level, else `fallback` (the CLI must run even with a bad setting; start-up of the bot validates it). */
+export function logLevel(source: NodeJS.ProcessEnv, fallback: string): string {
+  const level = source.LOG_LEVEL?.trim() ?? '';
+  return (LOG_LEVELS as readonly string[]).includes(level) ? level : fallback;
+}
+
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {

@@ -3,7 +3,18 @@ import type { Database } from '../store/dynamo.ts';
 import { CheckpointStore } from '../store/checkpoints.ts';
 import { ChainKey } from './chain.ts';
 import { S3CheckpointArchive } from './checkpoint-archive.ts';
-import type { CheckpointOptions } from './publisher.ts';
+
+export interface CheckpointOptions {
+  store: CheckpointStorePort;
+  /** The Object Lock bucket in production; null where there is none. */
+  archive: CheckpointArchive | null;
+  /** A checkpoint at least every this many records… */
+  everyEvents: number;
+  /** …and at least this often while records are added. */
+  everyMs: number;
+}
+import type { CheckpointStorePort } from '../services/ports.ts';
+import type { CheckpointArchive } from './checkpoint-archive.ts';
 
 /** What makes the audit chain hold against someone who can write the table: its key and its checkpoints. */
 export interface ChainAnchors {

@@ -1,5 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
-import type { Actor, EventType } from './events.ts';
+import type { Actor, DomainEvent, EventType } from '../domain/events.ts';
 
 /**
  * One link of the tamper-evident record. `hash` covers every other field, `prevHash` included:
@@ -20,6 +20,11 @@ export interface ChainRecord {
 }
 
 export const GENESIS_HASH = '0'.repeat(64);
+
+/** The event a record holds (records are only ever written from events, so their type and details agree). */
+export function eventOf(r: ChainRecord): DomainEvent {
+  return { type: r.type, requestId: r.requestId, actor: r.actor, details: r.details, at: r.at } as DomainEvent;
+}
 
 /** The shortest audit key accepted: 32 characters (the CDK stack generates 64). */
 export const AUDIT_KEY_MIN = 32;

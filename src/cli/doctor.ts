@@ -11,7 +11,8 @@ import { ConfigError } from '../config/errors.ts';
 import { readEnv, type Env } from '../config/env.ts';
 import { loadPolicy, type LoadedPolicy } from '../config/policy-file.ts';
 import { expand, quorumProblems, type GroupMembers, type Policy } from '../domain/policy.ts';
-import { createLogger, scrub } from '../log.ts';
+import { createLogger, logLevel, scrub } from '../log.ts';
+import { awsRegion } from '../bootstrap.ts';
 import { checkInstance, checkPermissionSets, doctorSsoClient } from './doctor/aws.ts';
 import { manifestScopes, MANIFEST_BOT_SCOPES } from './doctor/manifest.ts';
 import { describeError, Report } from './doctor/report.ts';
@@ -19,8 +20,6 @@ import { checkChannels, checkGroups, checkScopes, checkToken, doctorWebClient } 
 import { checkStore } from './doctor/store.ts';
 
 export { Report } from './doctor/report.ts';
-
-const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 function problemsOf(err: unknown): string[] {
   return err instanceof ConfigError ? err.problems : [describeError(err)];
@@ -50,8 +49,7 @@ export function checkQuorum(policy: Policy, groups: GroupMembers, report: Report
 }
 
 export async function runDoctor(env: NodeJS.ProcessEnv, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
-  const level = env.LOG_LEVEL?.trim() && LEVELS.has(env.LOG_LEVEL.trim()) ? env.LOG_LEVEL.trim() : 'warn';
-  const log = createLogger(level, err as unknown as DestinationStream);
+  const log = createLogger(logLevel(env, 'warn'), err as unknown as DestinationStream);
   const say = (text: string) => err.write(`${scrub(text)}\n`);
   const report = new Report(out);
 
@@ -136,7 +134,7 @@ export async function runDoctor(env: NodeJS.ProcessEnv, out: NodeJS.WritableStre
   }
 
   // 6–8. Identity Center: the instance, each profile's permission set and its session duration
-  const region = env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || 'us-east-1';
+  const region = awsRegion(env);
   await stage('Identity Center', async () => {
     if (!policy || !settings) {
       report.skip('Identity Center and permission sets', !settings ? envBroken : policyBroken);

@@ -1,11 +1,11 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/errors.ts';
 import { readEnv } from '../config/env.ts';
-import { createLogger } from '../log.ts';
+import { createLogger, logLevel } from '../log.ts';
 import { archiveAnchor, exportAudit, fileRecords, parseAnchor, parseInstant, storeRecords, verifyReport, type Anchor } from './audit.ts';
 import { ChainKey, type ChainRecord, type Checkpoint } from '../audit/chain.ts';
 import { CheckpointStore } from '../store/checkpoints.ts';
-import { region } from '../main.ts';
+import { awsRegion } from '../bootstrap.ts';
 import { runDoctor } from './doctor.ts';
 import { revokeAll, unfreeze } from './revoke-all.ts';
 import { openStoreForCli } from './store.ts';
@@ -42,7 +42,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS
       return command ? 0 : 2;
     }
     if (command === 'doctor') return await runDoctor(env, out, err);
-    const log = createLogger(env.LOG_LEVEL ?? 'warn', process.stderr);
+    const log = createLogger(logLevel(env, 'warn'), process.stderr);
     if (command === 'audit' && sub === 'export') {
       const { values } = parseArgs({ args: rest, options: { since: { type: 'string' }, until: { type: 'string' }, format: { type: 'string', default: 'jsonl' } }, strict: true });
       if (values.format !== 'jsonl' && values.format !== 'csv') throw new UsageError(`--format must be jsonl or csv (got "${values.format}")`);
@@ -102,7 +102,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS
         if (!values.file) throw err;
         anchors.push({ source: 'the store', unreadable: `its checkpoints could not be read (${(err as Error).message})` });
       }
-      if (e.checkpointBucket) anchors.push(await archiveAnchor(e.checkpointBucket, region(env)));
+      if (e.checkpointBucket) anchors.push(await archiveAnchor(e.checkpointBucket, awsRegion(env)));
       const report = verifyReport(records, source, key, anchors);
       for (const line of report.lines) say(line);
       return report.ok ? 0 : 1;

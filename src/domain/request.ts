@@ -37,8 +37,17 @@ export function canTransition(from: RequestStatus, to: RequestStatus): boolean {
   return TRANSITIONS[from].includes(to);
 }
 
-export function assertTransition(from: RequestStatus, to: RequestStatus): void {
-  if (!canTransition(from, to)) throw new Error(`illegal transition ${from} → ${to}`);
+export class IllegalTransition extends Error {
+  constructor(from: RequestStatus, to: RequestStatus) {
+    super(`a request cannot go from ${from} to ${to}`);
+    this.name = 'IllegalTransition';
+  }
+}
+
+/** Every status change goes through here: the fields that move `r` to `to`, or IllegalTransition. */
+export function transition(r: Pick<AccessRequest, 'status'>, to: RequestStatus): { status: RequestStatus } {
+  if (!canTransition(r.status, to)) throw new IllegalTransition(r.status, to);
+  return { status: to };
 }
 
 export function isFinal(status: RequestStatus): boolean {

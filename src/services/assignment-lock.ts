@@ -1,7 +1,7 @@
 import type { AssignmentTarget } from '../domain/request.ts';
-import type { AssignmentRecord } from '../store/assignments.ts';
 import type { ServiceContext } from './context.ts';
-import { later } from './mutate.ts';
+import { later } from './change.ts';
+import type { AssignmentRecord } from './ports.ts';
 
 /** The lock was taken over (it ran out while this process could not renew it): stop, write nothing. */
 export class LockLost extends Error {
@@ -44,14 +44,14 @@ export async function withAssignmentLock<T>(
   work: (held: HeldAssignment) => Promise<T>,
 ): Promise<{ value: T } | null> {
   const lockMs = ctx.timing.leaseMs;
-  const now = ctx.now();
+  const now = ctx.clock.now();
   const record = await ctx.assignments.lock(target, owner, now, later(now, lockMs));
   if (!record) return null;
   let heldUntil = Date.parse(later(now, lockMs));
   let lost = false;
   let done = false;
-  const renew = setInterval(() => {
-    const at = ctx.now();
+  const stopRenewing = ctx.clock.every(Math.max(250, Math.floor(lockMs / 3)), () => {
+    const at = ctx.clock.now();
     const until = later(at, lockMs);
     void ctx.assignments.renew(target, owner, until).then(
       (ok) => {
@@ -60,14 +60,14 @@ export async function withAssignmentLock<T>(
       },
       (err: unknown) => ctx.log.warn({ err, event: 'assignment.lock_renew_failed', owner }, 'could not renew the assignment lock'),
     );
-  }, Math.max(250, Math.floor(lockMs / 3)));
+  });
   const held: HeldAssignment = {
     target,
     owner,
     record,
     check() {
       // Past the last renewed end, someone else may have taken it even if no renewal said so yet.
-      if (lost || Date.parse(ctx.now()) > heldUntil) throw new LockLost('while working');
+      if (lost || ctx.clock.ms() > heldUntil) throw new LockLost('while working');
     },
     async markCreating(requestId) {
       held.check();
@@ -79,13 +79,13 @@ export async function withAssignmentLock<T>(
     },
     async keepFor(ms) {
       done = true;
-      if (!(await ctx.assignments.renew(target, owner, later(ctx.now(), ms + lockMs)))) throw new LockLost('while keeping it');
+      if (!(await ctx.assignments.renew(target, owner, later(ctx.clock.now(), ms + lockMs)))) throw new LockLost('while keeping it');
     },
   };
   try {
     return { value: await work(held) };
   } finally {
-    clearInterval(renew);
+    stopRenewing();
     if (!done && !(await ctx.assignments.unlock(target, owner))) {
       ctx.log.warn({ event: 'assignment.lock_lost', owner }, 'the assignment lock had already been taken over when released');
     }

@@ -1,31 +1,20 @@
 import type { Logger } from 'pino';
-import type { IdentityCenterPort } from '../aws/identity-center.ts';
 import type { Policy } from '../domain/policy.ts';
-import type { AssignmentStore } from '../store/assignments.ts';
-import type { DriftStore } from '../store/drift.ts';
-import type { FreezeStore } from '../store/freeze.ts';
-import type { OutboxStore } from '../store/outbox.ts';
-import type { RequestStore } from '../store/requests.ts';
-import type { CreationSlots } from '../store/slots.ts';
-
-export interface SlackUser {
-  id: string;
-  name: string;
-  email: string | null;
-  tz: string;
-  deleted: boolean;
-  isBot: boolean;
-}
-
-/** Who people are, from Slack; membership is read fresh so it is checked at click time. */
-export interface Directory {
-  user(id: string): Promise<SlackUser | null>;
-  isApprover(id: string): Promise<boolean>;
-  isRequester(id: string): Promise<boolean>;
-}
+import type {
+  AssignmentStorePort,
+  Clock,
+  CreationSlotsPort,
+  Directory,
+  DriftStorePort,
+  FreezePort,
+  IdentityCenterPort,
+  OutboxPort,
+  RequestStorePort,
+  Signals,
+} from './ports.ts';
 
 export interface Timing {
-  /** How long a replica may work on one request before others may take over. */
+  /** How long a replica may work on one request (or hold an assignment's lock) before others may take over; renewed while work runs. */
   leaseMs: number;
   /** How long one pass waits for Identity Center before handing the request back to the sweeper. */
   pollRoundMs: number;
@@ -47,24 +36,20 @@ export const DEFAULT_TIMING: Timing = {
   shoutAfterAttempts: 3,
 };
 
-export interface ServiceContext {
+/** What every service is given: the policy, the ports (see ports.ts), the clock and the log. */
+export interface ServiceContext extends Signals {
   policy: Policy;
-  requests: RequestStore;
-  assignments: AssignmentStore;
-  outbox: OutboxStore;
-  slots: CreationSlots;
-  drift: DriftStore;
-  freeze: FreezeStore;
+  requests: RequestStorePort;
+  assignments: AssignmentStorePort;
+  outbox: OutboxPort;
+  slots: CreationSlotsPort;
+  drift: DriftStorePort;
+  freeze: FreezePort;
   ic: IdentityCenterPort;
   directory: Directory;
-  /** The current instant, ISO-8601 UTC. */
-  now(): string;
+  clock: Clock;
   log: Logger;
   /** This process, as the owner of leases. */
   owner: string;
   timing: Timing;
-  /** Something was written to an outbox: deliver it soon. */
-  eventsQueued(): void;
-  /** A request needs lifecycle work now (grant, revoke): don't wait for the sweep. */
-  workQueued(requestId: string): void;
 }

@@ -1,9 +1,9 @@
 import type { AssignmentTarget } from '../domain/request.ts';
 import type { Profile } from '../domain/policy.ts';
-import { driftId, type DriftAlert } from '../store/drift.ts';
+import { driftId } from '../store/drift.ts';
+import type { AssignmentRecord, DriftAlert } from './ports.ts';
 import type { ServiceContext } from './context.ts';
-import type { DecisionResult } from './decide.ts';
-import type { AssignmentRecord } from '../store/assignments.ts';
+import type { DecisionResult } from './decision.ts';
 import { classifyHolders, settleForeignCreation, withAssignmentLock } from './assignment-lock.ts';
 import { describeError, pollUntilSettled } from './poll.ts';
 
@@ -84,7 +84,7 @@ async function resolveIfGone(ctx: ServiceContext, id: string): Promise<boolean> 
       (a) => a.principalType === alert.principalType && a.principalId === alert.principalId,
     );
     if (still) return false;
-    return ctx.drift.close(id, 'resolved', { type: 'drift.resolved', requestId: null, actor: null, details: { driftId: id, note: 'the assignment is gone' } }, ctx.now());
+    return ctx.drift.close(id, 'resolved', { type: 'drift.resolved', requestId: null, actor: null, details: { driftId: id, note: 'the assignment is gone' } }, ctx.clock.now());
   });
   return outcome?.value ?? false;
 }
@@ -112,7 +112,7 @@ async function judge(ctx: ServiceContext, profile: Profile, alert: Omit<DriftAle
   const target: AssignmentTarget = { instanceArn: alert.instanceArn, accountId: alert.accountId, permissionSetArn: alert.permissionSetArn, principalId: alert.principalId };
   const outcome = await underLock(ctx, alert.principalType, target, `drift:${ctx.owner}`, async (record): Promise<Judgement> => {
     if (await backed(ctx, record, target)) return 'backed';
-    const now = ctx.now();
+    const now = ctx.clock.now();
     const raised = await ctx.drift.raise(
       { ...alert, profileId: profile.id, detectedAt: now },
       {
@@ -132,11 +132,11 @@ async function judge(ctx: ServiceContext, profile: Profile, alert: Omit<DriftAle
 
 async function removeDriftAccess(ctx: ServiceContext, id: string, target: AssignmentTarget, principalType: 'USER' | 'GROUP', by: string | null): Promise<void> {
   const deletionId = await ctx.ic.startDeletion(target, principalType);
-  const status = await pollUntilSettled(() => ctx.ic.deletionStatus(target.instanceArn, deletionId), Date.now() + ctx.timing.pollRoundMs);
+  const status = await pollUntilSettled(ctx.clock, () => ctx.ic.deletionStatus(target.instanceArn, deletionId), ctx.clock.ms() + ctx.timing.pollRoundMs);
   if (status.state !== 'SUCCEEDED') {
     throw new Error(status.state === 'FAILED' ? `Identity Center could not delete it: ${status.failureReason ?? 'no reason given'}` : 'Identity Center has not confirmed the deletion yet');
   }
-  await ctx.drift.close(id, 'revoked', { type: 'drift.revoked', requestId: null, actor: by ? { slackUserId: by, principalId: null } : null, details: { driftId: id, deletionRequestId: deletionId } }, ctx.now());
+  await ctx.drift.close(id, 'revoked', { type: 'drift.revoked', requestId: null, actor: by ? { slackUserId: by, principalId: null } : null, details: { driftId: id, deletionRequestId: deletionId } }, ctx.clock.now());
   ctx.eventsQueued();
 }
 

@@ -1,10 +1,10 @@
 import { addDuration } from '../domain/duration.ts';
 import { grantProblem } from '../domain/policy.ts';
-import type { AccessRequest } from '../domain/request.ts';
-import type { AssignmentRecord } from '../store/assignments.ts';
+import { transition, type AccessRequest } from '../domain/request.ts';
 import { classifyHolders, LockLost, lockOwnerFor, settleForeignCreation, withAssignmentLock, type HeldAssignment } from './assignment-lock.ts';
 import type { ServiceContext } from './context.ts';
-import { later, mutate, reschedule } from './mutate.ts';
+import type { AssignmentRecord } from './ports.ts';
+import { change, later, reschedule } from './change.ts';
 import { describeError, isTransient, pollUntilSettled } from './poll.ts';
 import { withLease } from './lease.ts';
 import { isStandingAccess } from './standing.ts';
@@ -25,8 +25,8 @@ export async function grant(ctx: ServiceContext, id: string): Promise<void> {
       return;
     }
   }
-  const started = await mutate(ctx, id, ['APPROVED'], (r, now) => ({
-    set: { status: 'GRANTING', grant: { ...r.grant, startedAt: now } },
+  const started = await change(ctx, id, ['APPROVED'], (r, now) => ({
+    set: { ...transition(r, 'GRANTING'), grant: { ...r.grant, startedAt: now } },
     events: [{ type: 'grant.started', requestId: id, actor: null, details: { target: r.target } }],
     due: later(now, ctx.timing.leaseMs),
   }));
@@ -46,8 +46,8 @@ async function refusal(ctx: ServiceContext, r: AccessRequest): Promise<string | 
 
 async function refuse(ctx: ServiceContext, id: string, from: ['APPROVED'] | ['GRANTING'], reason: string): Promise<void> {
   ctx.log.warn({ event: 'grant.refused', requestId: id, reason }, 'request no longer satisfies the policy; not granted');
-  await mutate(ctx, id, from, (r) => ({
-    set: { status: 'FAILED', grant: { ...r.grant, failure: reason, cleanupPending: false } },
+  await change(ctx, id, from, (r) => ({
+    set: { ...transition(r, 'FAILED'), grant: { ...r.grant, failure: reason, cleanupPending: false } },
     events: [{ type: 'grant.failed', requestId: id, actor: null, details: { reason, refused: true, creationRequestId: null } }],
     due: null,
   }));
@@ -59,7 +59,7 @@ async function runGrant(ctx: ServiceContext, request: AccessRequest): Promise<vo
     const problem = await refusal(ctx, request);
     if (problem) return refuse(ctx, request.id, ['GRANTING'], problem);
   }
-  const deadline = Date.parse(request.grant.startedAt ?? ctx.now()) + ctx.timing.grantTimeoutMs;
+  const deadline = Date.parse(request.grant.startedAt ?? ctx.clock.now()) + ctx.timing.grantTimeoutMs;
   let creationId = request.grant.creationRequestId;
   const locked = await withAssignmentLock(ctx, request.target, lockOwnerFor(request.id), async (held) => {
     try {
@@ -100,14 +100,14 @@ async function grantUnderLock(ctx: ServiceContext, request: AccessRequest, held:
       const existing = await existingAccess(ctx, request, settled, others);
       if (existing) return activate(ctx, request, held, existing.record, existing.why, null);
     }
-    const now = ctx.now();
+    const now = ctx.clock.now();
     slot = await ctx.slots.acquire(request.id, now, later(now, ctx.timing.grantTimeoutMs));
     if (slot === null) {
       // AWS allows only 15 creations in flight; wait for one to settle.
       return reschedule(ctx, request.id, 1000);
     }
     const taken = slot;
-    const attempted = await mutate(ctx, request.id, ['GRANTING'], (r, at) => ({ set: { grant: { ...r.grant, creationAttemptedAt: at, creationSlot: taken } } }));
+    const attempted = await change(ctx, request.id, ['GRANTING'], (r, at) => ({ set: { grant: { ...r.grant, creationAttemptedAt: at, creationSlot: taken } } }));
     if (!attempted) return;
     notConfirmedAt = attempted.grant.creationAttemptedAt;
     await held.markCreating(request.id);
@@ -115,18 +115,19 @@ async function grantUnderLock(ctx: ServiceContext, request: AccessRequest, held:
     creationId = await ctx.ic.startCreation(t);
     started(creationId);
     const id = creationId;
-    await mutate(ctx, request.id, ['GRANTING'], (r) => ({ set: { grant: { ...r.grant, creationRequestId: id, attempts: r.grant.attempts + 1 } } }));
+    await change(ctx, request.id, ['GRANTING'], (r) => ({ set: { grant: { ...r.grant, creationRequestId: id, attempts: r.grant.attempts + 1 } } }));
   }
   const id = creationId;
   let lastPending = notConfirmedAt;
   const status = await pollUntilSettled(
+    ctx.clock,
     async () => {
-      const at = ctx.now();
+      const at = ctx.clock.now();
       const s = await ctx.ic.creationStatus(t.instanceArn, id);
       if (s.state === 'IN_PROGRESS') lastPending = at;
       return s;
     },
-    Math.min(deadline, Date.now() + ctx.timing.pollRoundMs),
+    Math.min(deadline, ctx.clock.ms() + ctx.timing.pollRoundMs),
   );
   if (status.state === 'SUCCEEDED') {
     await ctx.slots.release(request.id, slot);
@@ -137,18 +138,18 @@ async function grantUnderLock(ctx: ServiceContext, request: AccessRequest, held:
     await held.save({ holders: others, heldBefore: settled.heldBefore, creating: null });
     return fail(ctx, request.id, `Identity Center could not create the assignment: ${status.failureReason ?? 'no reason given'}`, false);
   }
-  if (Date.now() >= deadline) {
+  if (ctx.clock.ms() >= deadline) {
     // The creation may still land: the creation marker stays until the cleanup has settled it.
     return fail(ctx, request.id, `Identity Center did not confirm the assignment within ${Math.round(ctx.timing.grantTimeoutMs / 1000)} seconds`, true);
   }
   // Still in progress: remember when it was last seen so, so a crash before the confirmation is recorded cannot lengthen the grant.
   const pendingSeenAt = lastPending;
-  await mutate(ctx, request.id, ['GRANTING'], (r, now) => ({ set: { grant: { ...r.grant, pendingSeenAt } }, due: later(now, 1000) }));
+  await change(ctx, request.id, ['GRANTING'], (r, now) => ({ set: { grant: { ...r.grant, pendingSeenAt } }, due: later(now, 1000) }));
 }
 
 async function afterGrantError(ctx: ServiceContext, request: AccessRequest, deadline: number, creationId: string | null, err: unknown): Promise<void> {
   ctx.log.warn({ err, event: 'grant.error', requestId: request.id }, 'grant attempt failed');
-  if (err instanceof LockLost || (isTransient(err) && Date.now() < deadline)) {
+  if (err instanceof LockLost || (isTransient(err) && ctx.clock.ms() < deadline)) {
     await reschedule(ctx, request.id, 2000);
     return;
   }
@@ -185,11 +186,11 @@ async function existingAccess(
  */
 async function activate(ctx: ServiceContext, request: AccessRequest, held: HeldAssignment, record: AssignmentRecord, alreadyHeld: string | null, confirmedAfter: string | null | undefined): Promise<void> {
   await held.save(record);
-  await mutate(ctx, request.id, ['GRANTING'], (r, now) => {
+  await change(ctx, request.id, ['GRANTING'], (r, now) => {
     const grantedAt = confirmedAfter && confirmedAfter < now ? confirmedAfter : now;
     const expiresAt = addDuration(grantedAt, r.duration);
     return {
-      set: { status: 'ACTIVE', grant: { ...r.grant, grantedAt, expiresAt, alreadyHeld } },
+      set: { ...transition(r, 'ACTIVE'), grant: { ...r.grant, grantedAt, expiresAt, alreadyHeld } },
       events: [{ type: 'grant.succeeded', requestId: r.id, actor: null, details: { grantedAt, expiresAt, alreadyHeld, creationRequestId: r.grant.creationRequestId } }],
       due: expiresAt,
     };
@@ -197,8 +198,8 @@ async function activate(ctx: ServiceContext, request: AccessRequest, held: HeldA
 }
 
 async function fail(ctx: ServiceContext, id: string, reason: string, cleanupPending: boolean): Promise<void> {
-  await mutate(ctx, id, ['GRANTING'], (r, now) => ({
-    set: { status: 'FAILED', grant: { ...r.grant, failure: reason, cleanupPending } },
+  await change(ctx, id, ['GRANTING'], (r, now) => ({
+    set: { ...transition(r, 'FAILED'), grant: { ...r.grant, failure: reason, cleanupPending } },
     events: [{ type: 'grant.failed', requestId: id, actor: null, details: { reason, creationRequestId: r.grant.creationRequestId } }],
     due: cleanupPending ? later(now, 5000) : null,
   }));

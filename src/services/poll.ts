@@ -1,13 +1,12 @@
-import type { OperationStatus } from '../aws/identity-center.ts';
-import { sleep } from '../aws/pacing.ts';
+import type { Clock, OperationStatus } from './ports.ts';
 
-/** Asks Identity Center for an operation's status with growing pauses until it settles or the deadline passes. */
-export async function pollUntilSettled(fetch: () => Promise<OperationStatus>, deadlineMs: number): Promise<OperationStatus> {
+/** Asks Identity Center for an operation's status with growing pauses until it settles or the deadline (epoch ms) passes. */
+export async function pollUntilSettled(clock: Clock, fetch: () => Promise<OperationStatus>, deadlineMs: number): Promise<OperationStatus> {
   let pause = 200;
   for (;;) {
     const status = await fetch();
-    if (status.state !== 'IN_PROGRESS' || Date.now() + pause > deadlineMs) return status;
-    await sleep(pause);
+    if (status.state !== 'IN_PROGRESS' || clock.ms() + pause > deadlineMs) return status;
+    await clock.sleep(pause);
     pause = Math.min(pause * 2, 2000);
   }
 }
@@ -18,15 +17,10 @@ export function isTransient(err: unknown): boolean {
   if (e.$retryable) return true;
   const status = e.$metadata?.httpStatusCode ?? 0;
   if (status >= 500 || status === 429) return true;
-  return [
-    'ThrottlingException',
-    'TooManyRequestsException',
-    'ConflictException',
-    'InternalServerException',
-    'ServiceUnavailableException',
-    'TimeoutError',
-    'RequestTimeout',
-  ].includes(e.name ?? '') || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(e.code ?? '');
+  return (
+    ['ThrottlingException', 'TooManyRequestsException', 'ConflictException', 'InternalServerException', 'ServiceUnavailableException', 'TimeoutError', 'RequestTimeout'].includes(e.name ?? '') ||
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(e.code ?? '')
+  );
 }
 
 export function describeError(err: unknown): string {

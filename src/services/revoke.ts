@@ -1,32 +1,12 @@
 import { backoffMs } from '../aws/pacing.ts';
-import type { NewEvent } from '../audit/events.ts';
-import type { AccessRequest, RevokeReason } from '../domain/request.ts';
+import type { DomainEvent } from '../domain/events.ts';
+import { transition, type AccessRequest, type RevokeReason } from '../domain/request.ts';
 import type { ServiceContext } from './context.ts';
-import { recordRejection, type DecisionResult } from './decide.ts';
-import type { AssignmentRecord } from '../store/assignments.ts';
+import type { AssignmentRecord } from './ports.ts';
 import { classifyHolders, LockLost, lockOwnerFor, settleForeignCreation, withAssignmentLock, type HeldAssignment } from './assignment-lock.ts';
-import { later, mutate, reschedule } from './mutate.ts';
+import { change, later, reschedule } from './change.ts';
 import { describeError, pollUntilSettled } from './poll.ts';
 import { withLease } from './lease.ts';
-
-/** The requester, or any approver, ends access before it runs out. */
-export async function endAccess(ctx: ServiceContext, id: string, bySlackId: string): Promise<DecisionResult> {
-  const request = await ctx.requests.get(id);
-  if (!request) return { ok: false, message: `There is no breakglass request ${id}.` };
-  const allowed = request.requester.slackUserId === bySlackId || (await ctx.directory.isApprover(bySlackId));
-  if (!allowed) {
-    const reason = 'Only the requester or an approver can end this access.';
-    await recordRejection(ctx, id, bySlackId, 'end access', reason);
-    return { ok: false, message: reason };
-  }
-  if (request.status === 'APPROVED' || request.status === 'GRANTING') {
-    return { ok: false, message: 'Access is still being granted; try again in a few seconds.' };
-  }
-  if (request.status !== 'ACTIVE') return { ok: false, message: `Access for ${id} is not active (it is ${request.status.toLowerCase()}).` };
-  const started = await startRevoke(ctx, id, 'ended', bySlackId);
-  if (started) ctx.workQueued(id);
-  return started ? { ok: true, message: 'Ending access now; you will get a message when it is removed.' } : { ok: false, message: 'Access is already ending.' };
-}
 
 /** ACTIVE → REVOKING; the caller runs or queues the revoke. Null when the request was not active. */
 export async function startRevoke(
@@ -34,14 +14,14 @@ export async function startRevoke(
   id: string,
   reason: RevokeReason,
   by: string | null,
-  extra: Record<string, unknown> = {},
+  extra: { operator?: string; note?: string } = {},
 ): Promise<AccessRequest | null> {
-  return mutate(ctx, id, ['ACTIVE'], (r, now) => {
-    const events: NewEvent[] = [];
+  return change(ctx, id, ['ACTIVE'], (r, now) => {
+    const events: DomainEvent[] = [];
     if (by) events.push({ type: 'access.ended', requestId: id, actor: { slackUserId: by, principalId: by === r.requester.slackUserId ? r.requester.principalId : null }, details: { reason } });
     events.push({ type: 'revoke.started', requestId: id, actor: by ? { slackUserId: by, principalId: null } : null, details: { reason, expiresAt: r.grant.expiresAt, ...extra } });
     return {
-      set: { status: 'REVOKING', revoke: { reason, by, startedAt: now, deletionRequestId: null, attempts: 0, lastError: null, kept: null, doneAt: null } },
+      set: { ...transition(r, 'REVOKING'), revoke: { reason, by, startedAt: now, deletionRequestId: null, attempts: 0, lastError: null, kept: null, doneAt: null } },
       events,
       due: now,
     };
@@ -90,11 +70,11 @@ async function revokeUnderLock(ctx: ServiceContext, request: AccessRequest, held
     held.check();
     deletionId = await ctx.ic.startDeletion(t);
     const stored = deletionId;
-    const still = await mutate(ctx, request.id, ['REVOKING'], (r) => (r.revoke ? { set: { revoke: { ...r.revoke, deletionRequestId: stored } } } : null));
+    const still = await change(ctx, request.id, ['REVOKING'], (r) => (r.revoke ? { set: { revoke: { ...r.revoke, deletionRequestId: stored } } } : null));
     if (!still) return;
   }
   const id = deletionId;
-  const status = await pollUntilSettled(() => ctx.ic.deletionStatus(t.instanceArn, id), Date.now() + ctx.timing.pollRoundMs);
+  const status = await pollUntilSettled(ctx.clock, () => ctx.ic.deletionStatus(t.instanceArn, id), ctx.clock.ms() + ctx.timing.pollRoundMs);
   // Nobody else relies on it (a grant that finds it being deleted waits for this): the record is emptied.
   const gone: AssignmentRecord = { holders: [], heldBefore: null, creating: null };
   if (status.state === 'SUCCEEDED') {
@@ -115,10 +95,10 @@ async function revokeUnderLock(ctx: ServiceContext, request: AccessRequest, held
 }
 
 async function finish(ctx: ServiceContext, id: string, kept: string | null): Promise<void> {
-  await mutate(ctx, id, ['REVOKING'], (r, now) =>
+  await change(ctx, id, ['REVOKING'], (r, now) =>
     r.revoke
       ? {
-          set: { status: 'REVOKED', revoke: { ...r.revoke, kept, doneAt: now } },
+          set: { ...transition(r, 'REVOKED'), revoke: { ...r.revoke, kept, doneAt: now } },
           events: [
             kept
               ? { type: 'revoke.kept', requestId: id, actor: null, details: { why: kept } }
@@ -131,7 +111,7 @@ async function finish(ctx: ServiceContext, id: string, kept: string | null): Pro
 }
 
 async function retryLater(ctx: ServiceContext, id: string, error: string): Promise<void> {
-  await mutate(ctx, id, ['REVOKING'], (r, now) => {
+  await change(ctx, id, ['REVOKING'], (r, now) => {
     if (!r.revoke) return null;
     const attempt = r.revoke.attempts + 1;
     const nextAttemptAt = later(now, backoffMs(attempt - 1, ctx.timing.revokeBackoffBaseMs, ctx.timing.revokeBackoffCapMs));

@@ -53,7 +53,7 @@ export async function submitRequest(ctx: ServiceContext, slackUserId: string, in
   }
   const principalId = identity.userId;
 
-  const now = ctx.now();
+  const now = ctx.clock.now();
   const request: AccessRequest = {
     id: newRequestId(),
     status: 'PENDING',

@@ -3,7 +3,10 @@ import { App, type CustomRoute } from '@slack/bolt';
 import type { Logger } from 'pino';
 import type { Env } from '../config/env.ts';
 import type { ServiceContext } from '../services/context.ts';
-import { registerDecisionActions } from './actions/decision.ts';
+import { registerApprove } from './actions/approve.ts';
+import { registerDeny } from './actions/deny.ts';
+import { registerDriftRevoke } from './actions/drift-revoke.ts';
+import { registerEndAccess } from './actions/end-access.ts';
 import { registerBreakglassCommand } from './commands/breakglass.ts';
 import { registerSubmissions } from './views/submissions.ts';
 import { slackLogger } from './web.ts';
@@ -74,7 +77,10 @@ export function createSlackRuntime(env: Env, ctx: ServiceContext, log: Logger, h
   });
 
   registerBreakglassCommand(app, ctx);
-  registerDecisionActions(app, ctx);
+  registerApprove(app, ctx);
+  registerDeny(app, ctx);
+  registerEndAccess(app, ctx);
+  registerDriftRevoke(app, ctx);
   registerSubmissions(app, ctx);
   app.error(async (error) => {
     log.error({ err: error, event: 'slack.listener_error' }, 'a Slack listener failed');

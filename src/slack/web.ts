@@ -1,8 +1,7 @@
 import { ErrorCode, LogLevel, WebClient, type Logger as SlackLogger } from '@slack/web-api';
 import type { Logger } from 'pino';
-import { SlackDeliveryError, type AuditSlack } from '../audit/publisher.ts';
+import { SlackDeliveryError, type AuditSlack, type Directory, type SlackUser } from '../services/ports.ts';
 import type { Policy } from '../domain/policy.ts';
-import type { Directory, SlackUser } from '../services/context.ts';
 import type { SlackMessage } from './blocks/messages.ts';
 
 /** Slack's logger interface on top of pino, so Slack's own messages are JSON lines too. */
@@ -28,6 +27,9 @@ export function webClient(token: string, apiUrl: string | null, log: Logger, o: 
     timeout: 10_000,
   });
 }
+
+/** Slack's answers that mean the token itself is refused (not a scope or a channel). */
+export const REJECTED_TOKEN = new Set(['invalid_auth', 'not_authed', 'token_revoked', 'token_expired', 'account_inactive', 'not_allowed_token_type', 'invalid_token']);
 
 /** Errors after which the same DM will never succeed. */
 const UNDELIVERABLE = new Set(['cannot_dm_bot', 'user_not_found', 'user_disabled', 'user_not_visible', 'messages_tab_disabled', 'is_archived']);

@@ -1,25 +1,7 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { AssignmentTarget } from '../domain/request.ts';
+import type { AssignmentRecord, AssignmentStorePort } from '../services/ports.ts';
 import { updateIf, type Database } from './dynamo.ts';
-
-/**
- * What the bot knows about one Identity Center assignment (user × permission
- * set × account): which grants rely on it, and whether the user held it
- * before the bot ever granted it. Grants and revokes of the same assignment
- * take its lock, so "does it already exist?" and "may I delete it?" are
- * answered without a race.
- */
-export interface AssignmentRecord {
-  holders: string[];
-  /** Set when the assignment existed before any grant relied on it: never delete it. */
-  heldBefore: string | null;
-  /**
-   * A request whose CreateAccountAssignment may have landed without being
-   * recorded in holders yet (in flight, or unconfirmed): until it is settled,
-   * nobody may mistake that assignment for access the user already had.
-   */
-  creating: string | null;
-}
 
 function toRecord(item: Record<string, unknown> | undefined): AssignmentRecord {
   return {
@@ -34,7 +16,8 @@ export const assignmentKey = (t: AssignmentTarget) => ({
   sk: 'ASSIGNMENT',
 });
 
-export class AssignmentStore {
+/** Assignment records, one item per user × permission set × account, with their lock. */
+export class AssignmentStore implements AssignmentStorePort {
   constructor(private readonly db: Database) {}
 
   async get(t: AssignmentTarget): Promise<AssignmentRecord> {

@@ -1,6 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Checkpoint } from '../audit/chain.ts';
+import type { CheckpointStorePort } from '../services/ports.ts';
 import type { Database } from './dynamo.ts';
 import { seqKey } from './keys.ts';
 
@@ -11,7 +12,7 @@ const CHECKPOINT_PARTITION = 'CHECKPOINT';
  * write the table (that is what the S3 archive is for), but they catch a chain whose last
  * records went missing by accident or by a careless hand.
  */
-export class CheckpointStore {
+export class CheckpointStore implements CheckpointStorePort {
   constructor(private readonly db: Database) {}
 
   /** Stores one; a checkpoint of the same record already there is left as it is. */

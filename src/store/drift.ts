@@ -1,25 +1,10 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { NewEvent } from '../audit/events.ts';
+import type { DomainEvent } from '../domain/events.ts';
+import type { DriftAlert, DriftStatus, DriftStorePort } from '../services/ports.ts';
 import type { Database } from './dynamo.ts';
 import { OUTBOX_PARTITION } from './keys.ts';
 import { materialize } from './requests.ts';
-
-export type DriftStatus = 'open' | 'revoked' | 'resolved';
-
-/** Access found in Identity Center that no grant backs and the policy does not list. */
-export interface DriftAlert {
-  id: string;
-  status: DriftStatus;
-  profileId: string;
-  accountId: string;
-  permissionSetArn: string;
-  instanceArn: string;
-  principalType: 'USER' | 'GROUP';
-  principalId: string;
-  detectedAt: string;
-  alertMessage: { channel: string; ts: string } | null;
-}
 
 export const driftKey = (id: string) => ({ pk: `DRIFT#${id}`, sk: 'DRIFT' });
 const openKey = (profileId: string) => ({ pk: `DRIFT_OPEN#${profileId}`, sk: 'DRIFT_OPEN' });
@@ -28,7 +13,7 @@ export function driftId(a: Pick<DriftAlert, 'instanceArn' | 'accountId' | 'permi
   return [a.instanceArn.split('/').pop(), a.accountId, a.permissionSetArn.split('/').pop(), a.principalType, a.principalId].join('.');
 }
 
-export class DriftStore {
+export class DriftStore implements DriftStorePort {
   constructor(private readonly db: Database) {}
 
   /**
@@ -36,7 +21,7 @@ export class DriftStore {
    * conditional write, so however many passes and replicas see the drift,
    * it is raised once.
    */
-  async raise(alert: Omit<DriftAlert, 'status' | 'alertMessage'>, event: NewEvent, now: string): Promise<boolean> {
+  async raise(alert: Omit<DriftAlert, 'status' | 'alertMessage'>, event: DomainEvent, now: string): Promise<boolean> {
     try {
       await this.db.doc.send(
         new UpdateCommand({
@@ -74,7 +59,7 @@ export class DriftStore {
   }
 
   /** Closes an open alert (revoked by someone, or gone by itself); false when it was not open. */
-  async close(id: string, status: Exclude<DriftStatus, 'open'>, event: NewEvent, now: string): Promise<boolean> {
+  async close(id: string, status: Exclude<DriftStatus, 'open'>, event: DomainEvent, now: string): Promise<boolean> {
     let profileId: string;
     try {
       const out = await this.db.doc.send(

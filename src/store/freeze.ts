@@ -1,15 +1,9 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import type { NewEvent } from '../audit/events.ts';
+import type { DomainEvent } from '../domain/events.ts';
+import type { Freeze, FreezePort } from '../services/ports.ts';
 import { updateIf, type Database } from './dynamo.ts';
 import { OUTBOX_PARTITION } from './keys.ts';
 import { materialize } from './requests.ts';
-
-/** An operator stopped all granting (revoke-all): who, why and since when. */
-export interface Freeze {
-  by: string;
-  reason: string;
-  at: string;
-}
 
 const freezeKey = () => ({ pk: 'SYSTEM', sk: 'FREEZE' });
 
@@ -18,7 +12,7 @@ const freezeKey = () => ({ pk: 'SYSTEM', sk: 'FREEZE' });
  * grant, so a freeze set by the CLI holds at once on every replica. Setting and lifting it
  * queue their audit events in the same write.
  */
-export class FreezeStore {
+export class FreezeStore implements FreezePort {
   constructor(private readonly db: Database) {}
 
   async get(): Promise<Freeze | null> {
@@ -28,7 +22,7 @@ export class FreezeStore {
   }
 
   /** Freezes (again: a later freeze replaces who and why); the event goes out with it. */
-  async set(freeze: Freeze, event: NewEvent): Promise<void> {
+  async set(freeze: Freeze, event: DomainEvent): Promise<void> {
     await updateIf(this.db, {
       Key: freezeKey(),
       UpdateExpression: 'SET frozen = :t, #by = :by, reason = :reason, #at = :at, outbox = list_append(if_not_exists(outbox, :empty), :e), outboxPk = :obpk, outboxAt = :at',
@@ -38,7 +32,7 @@ export class FreezeStore {
   }
 
   /** Lifts the freeze; false when there was none. */
-  async lift(at: string, event: NewEvent): Promise<boolean> {
+  async lift(at: string, event: DomainEvent): Promise<boolean> {
     const item = await updateIf(this.db, {
       Key: freezeKey(),
       UpdateExpression: 'SET frozen = :f, outbox = list_append(if_not_exists(outbox, :empty), :e), outboxPk = :obpk, outboxAt = :at',

@@ -11,8 +11,3 @@ export const refusalKey = (id: string, slackUserId: string) => ({ pk: `REQ#${id}
 export const systemOutboxKey = () => ({ pk: 'SYSTEM', sk: 'OUTBOX' });
 export const auditKey = (seq: number) => ({ pk: AUDIT_PARTITION, sk: seqKey(seq) });
 export const seqKey = (seq: number) => seq.toString().padStart(12, '0');
-
-export interface ItemKey {
-  pk: string;
-  sk: string;
-}

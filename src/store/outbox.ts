@@ -1,19 +1,14 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { AuditEvent, DeliveryStep, NewEvent } from '../audit/events.ts';
+import type { DomainEvent } from '../domain/events.ts';
+import type { DeliveryStep, ItemKey, OutboxItem, OutboxPort, QueuedEvent } from '../services/ports.ts';
 import type { ChainRecord } from '../audit/chain.ts';
 import { updateIf, type Database } from './dynamo.ts';
-import { AUDIT_PARTITION, auditKey, INDEX_OUTBOX, OUTBOX_PARTITION, systemOutboxKey, type ItemKey } from './keys.ts';
+import { AUDIT_PARTITION, auditKey, INDEX_OUTBOX, OUTBOX_PARTITION, systemOutboxKey } from './keys.ts';
 import { materialize } from './requests.ts';
 
-export interface OutboxItem {
-  key: ItemKey;
-  outbox: AuditEvent[];
-  item: Record<string, unknown>;
-}
-
 /** The events waiting on an item (a request, or the system item) and the append-only chain they go to. */
-export class OutboxStore {
+export class OutboxStore implements OutboxPort {
   constructor(private readonly db: Database) {}
 
   /** Items with undelivered events whose next attempt is due by `now` (all of them when null), oldest first. */
@@ -30,7 +25,7 @@ export class OutboxStore {
           ExclusiveStartKey: start,
         }),
       );
-      for (const it of out.Items ?? []) items.push({ key: { pk: it.pk as string, sk: it.sk as string }, outbox: (it.outbox as AuditEvent[]) ?? [], item: it });
+      for (const it of out.Items ?? []) items.push({ key: { pk: it.pk as string, sk: it.sk as string }, outbox: (it.outbox as QueuedEvent[]) ?? [], item: it });
       start = out.LastEvaluatedKey;
     } while (start && items.length < limit);
     return items;
@@ -39,11 +34,11 @@ export class OutboxStore {
   async read(key: ItemKey): Promise<OutboxItem | null> {
     const out = await this.db.doc.send(new GetCommand({ TableName: this.db.table, Key: key, ConsistentRead: true }));
     if (!out.Item) return null;
-    return { key, outbox: (out.Item.outbox as AuditEvent[]) ?? [], item: out.Item };
+    return { key, outbox: (out.Item.outbox as QueuedEvent[]) ?? [], item: out.Item };
   }
 
   /** Queues events that belong to no request (configuration, alerts). */
-  async appendSystem(events: NewEvent[], now: string): Promise<void> {
+  async appendSystem(events: DomainEvent[], now: string): Promise<void> {
     await this.db.doc.send(
       new UpdateCommand({
         TableName: this.db.table,

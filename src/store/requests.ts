@@ -1,31 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { AuditEvent, NewEvent } from '../audit/events.ts';
+import type { DomainEvent } from '../domain/events.ts';
+import type { QueuedEvent } from '../services/ports.ts';
 import type { AccessRequest, RequestStatus } from '../domain/request.ts';
+import { ConflictError, type Changes, type DueItem, type Guard, type RequestStorePort } from '../services/ports.ts';
 import { updateIf, type Database } from './dynamo.ts';
 import { DUE_PARTITION, INDEX_DUE, OUTBOX_PARTITION, refusalKey, requestKey } from './keys.ts';
-
-/** Another writer got there first: re-read and decide again. */
-export class ConflictError extends Error {
-  constructor(message = 'the request changed under us') {
-    super(message);
-    this.name = 'ConflictError';
-  }
-}
-
-export interface Guard {
-  status: RequestStatus | readonly RequestStatus[];
-  version: number;
-}
-
-export interface Changes {
-  /** Top-level request fields to replace. */
-  set?: Partial<Omit<AccessRequest, 'id' | 'version' | 'createdAt'>>;
-  events?: NewEvent[];
-  /** When the sweeper should next look at this request; null: never again. */
-  due?: string | null;
-}
 
 const REQUEST_FIELDS = new Set([
   'status',
@@ -46,7 +27,7 @@ const REQUEST_FIELDS = new Set([
   'slack',
 ]);
 
-export function materialize(events: NewEvent[], now: string): AuditEvent[] {
+export function materialize(events: DomainEvent[], now: string): QueuedEvent[] {
   return events.map((e) => ({ ...e, id: randomUUID(), at: e.at ?? now, done: {}, tried: {} }));
 }
 
@@ -55,17 +36,11 @@ export function toRequest(item: Record<string, unknown>): AccessRequest {
   return rest as unknown as AccessRequest;
 }
 
-export interface DueItem {
-  id: string;
-  status: RequestStatus;
-  dueAt: string;
-}
-
-export class RequestStore {
+export class RequestStore implements RequestStorePort {
   constructor(private readonly db: Database) {}
 
   /** Stores a new request with its first events; the id is fresh, so this cannot collide. */
-  async create(request: AccessRequest, events: NewEvent[], due: string): Promise<void> {
+  async create(request: AccessRequest, events: DomainEvent[], due: string): Promise<void> {
     const now = request.updatedAt;
     await this.db.doc.send(
       new PutCommand({
@@ -109,7 +84,7 @@ export class RequestStore {
   }
 
   /** Queues events on a request without changing it (no version bump, so it never races a transition). */
-  async appendEvents(id: string, events: NewEvent[], now: string): Promise<boolean> {
+  async appendEvents(id: string, events: DomainEvent[], now: string): Promise<boolean> {
     const item = await updateIf(this.db, {
       Key: requestKey(id),
       UpdateExpression: 'SET #outbox = list_append(if_not_exists(#outbox, :empty), :events), outboxPk = :obpk, outboxAt = :now',

@@ -1,3 +1,4 @@
+import type { CreationSlotsPort } from '../services/ports.ts';
 import { updateIf, type Database } from './dynamo.ts';
 
 const slotKey = (n: number) => ({ pk: 'CREATION_SLOT', sk: n.toString().padStart(2, '0') });
@@ -8,7 +9,7 @@ const slotKey = (n: number) => ({ pk: 'CREATION_SLOT', sk: n.toString().padStart
  * slot names its holder (a request) and runs out, so a crashed holder's slot
  * comes back and a resumed grant finds its own slot again.
  */
-export class CreationSlots {
+export class CreationSlots implements CreationSlotsPort {
   constructor(
     private readonly db: Database,
     private readonly size: number,

@@ -4,7 +4,7 @@ import { checkDrift } from '../services/drift.ts';
 
 /** Every BREAKGLASS_DRIFT_SECONDS, compares Identity Center with what breakglass granted. */
 export class DriftWatcher {
-  private timer: NodeJS.Timeout | null = null;
+  private stopTimer: (() => void) | null = null;
   private running: Promise<void> | null = null;
 
   constructor(
@@ -14,14 +14,13 @@ export class DriftWatcher {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.pass(), this.intervalMs);
-    this.timer.unref();
+    this.stopTimer = this.ctx.clock.every(this.intervalMs, () => void this.pass());
     void this.pass();
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    this.stopTimer?.();
+    this.stopTimer = null;
     await this.running;
   }
 

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { ServiceContext } from '../services/context.ts';
-import { advance } from '../services/lifecycle.ts';
+import { advance } from '../services/advance.ts';
 
 /**
  * Every interval, looks up the requests whose next action is due (the sparse
@@ -9,7 +9,7 @@ import { advance } from '../services/lifecycle.ts';
  * queue urgent work here too, so a quorum is granted without waiting.
  */
 export class Sweeper {
-  private timer: NodeJS.Timeout | null = null;
+  private stopTimer: (() => void) | null = null;
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly rerun = new Set<string>();
   private sweeping: Promise<void> | null = null;
@@ -23,15 +23,15 @@ export class Sweeper {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.sweep(), this.intervalMs);
+    this.stopTimer = this.ctx.clock.every(this.intervalMs, () => void this.sweep());
     void this.sweep();
   }
 
   /** Stops taking new work and waits for what is in flight (its leases are then released). */
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    this.stopTimer?.();
+    this.stopTimer = null;
     await this.sweeping;
     await Promise.allSettled([...this.inFlight.values()]);
   }
@@ -46,8 +46,8 @@ export class Sweeper {
 
   private async sweepOnce(): Promise<void> {
     try {
-      const due = await this.ctx.requests.due(this.ctx.now());
-      this.lastSweepAt = Date.now();
+      const due = await this.ctx.requests.due(this.ctx.clock.now());
+      this.lastSweepAt = this.ctx.clock.ms();
       // A request still in flight here is skipped, not queued again: its own step has set when it is next due
       // (a revoke's backoff, a grant's next poll), and re-running it at once would defeat that.
       for (const item of due) if (!this.inFlight.has(item.id)) this.queue(item.id);

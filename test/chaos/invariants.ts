@@ -6,8 +6,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { verifyChain, type ChainRecord } from '../../src/audit/chain.ts';
-import type { AuditEvent, EventType } from '../../src/audit/events.ts';
+import { eventOf, verifyChain, type ChainRecord } from '../../src/audit/chain.ts';
+import type { EventType } from '../../src/domain/events.ts';
 import type { AccessRequest } from '../../src/domain/request.ts';
 import { auditReply, REPEAT_NOTE } from '../../src/slack/blocks/messages.ts';
 
@@ -64,8 +64,7 @@ export async function readChain(rig: Rig): Promise<ChainRecord[]> {
 }
 
 export function replyText(r: ChainRecord): string {
-  const event: AuditEvent = { id: r.eventId, type: r.type as EventType, at: r.at, requestId: r.requestId, actor: r.actor, details: r.details };
-  return auditReply(event);
+  return auditReply(eventOf(r));
 }
 
 /** Every invariant over the whole run; an empty list means the run was safe. */

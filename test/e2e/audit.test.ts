@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { recordHash, type ChainRecord } from '../../src/audit/chain.ts';
-import type { AuditEvent } from '../../src/audit/events.ts';
+import type { DomainEvent } from '../../src/domain/events.ts';
 import { checkpointKey } from '../../src/audit/checkpoint-archive.ts';
 import { CheckpointStore } from '../../src/store/checkpoints.ts';
 import { auditKey, seqKey } from '../../src/store/keys.ts';
@@ -36,7 +36,7 @@ async function expectThreadMatchesChain(x: Harness, id: string): Promise<void> {
   const events = exported.out
     .trim()
     .split('\n')
-    .map((l) => JSON.parse(l) as AuditEvent)
+    .map((l) => JSON.parse(l) as DomainEvent)
     .filter((e) => e.requestId === id);
   const parent = x.slack.messages(AUDIT).filter((m) => !m.threadTs && JSON.stringify(m.blocks).includes(id));
   expect(parent).toHaveLength(1);

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { addDuration } from '../../src/domain/duration.ts';
 import type { AccessRequest, RequestStatus } from '../../src/domain/request.ts';
-import { endAccess } from '../../src/services/revoke.ts';
+import { endAccess } from '../../src/services/end-access.ts';
 import { requestKey } from '../../src/store/keys.ts';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { cli } from '../support/cli.ts';

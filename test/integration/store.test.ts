@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../src/audit/chain.ts';
+import type { DomainEvent } from '../../src/domain/events.ts';
 import { AssignmentStore } from '../../src/store/assignments.ts';
 import { OutboxStore } from '../../src/store/outbox.ts';
-import { ConflictError, RequestStore } from '../../src/store/requests.ts';
+import { ConflictError } from '../../src/services/ports.ts';
+import { RequestStore } from '../../src/store/requests.ts';
 import { requestKey } from '../../src/store/keys.ts';
 import { CreationSlots } from '../../src/store/slots.ts';
 import { startTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -17,6 +19,15 @@ afterAll(async () => {
 });
 
 const request = (id: string) => pendingRequest({ id });
+const submitted = (id: string): DomainEvent => {
+  const r = request(id);
+  return {
+    type: 'request.submitted',
+    requestId: id,
+    actor: null,
+    details: { profileId: r.profileId, profileName: r.profileName, accountId: r.target.accountId, permissionSetArn: r.target.permissionSetArn, duration: r.duration, justification: r.justification, ticket: null, approvalsRequired: 2 },
+  };
+};
 
 describe('creation slots', () => {
   it('never hands out more slots than AWS allows, across holders, and frees them', async () => {
@@ -36,8 +47,8 @@ describe('creation slots', () => {
 describe('request store on dynalite', () => {
   it('guards every change by status and version, and queues its events', async () => {
     const store = new RequestStore(db);
-    await store.create(request('req_a'), [{ type: 'request.submitted', requestId: 'req_a', actor: null, details: {} }], '2026-11-28T01:00:00.000Z');
-    const updated = await store.update('req_a', { status: 'PENDING', version: 1 }, { set: { status: 'APPROVED' }, events: [{ type: 'request.approved', requestId: 'req_a', actor: null, details: {} }], due: NOW }, NOW);
+    await store.create(request('req_a'), [submitted('req_a')], '2026-11-28T01:00:00.000Z');
+    const updated = await store.update('req_a', { status: 'PENDING', version: 1 }, { set: { status: 'APPROVED' }, events: [{ type: 'request.approved', requestId: 'req_a', actor: null, details: { approvers: ['UA1', 'UA2'] } }], due: NOW }, NOW);
     expect(updated).toMatchObject({ status: 'APPROVED', version: 2 });
     await expect(store.update('req_a', { status: 'PENDING', version: 1 }, { set: { status: 'DENIED' } }, NOW)).rejects.toBeInstanceOf(ConflictError);
     await expect(store.update('req_a', { status: 'APPROVED', version: 1 }, { set: { status: 'GRANTING' } }, NOW)).rejects.toBeInstanceOf(ConflictError);
@@ -83,8 +94,8 @@ describe('request store on dynalite', () => {
     const store = new RequestStore(db);
     const outbox = new OutboxStore(db);
     await store.create(request('req_c'), [
-      { type: 'request.submitted', requestId: 'req_c', actor: null, details: {} },
-      { type: 'approval.given', requestId: 'req_c', actor: null, details: {} },
+      submitted('req_c'),
+      { type: 'approval.given', requestId: 'req_c', actor: null, details: { count: 1, required: 2 } },
     ], NOW);
     const item = await outbox.read(requestKey('req_c'));
     const [first, second] = item?.outbox ?? [];

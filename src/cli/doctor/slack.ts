@@ -15,6 +15,7 @@
 import { WebAPIPlatformError, WebAPIRateLimitedError, WebAPIRequestError, WebClient, LogLevel, type Logger as SlackLogger } from '@slack/web-api';
 import type { Logger } from 'pino';
 import type { GroupMembers, Policy } from '../../domain/policy.ts';
+import { REJECTED_TOKEN } from '../../slack/web.ts';
 import { describeError, type Report } from './report.ts';
 
 export interface SlackIdentity {
@@ -45,7 +46,6 @@ export function doctorWebClient(token: string, apiUrl: string | null, log: Logge
 
 const errorCode = (err: unknown): string | null => (err instanceof WebAPIPlatformError ? err.data.error : null);
 
-const REJECTED_TOKEN = new Set(['invalid_auth', 'not_authed', 'token_revoked', 'token_expired', 'account_inactive', 'not_allowed_token_type', 'invalid_token']);
 
 /** A Slack failure other than a method's own answer: the fix is about reaching Slack. */
 function reachFix(err: unknown, apiUrl: string | null): string {

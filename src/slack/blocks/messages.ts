@@ -1,14 +1,12 @@
 import type { KnownBlock } from '@slack/types';
-import type { AuditEvent } from '../../audit/events.ts';
+import type { DomainEvent } from '../../domain/events.ts';
+import type { DriftAlert, SlackText } from '../../services/ports.ts';
 import { humanDuration, humanInstant } from '../../domain/duration.ts';
 import type { AccessRequest } from '../../domain/request.ts';
 import { ACTION_APPROVE, ACTION_DENY, ACTION_DRIFT_REVOKE, ACTION_END_ACCESS } from '../ids.ts';
 import { escapeMrkdwn, mention, mrkdwn, plain, quoteUserText } from '../text.ts';
 
-export interface SlackMessage {
-  text: string;
-  blocks: KnownBlock[];
-}
+export type SlackMessage = SlackText;
 
 const STATUS_LINE: Record<AccessRequest['status'], string> = {
   PENDING: ':hourglass_flowing_sand: Waiting for approval',
@@ -101,75 +99,78 @@ export function auditParent(r: AccessRequest): SlackMessage {
   return { text, blocks };
 }
 
-const who = (e: AuditEvent) => (e.actor?.slackUserId ? mention(e.actor.slackUserId) : 'breakglass');
+const who = (e: DomainEvent) => (e.actor?.slackUserId ? mention(e.actor.slackUserId) : 'breakglass');
+const text = (v: string | number) => escapeMrkdwn(String(v));
+const when = (iso: string) => humanInstant(iso, 'UTC');
 
 /** One line per event in the audit thread, naming who acted. */
-export function auditReply(e: AuditEvent): string {
-  const d = e.details;
-  const s = (k: string) => escapeMrkdwn(String(d[k] ?? ''));
-  const when = (k: string) => (typeof d[k] === 'string' ? humanInstant(d[k], 'UTC') : s(k));
+export function auditReply(e: DomainEvent): string {
   switch (e.type) {
     case 'request.submitted':
-      return `${who(e)} requested ${s('profileName')} for ${humanDuration(String(d.duration))}`;
+      return `${who(e)} requested ${text(e.details.profileName)} for ${humanDuration(e.details.duration)}`;
     case 'approval.given':
-      return `${who(e)} approved (${s('count')} of ${s('required')})`;
+      return `${who(e)} approved (${e.details.count} of ${e.details.required})`;
     case 'request.approved':
-      return `Quorum reached: approved by ${((d.approvers as string[] | undefined) ?? []).map(mention).join(', ')}`;
+      return `Quorum reached: approved by ${e.details.approvers.map(mention).join(', ')}`;
     case 'request.denied':
-      return `${who(e)} denied the request:\n${quoteUserText(String(d.reason ?? ''), 1000)}`;
+      return `${who(e)} denied the request:\n${quoteUserText(e.details.reason, 1000)}`;
     case 'request.cancelled':
-      return d.by ? `Cancelled by operator \`${s('by')}\` (${s('reason')})` : `${who(e)} cancelled the request`;
+      return e.details.by ? `Cancelled by operator \`${text(e.details.by)}\` (${text(e.details.reason ?? '')})` : `${who(e)} cancelled the request`;
     case 'request.expired':
-      return `Expired: nobody decided within ${humanDuration(String(d.pendingTimeout))}`;
-    case 'attempt.rejected':
-      return `:warning: ${who(e)} tried to ${s('action')} and was refused${Number(d.count ?? 1) > 1 ? ` (${s('count')} times so far)` : ''}: ${s('reason')}`;
+      return `Expired: nobody decided within ${humanDuration(e.details.pendingTimeout)}`;
+    case 'attempt.rejected': {
+      const count = e.details.count ?? 1;
+      return `:warning: ${who(e)} tried to ${text(e.details.action)} and was refused${count > 1 ? ` (${count} times so far)` : ''}: ${text(e.details.reason)}`;
+    }
     case 'grant.started':
       return 'Granting access in IAM Identity Center';
     case 'grant.succeeded':
-      return d.alreadyHeld
-        ? `Access active until ${when('expiresAt')} (no new assignment: ${s('alreadyHeld')})`
-        : `Access granted; active until ${when('expiresAt')}`;
+      return e.details.alreadyHeld
+        ? `Access active until ${when(e.details.expiresAt)} (no new assignment: ${text(e.details.alreadyHeld)})`
+        : `Access granted; active until ${when(e.details.expiresAt)}`;
     case 'grant.failed':
-      return `:x: Grant failed: ${s('reason')}`;
+      return `:x: Grant failed: ${text(e.details.reason)}`;
     case 'access.ended':
       return `${who(e)} ended the access early`;
     case 'revoke.started':
-      return `Removing access (${s('reason')})`;
+      return `Removing access (${text(e.details.reason)})`;
     case 'revoke.succeeded':
-      return 'Access removed: Identity Center confirmed the deletion';
+      return e.details.cleanup ? `Removed what the failed grant may have left: ${text(e.details.note ?? '')}` : 'Access removed: Identity Center confirmed the deletion';
     case 'revoke.kept':
-      return `Access ended for this request; the assignment stays because ${s('why')}`;
+      return `Access ended for this request; the assignment stays because ${text(e.details.why)}`;
     case 'revoke.retrying':
-      return `:warning: Removing access failed (attempt ${s('attempt')}): ${s('error')}. Retrying at ${when('nextAttemptAt')}`;
+      return `:warning: Removing access failed (attempt ${e.details.attempt}): ${text(e.details.error)}. Retrying at ${when(e.details.nextAttemptAt)}`;
     case 'revoke.failed':
-      return `:rotating_light: Removing access keeps failing (attempt ${s('attempt')}): ${s('error')}. breakglass keeps retrying; next at ${when('nextAttemptAt')}`;
+      return `:rotating_light: Removing access keeps failing (attempt ${e.details.attempt}): ${text(e.details.error)}. breakglass keeps retrying; next at ${when(e.details.nextAttemptAt)}`;
     default:
       return `${e.type} by ${who(e)}`;
   }
 }
 
 /** What the requester hears, by DM. Null: nothing to say for this event. */
-export function requesterDm(r: AccessRequest, e: AuditEvent, accessPortalUrl: string | undefined): SlackMessage | null {
+export function requesterDm(r: AccessRequest, e: DomainEvent, accessPortalUrl: string | undefined): SlackMessage | null {
   const tz = r.requester.tz || 'UTC';
   const name = escapeMrkdwn(r.profileName);
-  const simple = (text: string): SlackMessage => ({ text, blocks: [{ type: 'section', text: mrkdwn(text) }] });
+  const simple = (body: string): SlackMessage => ({ text: body, blocks: [{ type: 'section', text: mrkdwn(body) }] });
   switch (e.type) {
     case 'request.submitted':
       return simple(`Your request \`${r.id}\` for *${name}* (${humanDuration(r.duration)}) is waiting for ${r.approvalsRequired} approval${r.approvalsRequired === 1 ? '' : 's'}.`);
     case 'approval.given':
-      return simple(`${who(e)} approved your request \`${r.id}\` (${String(e.details.count)} of ${String(e.details.required)}).`);
+      return simple(`${who(e)} approved your request \`${r.id}\` (${e.details.count} of ${e.details.required}).`);
     case 'request.denied':
-      return simple(`Your request \`${r.id}\` for *${name}* was denied by ${who(e)}:\n${quoteUserText(String(e.details.reason ?? ''), 1000)}`);
+      return simple(`Your request \`${r.id}\` for *${name}* was denied by ${who(e)}:\n${quoteUserText(e.details.reason, 1000)}`);
     case 'request.expired':
       return simple(`Your request \`${r.id}\` for *${name}* expired: nobody decided in time. Ask again if you still need access.`);
+    case 'request.cancelled':
+      return e.details.by ? simple(`Your request \`${r.id}\` for *${name}* was cancelled: ${text(e.details.reason ?? 'an operator stopped breakglass')}.`) : null;
     case 'grant.succeeded': {
-      const until = humanInstant(String(e.details.expiresAt), tz);
+      const until = humanInstant(e.details.expiresAt, tz);
       const portal = accessPortalUrl ? `<${accessPortalUrl}|AWS access portal>` : 'the AWS access portal';
-      const text = `:unlock: *${name}* is active until *${until}*. Sign in through ${portal}.`;
+      const body = `:unlock: *${name}* is active until *${until}*. Sign in through ${portal}.`;
       return {
-        text,
+        text: body,
         blocks: [
-          { type: 'section', text: mrkdwn(text) },
+          { type: 'section', text: mrkdwn(body) },
           { type: 'context', elements: [mrkdwn(`Request \`${r.id}\` · account ${r.target.accountId} · ending access removes the assignment; sessions already open last until their own expiry`)] },
           {
             type: 'actions',
@@ -180,8 +181,9 @@ export function requesterDm(r: AccessRequest, e: AuditEvent, accessPortalUrl: st
       };
     }
     case 'grant.failed':
-      return simple(`:x: Access for \`${r.id}\` could not be granted: ${escapeMrkdwn(String(e.details.reason ?? ''))}. Nothing was left behind; ask again or contact the platform team.`);
+      return simple(`:x: Access for \`${r.id}\` could not be granted: ${text(e.details.reason)}. Nothing was left behind; ask again or contact the platform team.`);
     case 'revoke.succeeded':
+      return e.details.cleanup ? null : simple(`:lock: Your breakglass access \`${r.id}\` to *${name}* has ended.`);
     case 'revoke.kept':
       return simple(`:lock: Your breakglass access \`${r.id}\` to *${name}* has ended.`);
     default:
@@ -189,59 +191,61 @@ export function requesterDm(r: AccessRequest, e: AuditEvent, accessPortalUrl: st
   }
 }
 
-function driftSubject(d: Record<string, unknown>): string {
-  const who = d.principalType === 'GROUP' ? `group \`${escapeMrkdwn(String(d.principalId))}\`` : `user \`${escapeMrkdwn(String(d.principalId))}\``;
-  return `${who} holds *${escapeMrkdwn(String(d.profileName ?? d.profileId ?? ''))}* (account ${escapeMrkdwn(String(d.accountId))})`;
+/** Who holds what, in a drift alert. */
+function driftSubject(d: { principalType: string; principalId: string; profileName?: string; profileId?: string; accountId: string }): string {
+  const holder = d.principalType === 'GROUP' ? `group \`${text(d.principalId)}\`` : `user \`${text(d.principalId)}\``;
+  return `${holder} holds *${text(d.profileName ?? d.profileId ?? '')}* (account ${text(d.accountId)})`;
 }
 
 /** Alerts posted at the top of the audit channel, outside any request's thread. */
-export function systemAlert(e: AuditEvent): SlackMessage {
-  const d = e.details;
-  const section = (text: string): SlackMessage => ({ text, blocks: [{ type: 'section', text: mrkdwn(text) }] });
+export function systemAlert(e: DomainEvent): SlackMessage {
+  const section = (body: string): SlackMessage => ({ text: body, blocks: [{ type: 'section', text: mrkdwn(body) }] });
   switch (e.type) {
     case 'quorum.unsafe':
-      return section(`:rotating_light: The approver pool no longer satisfies the policy: ${escapeMrkdwn(((d.problems as string[] | undefined) ?? []).join('; '))}`);
+      return section(`:rotating_light: The approver pool no longer satisfies the policy: ${text(e.details.problems.join('; '))}`);
     case 'drift.detected': {
-      const text = `:warning: Drift: ${driftSubject(d)}, but no breakglass grant backs it and the policy does not list it as standing access.${d.mode === 'revoke' ? ' Removing it (policy: drift: revoke).' : ''}`;
-      if (d.mode === 'revoke') return section(text);
+      const d = e.details;
+      const body = `:warning: Drift: ${driftSubject(d)}, but no breakglass grant backs it and the policy does not list it as standing access.${d.mode === 'revoke' ? ' Removing it (policy: drift: revoke).' : ''}`;
+      if (d.mode === 'revoke') return section(body);
       return {
-        text,
+        text: body,
         blocks: [
-          { type: 'section', text: mrkdwn(text) },
-          { type: 'context', elements: [mrkdwn(`Drift \`${escapeMrkdwn(String(d.driftId))}\` · approvers may remove it; add it to standingAccess if it is meant to stay`)] },
-          { type: 'actions', block_id: 'drift', elements: [{ type: 'button', action_id: ACTION_DRIFT_REVOKE, style: 'danger', text: plain('Revoke'), value: String(d.driftId) }] },
+          { type: 'section', text: mrkdwn(body) },
+          { type: 'context', elements: [mrkdwn(`Drift \`${text(d.driftId)}\` · approvers may remove it; add it to standingAccess if it is meant to stay`)] },
+          { type: 'actions', block_id: 'drift', elements: [{ type: 'button', action_id: ACTION_DRIFT_REVOKE, style: 'danger', text: plain('Revoke'), value: d.driftId }] },
         ],
       };
     }
     case 'drift.revoked':
-      return section(`:lock: Drift \`${escapeMrkdwn(String(d.driftId))}\` removed by ${who(e)}; Identity Center confirmed the deletion.`);
+      return section(`:lock: Drift \`${text(e.details.driftId)}\` removed by ${who(e)}; Identity Center confirmed the deletion.`);
     case 'drift.resolved':
-      return section(`:white_check_mark: Drift \`${escapeMrkdwn(String(d.driftId))}\` resolved: the assignment is gone.`);
+      return section(`:white_check_mark: Drift \`${text(e.details.driftId)}\` resolved: the assignment is gone.`);
     case 'revoke_all.started':
-      return section(`:rotating_light: Operator \`${escapeMrkdwn(String(d.operator ?? 'unknown'))}\` ran revoke-all: ${escapeMrkdwn(String(d.reason ?? ''))} (${escapeMrkdwn(String(d.count ?? 0))} active grants)`);
+      return section(`:rotating_light: Operator \`${text(e.details.operator)}\` ran revoke-all: ${text(e.details.reason)} (${e.details.count} requests open or active)`);
     case 'revoke_all.finished': {
-      const remaining = (d.remaining as string[] | undefined) ?? [];
+      const d = e.details;
+      const remaining = d.remaining.length > 0 ? `, :rotating_light: still in Identity Center: ${d.remaining.map((r) => `\`${text(r)}\``).join(', ')}` : '';
+      return section(`revoke-all finished: ${d.revoked} revoked, ${d.pending} still being removed${remaining}`);
+    }
+    case 'audit.checkpoint': {
+      const d = e.details;
       return section(
-        `revoke-all finished: ${escapeMrkdwn(String(d.revoked ?? 0))} revoked, ${escapeMrkdwn(String(d.pending ?? 0))} still being removed${remaining.length > 0 ? `, :rotating_light: still in Identity Center: ${remaining.map((r) => `\`${escapeMrkdwn(r)}\``).join(', ')}` : ''}`,
+        `:link: Audit checkpoint: the record reached #${d.seq}, hash \`${text(d.hash)}\`${d.keyId ? ` (signed with audit key ${text(d.keyId)})` : ' (not signed: no audit key)'}${d.archived ? '; also locked in the checkpoint bucket' : ''}. \`breakglass audit verify --anchor ${d.seq}:${text(d.hash)}\` checks the record against it.`,
       );
     }
-    case 'audit.checkpoint':
-      return section(
-        `:link: Audit checkpoint: the record reached #${escapeMrkdwn(String(d.seq))}, hash \`${escapeMrkdwn(String(d.hash))}\`${d.keyId ? ` (signed with audit key ${escapeMrkdwn(String(d.keyId))})` : ' (not signed: no audit key)'}${d.archived ? '; also locked in the checkpoint bucket' : ''}. \`breakglass audit verify --anchor ${escapeMrkdwn(String(d.seq))}:${escapeMrkdwn(String(d.hash))}\` checks the record against it.`,
-      );
     case 'freeze.set':
-      return section(`:ice_cube: breakglass is frozen by operator \`${escapeMrkdwn(String(d.operator ?? 'unknown'))}\`: ${escapeMrkdwn(String(d.reason ?? ''))}. No request, approval or grant is taken until \`breakglass unfreeze\`.`);
+      return section(`:ice_cube: breakglass is frozen by operator \`${text(e.details.operator)}\`: ${text(e.details.reason)}. No request, approval or grant is taken until \`breakglass unfreeze\`.`);
     case 'freeze.lifted':
-      return section(`:sunny: breakglass is unfrozen by operator \`${escapeMrkdwn(String(d.operator ?? 'unknown'))}\`: ${escapeMrkdwn(String(d.reason ?? ''))}. Requests are taken again.`);
+      return section(`:sunny: breakglass is unfrozen by operator \`${text(e.details.operator)}\`: ${text(e.details.reason)}. Requests are taken again.`);
     default:
       return section(e.type);
   }
 }
 
 /** The drift alert once it is closed: same subject, no button. */
-export function closedDriftAlert(alert: Record<string, unknown>, closing: AuditEvent): SlackMessage {
-  const text = `~Drift~ ${driftSubject({ ...alert, profileName: alert.profileId })}: ${closing.type === 'drift.revoked' ? `removed by ${who(closing)}` : 'gone'}.`;
-  return { text, blocks: [{ type: 'section', text: mrkdwn(text) }] };
+export function closedDriftAlert(alert: DriftAlert, closing: DomainEvent): SlackMessage {
+  const body = `~Drift~ ${driftSubject({ ...alert, profileName: alert.profileId })}: ${closing.type === 'drift.revoked' ? `removed by ${who(closing)}` : 'gone'}.`;
+  return { text: body, blocks: [{ type: 'section', text: mrkdwn(body) }] };
 }
 
 /** Appended to a post made again after an interrupted delivery that may already have landed. */

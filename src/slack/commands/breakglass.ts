@@ -1,8 +1,9 @@
 import type { App } from '@slack/bolt';
 import { humanDuration, humanInstant } from '../../domain/duration.ts';
 import type { ServiceContext } from '../../services/context.ts';
-import { cancel } from '../../services/decide.ts';
-import { endAccess } from '../../services/revoke.ts';
+import { cancel } from '../../services/cancel.ts';
+import { endAccess } from '../../services/end-access.ts';
+import { openRequestsOf } from '../../services/status.ts';
 import { requestModal } from '../blocks/request-modal.ts';
 import { COMMAND } from '../ids.ts';
 import { escapeMrkdwn } from '../text.ts';
@@ -52,12 +53,7 @@ export function registerBreakglassCommand(app: App, ctx: ServiceContext): void {
 }
 
 async function statusText(ctx: ServiceContext, userId: string): Promise<string> {
-  const live = await ctx.requests.due(null, 500);
-  const mine = [];
-  for (const item of live) {
-    const r = await ctx.requests.get(item.id);
-    if (r && r.requester.slackUserId === userId) mine.push(r);
-  }
+  const mine = await openRequestsOf(ctx, userId);
   if (mine.length === 0) return 'You have no open breakglass requests or active access.';
   return mine
     .map((r) => {

@@ -1,6 +1,6 @@
 import type { App } from '@slack/bolt';
 import type { ServiceContext } from '../../services/context.ts';
-import { deny } from '../../services/decide.ts';
+import { deny } from '../../services/deny.ts';
 import { submitRequest, type SubmitResult } from '../../services/submit-request.ts';
 import { BLOCK_DURATION, BLOCK_JUSTIFICATION, BLOCK_PROFILE, BLOCK_REASON, BLOCK_TICKET, DENY_VIEW, REQUEST_VIEW } from '../ids.ts';
 import { plain } from '../text.ts';

@@ -1,43 +1,19 @@
 import type { Logger } from 'pino';
+import { GENESIS_HASH, recordHash, signCheckpoint, type ChainKey, type ChainRecord, type Checkpoint } from '../audit/chain.ts';
 import type { Policy } from '../domain/policy.ts';
 import type { AccessRequest } from '../domain/request.ts';
-import { approvalMessage, auditParent, auditReply, closedDriftAlert, markRepeat, requesterDm, systemAlert, type SlackMessage } from '../slack/blocks/messages.ts';
-import type { ItemKey } from '../store/keys.ts';
-import type { OutboxItem, OutboxStore } from '../store/outbox.ts';
+import type { ChainAnchors } from '../audit/anchors.ts';
+import { SlackDeliveryError, type AuditSlack, type Clock, type DeliveryStep, type DriftAlert, type ItemKey, type OutboxItem, type OutboxPort, type QueuedEvent, type SlackText } from '../services/ports.ts';
+import { approvalMessage, auditParent, auditReply, closedDriftAlert, markRepeat, requesterDm, systemAlert } from '../slack/blocks/messages.ts';
 import { toRequest } from '../store/requests.ts';
-import { GENESIS_HASH, recordHash, signCheckpoint, type ChainKey, type ChainRecord, type Checkpoint } from './chain.ts';
-import type { CheckpointArchive } from './checkpoint-archive.ts';
-import type { CheckpointStore } from '../store/checkpoints.ts';
-import type { AuditEvent, DeliveryStep } from './events.ts';
 
-/** What the publisher needs of Slack. Calls must not retry on their own: the outbox is the retry. */
-export interface AuditSlack {
-  post(channel: string, message: SlackMessage & { threadTs?: string }): Promise<string>;
-  update(channel: string, ts: string, message: SlackMessage): Promise<void>;
-  dmChannel(userId: string): Promise<string>;
-}
-
-export class SlackDeliveryError extends Error {
-  constructor(
-    message: string,
-    /** Seconds Slack asked us to wait (HTTP 429 Retry-After). */
-    readonly retryAfterSeconds: number | null,
-    /** Slack will never accept this (e.g. a user who cannot be messaged): skip rather than retry forever. */
-    readonly permanent: boolean,
-    /** Slack answered with a refusal, so nothing was posted (false for timeouts and network errors: it may have been). */
-    readonly refused: boolean,
-  ) {
-    super(message);
-    this.name = 'SlackDeliveryError';
-  }
-}
 
 type Step = Exclude<DeliveryStep, 'chain'>;
 
 const ALERTS = new Set(['audit.checkpoint', 'quorum.unsafe', 'drift.detected', 'drift.revoked', 'drift.resolved', 'revoke_all.started', 'revoke_all.finished', 'freeze.set', 'freeze.lifted']);
 
 /** Which Slack deliveries each event gets, beyond the chain and the log line. */
-function slackSteps(e: AuditEvent): Step[] {
+function slackSteps(e: QueuedEvent): Step[] {
   if (!e.requestId) {
     if (e.type === 'drift.revoked' || e.type === 'drift.resolved') return ['shout', 'alertUpdate'];
     return ALERTS.has(e.type) ? ['shout'] : [];
@@ -53,41 +29,24 @@ function slackSteps(e: AuditEvent): Step[] {
 const POSTS = new Set<DeliveryStep>(['approvalMessage', 'thread', 'dm', 'shout']);
 const DELIVERY_LEASE_MS = 30_000;
 
-export interface CheckpointOptions {
-  store: CheckpointStore;
-  /** The Object Lock bucket in production; null where there is none. */
-  archive: CheckpointArchive | null;
-  /** A checkpoint at least every this many records… */
-  everyEvents: number;
-  /** …and at least this often while records are added. */
-  everyMs: number;
-}
-
 export interface PublisherOptions {
   /** This process, as the holder of delivery claims. */
   owner: string;
-  outbox: OutboxStore;
+  outbox: OutboxPort;
   /** Null: record events in the chain only and leave the Slack deliveries queued (the CLI, when Slack may be down). */
   slack: AuditSlack | null;
   policy: Policy;
   log: Logger;
-  now?: () => number;
+  clock: Clock;
   /** Signs each record (HMAC) so the chain cannot be recomputed without it; null: plain SHA-256. */
   chainKey?: ChainKey | null;
   /** Where the chain's head is anchored outside the chain, and how often. */
-  checkpoints?: CheckpointOptions | null;
+  checkpoints?: ChainAnchors['checkpoints'] | null;
   /** Pause after a failed Slack call, doubled per consecutive failure up to the cap. */
   retryBaseMs?: number;
   retryCapMs?: number;
 }
 
-/**
- * Delivers queued events: first to the hash chain (and the JSON log), then
- * to Slack (approval message, audit thread, requester DM). Every step is
- * recorded on the event as it completes, so a crash, a Slack outage or a 429
- * repeats nothing and loses nothing; events of one request go out in order.
- * It runs off the interactive path: listeners only queue.
- */
 /** Runs `work` when kicked; kicks during a run fold into one more run. */
 class Coalesced {
   private running: Promise<void> | null = null;
@@ -124,8 +83,15 @@ class Coalesced {
   }
 }
 
+/**
+ * Delivers queued events: first to the hash chain (and the JSON log), then
+ * to Slack (approval message, audit thread, requester DM). Every step is
+ * recorded on the event as it completes, so a crash, a Slack outage or a 429
+ * repeats nothing and loses nothing; events of one request go out in order.
+ * It runs off the interactive path: listeners only queue.
+ */
 export class AuditPublisher {
-  private timer: NodeJS.Timeout | null = null;
+  private stopTimer: (() => void) | null = null;
   private slackPausedUntil = 0;
   private stopped = false;
   private lastAppended: ChainRecord | null = null;
@@ -142,7 +108,7 @@ export class AuditPublisher {
   private unarchived: Checkpoint | null = null;
 
   constructor(private readonly o: PublisherOptions) {
-    this.now = o.now ?? Date.now;
+    this.now = () => o.clock.ms();
     this.lastCheckpointAt = this.now();
     const onError = (err: unknown) => this.o.log.error({ err, event: 'audit.publish_error' }, 'audit publisher pass failed');
     this.chainLoop = new Coalesced(() => this.chainPass(), onError);
@@ -150,15 +116,14 @@ export class AuditPublisher {
   }
 
   start(intervalMs: number): void {
-    this.timer = setInterval(() => this.kick(), intervalMs);
-    this.timer.unref();
+    this.stopTimer = this.o.clock.every(intervalMs, () => this.kick());
     this.kick();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    this.stopTimer?.();
+    this.stopTimer = null;
     await this.idle();
     // Anchor where the chain stands as this process leaves it.
     await this.checkpoint(true).catch((err: unknown) => this.o.log.error({ err, event: 'audit.checkpoint_failed' }, 'could not write the closing checkpoint'));
@@ -293,7 +258,7 @@ export class AuditPublisher {
    * is reserved on the event first (conditional on the reservation we read),
    * so a crash after the write is recognised and nobody appends it twice.
    */
-  private async appendToChain(key: ItemKey, index: number, first: AuditEvent): Promise<boolean> {
+  private async appendToChain(key: ItemKey, index: number, first: QueuedEvent): Promise<boolean> {
     let event = first;
     for (let attempt = 0; attempt < 50; attempt++) {
       if (event.done?.chain) return true;
@@ -346,7 +311,7 @@ export class AuditPublisher {
     throw new Error('could not append to the audit chain after 50 attempts');
   }
 
-  private async slackAll(item: OutboxItem, event: AuditEvent): Promise<void> {
+  private async slackAll(item: OutboxItem, event: QueuedEvent): Promise<void> {
     const request = event.requestId ? toRequest(item.item) : null;
     for (const step of slackSteps(event)) {
       if (event.done?.[step]) continue;
@@ -372,11 +337,11 @@ export class AuditPublisher {
   private async deliverStep(
     step: Step,
     item: OutboxItem,
-    event: AuditEvent,
+    event: QueuedEvent,
     request: AccessRequest | null,
     repeat: boolean,
   ): Promise<{ path: string[]; value: unknown } | null> {
-    const mark = (m: SlackMessage): SlackMessage => (repeat ? markRepeat(m) : m);
+    const mark = (m: SlackText): SlackText => (repeat ? markRepeat(m) : m);
     const { channels } = this.o.policy;
     const slack = this.o.slack;
     if (!slack) return null;
@@ -391,7 +356,7 @@ export class AuditPublisher {
     }
     if (step === 'alertUpdate') {
       const alert = item.item.alertMessage as { channel: string; ts: string } | null | undefined;
-      if (alert) await slack.update(alert.channel, alert.ts, closedDriftAlert(item.item, event));
+      if (alert) await slack.update(alert.channel, alert.ts, closedDriftAlert(item.item as unknown as DriftAlert, event));
       return null;
     }
     if (!request) return null;
@@ -422,7 +387,7 @@ export class AuditPublisher {
         return null;
       }
       case 'views': {
-        const shown = (where: { repeated?: boolean }, m: SlackMessage) => (where.repeated ? markRepeat(m) : m);
+        const shown = (where: { repeated?: boolean }, m: SlackText) => (where.repeated ? markRepeat(m) : m);
         const { approvalMessage: approval, auditThread: thread } = request.slack;
         if (approval) await slack.update(approval.channel, approval.ts, shown(approval, approvalMessage(request)));
         if (thread) await slack.update(thread.channel, thread.ts, shown(thread, auditParent(request)));

@@ -1,0 +1,103 @@
+/**
+ * Everything breakglass can record, one payload type per event. A change to a request and the
+ * events it causes are written together; the audit chain, the log and every Slack message are
+ * rendered from these. Pure types: no I/O.
+ */
+import type { AssignmentTarget, RevokeReason } from './request.ts';
+
+/** Who caused an event: a Slack user, and their Identity Center user when known. Null: breakglass itself. */
+export interface Actor {
+  slackUserId: string | null;
+  principalId: string | null;
+}
+
+export interface EventPayloads {
+  'config.loaded': { policyPath: string; policySha256: string; profiles: string[]; store: string };
+  'request.submitted': {
+    profileId: string;
+    profileName: string;
+    accountId: string;
+    permissionSetArn: string;
+    duration: string;
+    justification: string;
+    ticket: string | null;
+    approvalsRequired: number;
+    identityCenterUser?: { userId: string; userName: string; email: string };
+  };
+  'approval.given': { count: number; required: number };
+  'request.approved': { approvers: string[] };
+  'request.denied': { reason: string };
+  /** `by` and `reason` when an operator's kill switch cancelled it. */
+  'request.cancelled': { by?: string; reason?: string };
+  'request.expired': { pendingTimeout: string; pendingUntil: string };
+  /** `count`: how many times this person has been refused on this request (the 1st, 10th, 100th… are recorded). */
+  'attempt.rejected': { action: string; reason: string; count?: number };
+  'grant.started': { target: AssignmentTarget };
+  'grant.succeeded': { grantedAt: string; expiresAt: string; alreadyHeld: string | null; creationRequestId: string | null };
+  /** `refused`: the request no longer satisfied the policy, so nothing was asked of Identity Center. */
+  'grant.failed': { reason: string; creationRequestId: string | null; refused?: boolean };
+  'access.ended': { reason: RevokeReason };
+  'revoke.started': { reason: RevokeReason; expiresAt: string | null; operator?: string; note?: string };
+  /** `cleanup`: a failed grant's unconfirmed creation was removed. */
+  'revoke.succeeded': { deletionRequestId?: string | null; attempts?: number; cleanup?: boolean; note?: string };
+  'revoke.kept': { why: string };
+  'revoke.retrying': { attempt: number; error: string; nextAttemptAt: string };
+  'revoke.failed': { attempt: number; error: string; nextAttemptAt: string };
+  'quorum.unsafe': { problems: string[] };
+  'drift.detected': {
+    driftId: string;
+    profileId: string;
+    profileName: string;
+    accountId: string;
+    permissionSetArn: string;
+    principalType: 'USER' | 'GROUP';
+    principalId: string;
+    mode: 'alert' | 'revoke';
+  };
+  'drift.revoked': { driftId: string; deletionRequestId: string };
+  'drift.resolved': { driftId: string; note: string };
+  'revoke_all.started': { operator: string; reason: string; count: number };
+  'revoke_all.finished': { operator: string; reason: string; revoked: number; pending: number; remaining: string[] };
+  'freeze.set': { operator: string; reason: string };
+  'freeze.lifted': { operator: string; reason: string };
+  'audit.checkpoint': { seq: number; hash: string; keyId: string | null; archived: boolean };
+}
+
+export type EventType = keyof EventPayloads;
+
+export const EVENT_TYPES = [
+  'config.loaded',
+  'request.submitted',
+  'approval.given',
+  'request.approved',
+  'request.denied',
+  'request.cancelled',
+  'request.expired',
+  'attempt.rejected',
+  'grant.started',
+  'grant.succeeded',
+  'grant.failed',
+  'access.ended',
+  'revoke.started',
+  'revoke.succeeded',
+  'revoke.kept',
+  'revoke.retrying',
+  'revoke.failed',
+  'quorum.unsafe',
+  'drift.detected',
+  'drift.revoked',
+  'drift.resolved',
+  'revoke_all.started',
+  'revoke_all.finished',
+  'freeze.set',
+  'freeze.lifted',
+  'audit.checkpoint',
+] as const satisfies readonly EventType[];
+
+/** One event as a change causes it: `details` is the payload of its type. */
+export type DomainEvent = {
+  [T in EventType]: { type: T; requestId: string | null; actor: Actor | null; details: EventPayloads[T]; at?: string };
+}[EventType];
+
+/** An event of one type. */
+export type EventOf<T extends EventType> = Extract<DomainEvent, { type: T }>;

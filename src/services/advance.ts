@@ -1,0 +1,40 @@
+import { change } from './change.ts';
+import { cleanUpUnconfirmedGrant } from './cleanup.ts';
+import type { ServiceContext } from './context.ts';
+import { expirePending } from './expire.ts';
+import { grant } from './grant.ts';
+import { continueRevoke, startRevoke } from './revoke.ts';
+
+/**
+ * Moves one request along whatever its state asks for now. The sweeper calls
+ * this for every request whose due time has come; so do listeners that just
+ * caused work (quorum reached, end access).
+ */
+export async function advance(ctx: ServiceContext, id: string): Promise<void> {
+  const request = await ctx.requests.get(id);
+  if (!request) return;
+  const now = ctx.clock.now();
+  switch (request.status) {
+    case 'PENDING':
+      if (now >= request.pendingUntil) await expirePending(ctx, id);
+      return;
+    case 'APPROVED':
+    case 'GRANTING':
+      await grant(ctx, id);
+      return;
+    case 'ACTIVE':
+      if (request.grant.expiresAt && now >= request.grant.expiresAt) {
+        if (await startRevoke(ctx, id, 'expired', null)) await continueRevoke(ctx, id);
+      }
+      return;
+    case 'REVOKING':
+      await continueRevoke(ctx, id);
+      return;
+    case 'FAILED':
+      if (request.grant.cleanupPending) await cleanUpUnconfirmedGrant(ctx, id);
+      else await change(ctx, id, ['FAILED'], () => ({ due: null }));
+      return;
+    default:
+      await change(ctx, id, [request.status], () => ({ due: null }));
+  }
+}

@@ -1,0 +1,18 @@
+import { transition, type AccessRequest } from '../domain/request.ts';
+import { change } from './change.ts';
+import type { ServiceContext } from './context.ts';
+import type { Changes } from './ports.ts';
+
+/** PENDING → EXPIRED: nobody decided before the pending timeout. */
+export function expiry(ctx: ServiceContext, r: AccessRequest): Changes {
+  return {
+    set: transition(r, 'EXPIRED'),
+    events: [{ type: 'request.expired', requestId: r.id, actor: null, details: { pendingTimeout: ctx.policy.pendingTimeout, pendingUntil: r.pendingUntil } }],
+    due: null,
+  };
+}
+
+/** The sweeper's step for a pending request whose timeout has come. */
+export async function expirePending(ctx: ServiceContext, id: string): Promise<void> {
+  await change(ctx, id, ['PENDING'], (r, now) => (now >= r.pendingUntil ? expiry(ctx, r) : null));
+}

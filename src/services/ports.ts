@@ -1,0 +1,304 @@
+/**
+ * Everything the services and workers need from the world, declared in one place. The bot wires
+ * in DynamoDB (src/store), Identity Center (src/aws), Slack (src/slack) and the system clock;
+ * unit tests wire in the in-memory versions (test/support/memory.ts), which keep the same
+ * conditional-write rules, and run in milliseconds.
+ */
+import type { KnownBlock } from '@slack/types';
+import type { Checkpoint, ChainRecord } from '../audit/chain.ts';
+import type { DomainEvent } from '../domain/events.ts';
+import type { AccessRequest, AssignmentTarget, RequestStatus } from '../domain/request.ts';
+
+// ---------------------------------------------------------------- time
+
+export interface Clock {
+  /** The current instant, ISO-8601 UTC. */
+  now(): string;
+  /** The current instant, epoch milliseconds. */
+  ms(): number;
+  sleep(ms: number): Promise<void>;
+  /** Calls `fn` every `ms` until the returned function is called. */
+  every(ms: number, fn: () => void): () => void;
+}
+
+// ---------------------------------------------------------------- requests
+
+/** Another writer got there first: re-read and decide again. */
+export class ConflictError extends Error {
+  constructor(message = 'the request changed under us') {
+    super(message);
+    this.name = 'ConflictError';
+  }
+}
+
+export interface Guard {
+  status: RequestStatus | readonly RequestStatus[];
+  version: number;
+}
+
+export interface Changes {
+  /** Top-level request fields to replace. */
+  set?: Partial<Omit<AccessRequest, 'id' | 'version' | 'createdAt'>>;
+  events?: DomainEvent[];
+  /** When the sweeper should next look at this request; null: never again. */
+  due?: string | null;
+}
+
+export interface DueItem {
+  id: string;
+  status: RequestStatus;
+  dueAt: string;
+}
+
+export interface RequestStorePort {
+  /** Stores a new request with its first events; the id is fresh, so this cannot collide. */
+  create(request: AccessRequest, events: DomainEvent[], due: string): Promise<void>;
+  get(id: string): Promise<AccessRequest | null>;
+  /**
+   * The one way a request changes: a single conditional update guarded by the expected status
+   * and version, that also queues the events it causes. Throws ConflictError when the guard fails.
+   */
+  update(id: string, guard: Guard | null, changes: Changes, now: string): Promise<AccessRequest>;
+  /** Claims slow work on the request until `until` (a lease); null when someone else holds it. */
+  claim(id: string, owner: string, status: RequestStatus, now: string, until: string): Promise<AccessRequest | null>;
+  release(id: string, owner: string): Promise<void>;
+  /** Requests whose next action is due by `until` (every live request when null), oldest first. */
+  due(until: string | null, limit?: number): Promise<DueItem[]>;
+  /** Counts a refused attempt beside the request (never growing it); returns this person's count. */
+  countRefusal(id: string, slackUserId: string, action: string, at: string): Promise<number>;
+  /** Queues events on a request without changing it (no version bump); false when it does not exist. */
+  appendEvents(id: string, events: DomainEvent[], now: string): Promise<boolean>;
+}
+
+// ---------------------------------------------------------------- assignments
+
+/**
+ * What the bot knows about one Identity Center assignment (user × permission set × account):
+ * which grants rely on it, whether the user held it before breakglass granted it, and which
+ * request is creating it right now.
+ */
+export interface AssignmentRecord {
+  holders: string[];
+  /** Set when the assignment existed before any grant relied on it: never delete it. */
+  heldBefore: string | null;
+  /** A request whose CreateAccountAssignment may have landed without being recorded in holders yet. */
+  creating: string | null;
+}
+
+export interface AssignmentStorePort {
+  get(t: AssignmentTarget): Promise<AssignmentRecord>;
+  /** Takes the lock until `until`; null when someone else holds it. */
+  lock(t: AssignmentTarget, owner: string, now: string, until: string): Promise<AssignmentRecord | null>;
+  /** Moves the lock's end while its owner still holds it; false once someone else has it. */
+  renew(t: AssignmentTarget, owner: string, until: string): Promise<boolean>;
+  /** Records, under the lock, that `requestId` is about to create the assignment. */
+  markCreating(t: AssignmentTarget, owner: string, requestId: string): Promise<boolean>;
+  /** Writes the whole record and lets go of the lock; false when the lock was lost. */
+  saveAndUnlock(t: AssignmentTarget, owner: string, record: AssignmentRecord): Promise<boolean>;
+  /** Lets go of the lock; false when it was not (or no longer) held. */
+  unlock(t: AssignmentTarget, owner: string): Promise<boolean>;
+}
+
+/** AWS allows 15 account-assignment creations in progress per instance, across every replica. */
+export interface CreationSlotsPort {
+  /** Takes a free slot for `holder` (or the one it already has); null when all are busy. */
+  acquire(holder: string, now: string, until: string): Promise<number | null>;
+  /** Frees the holder's slot (every slot it may hold when the number is unknown). */
+  release(holder: string, slot: number | null): Promise<void>;
+}
+
+// ---------------------------------------------------------------- drift and freeze
+
+export type DriftStatus = 'open' | 'revoked' | 'resolved';
+
+/** Access found in Identity Center that no grant backs and the policy does not list. */
+export interface DriftAlert {
+  id: string;
+  status: DriftStatus;
+  profileId: string;
+  accountId: string;
+  permissionSetArn: string;
+  instanceArn: string;
+  principalType: 'USER' | 'GROUP';
+  principalId: string;
+  detectedAt: string;
+  alertMessage: { channel: string; ts: string } | null;
+}
+
+export interface DriftStorePort {
+  /** Opens an alert unless one is open for the same access (raised once, however many passes see it). */
+  raise(alert: Omit<DriftAlert, 'status' | 'alertMessage'>, event: DomainEvent, now: string): Promise<boolean>;
+  /** Closes an open alert; false when it was not open. */
+  close(id: string, status: Exclude<DriftStatus, 'open'>, event: DomainEvent, now: string): Promise<boolean>;
+  get(id: string): Promise<DriftAlert | null>;
+  openIds(profileId: string): Promise<string[]>;
+}
+
+/** An operator stopped all granting (revoke-all): who, why and since when. */
+export interface Freeze {
+  by: string;
+  reason: string;
+  at: string;
+}
+
+export interface FreezePort {
+  get(): Promise<Freeze | null>;
+  set(freeze: Freeze, event: DomainEvent): Promise<void>;
+  /** False when there was no freeze. */
+  lift(at: string, event: DomainEvent): Promise<boolean>;
+}
+
+// ---------------------------------------------------------------- the outbox and the chain
+
+/** Slack deliveries of one event (and its place in the chain). */
+export type DeliveryStep = 'chain' | 'approvalMessage' | 'thread' | 'dm' | 'views' | 'shout' | 'alertUpdate';
+
+/** An event as it waits in an item's outbox, with what has been done with it so far. */
+export type QueuedEvent = DomainEvent & {
+  id: string;
+  at: string;
+  /** Delivery steps already done, so a retry repeats none of them. */
+  done?: Partial<Record<DeliveryStep, boolean>>;
+  /** Chain position reserved for this event, so a crash after the append does not append it twice. */
+  chainSeq?: number;
+  /** Slack posts started but not known to have landed: a retry marks its post as a possible repeat. */
+  tried?: Partial<Record<DeliveryStep, boolean>>;
+};
+
+export interface ItemKey {
+  pk: string;
+  sk: string;
+}
+
+/** An item (a request, a drift alert, the system item) with events not yet delivered. */
+export interface OutboxItem {
+  key: ItemKey;
+  outbox: QueuedEvent[];
+  item: Record<string, unknown>;
+}
+
+export interface OutboxPort {
+  /** Items with undelivered events whose next attempt is due by `now` (all of them when null), oldest first. */
+  pending(now: string | null, limit?: number): Promise<OutboxItem[]>;
+  read(key: ItemKey): Promise<OutboxItem | null>;
+  /** Queues events that belong to no request (configuration, alerts). */
+  appendSystem(events: DomainEvent[], now: string): Promise<void>;
+  /** Records a delivery step of the event at `index` (optionally where it went); false when that position no longer holds it. */
+  markDone(key: ItemKey, index: number, eventId: string, step: DeliveryStep, extra?: { path: string[]; value: unknown }): Promise<boolean>;
+  /** Reserves chain position `seq` for the event, only if its reservation is still `previous` and it is not chained yet. */
+  reserveSeq(key: ItemKey, index: number, eventId: string, seq: number, previous: number | null): Promise<boolean>;
+  markTried(key: ItemKey, eventId: string, step: DeliveryStep): Promise<boolean>;
+  clearTried(key: ItemKey, eventId: string, step: DeliveryStep): Promise<boolean>;
+  /** Claims the right to deliver an item's events to Slack for a while (one replica posts them). */
+  claimDelivery(key: ItemKey, owner: string, now: string, until: string): Promise<boolean>;
+  releaseDelivery(key: ItemKey, owner: string): Promise<void>;
+  /** Stores where something was posted, outside any one event (the audit thread's parent). */
+  setPath(key: ItemKey, path: string[], value: unknown): Promise<void>;
+  /** Drops the delivered head event; the item leaves the outbox with its last event. */
+  pop(key: ItemKey, eventId: string): Promise<void>;
+  /** Puts off the item's next attempt. */
+  defer(key: ItemKey, until: string): Promise<void>;
+  chainHead(): Promise<ChainRecord | null>;
+  chainRecord(seq: number): Promise<ChainRecord | null>;
+  /** Appends at record.seq; false when the position is taken. */
+  putChainRecord(record: ChainRecord): Promise<boolean>;
+  /** The chain in order. */
+  chain(): AsyncIterable<ChainRecord>;
+}
+
+export interface CheckpointStorePort {
+  /** Stores one; a checkpoint of the same record already there is kept. */
+  put(cp: Checkpoint): Promise<void>;
+  newest(): Promise<Checkpoint | null>;
+}
+
+// ---------------------------------------------------------------- Identity Center and Slack
+
+export type OperationState = 'IN_PROGRESS' | 'SUCCEEDED' | 'FAILED';
+export interface OperationStatus {
+  state: OperationState;
+  failureReason: string | null;
+}
+
+export interface ListedAssignment {
+  principalType: 'USER' | 'GROUP';
+  principalId: string;
+}
+
+/** The Identity Center user a Slack account maps to, as approvers are shown it. */
+export interface IdentityUser {
+  userId: string;
+  userName: string;
+  displayName: string | null;
+  /** The user's email that matched (Identity Center's spelling). */
+  email: string;
+  disabled: boolean;
+}
+
+export interface IdentityCenterPort {
+  findUserIdByEmail(email: string): Promise<string | null>;
+  /** The one Identity Store user whose email is `email`, compared case-insensitively, never guessed; null when none. */
+  findUserByEmail(email: string): Promise<IdentityUser | null>;
+  hasAssignment(t: AssignmentTarget): Promise<boolean>;
+  /** Every principal assigned the permission set on the account. */
+  listAssignments(instanceArn: string, accountId: string, permissionSetArn: string): Promise<ListedAssignment[]>;
+  startCreation(t: AssignmentTarget): Promise<string>;
+  creationStatus(instanceArn: string, requestId: string): Promise<OperationStatus>;
+  startDeletion(t: AssignmentTarget, principalType?: 'USER' | 'GROUP'): Promise<string>;
+  deletionStatus(instanceArn: string, requestId: string): Promise<OperationStatus>;
+}
+
+export interface SlackUser {
+  id: string;
+  name: string;
+  email: string | null;
+  tz: string;
+  deleted: boolean;
+  isBot: boolean;
+}
+
+/** Who people are, from Slack; eligibility is checked at click time. */
+export interface Directory {
+  user(id: string): Promise<SlackUser | null>;
+  isApprover(id: string): Promise<boolean>;
+  isRequester(id: string): Promise<boolean>;
+}
+
+/** A Slack delivery that did not happen, and whether it ever can. */
+export class SlackDeliveryError extends Error {
+  constructor(
+    message: string,
+    /** Seconds Slack asked us to wait (HTTP 429 Retry-After). */
+    readonly retryAfterSeconds: number | null,
+    /** Slack will never accept this (e.g. a user who cannot be messaged): skip rather than retry forever. */
+    readonly permanent: boolean,
+    /** Slack answered with a refusal, so nothing was posted (false for timeouts and network errors: it may have been). */
+    readonly refused: boolean,
+  ) {
+    super(message);
+    this.name = 'SlackDeliveryError';
+  }
+}
+
+/** What the audit publisher needs of Slack. Calls must not retry on their own: the outbox is the retry. */
+export interface AuditSlack {
+  post(channel: string, message: SlackText & { threadTs?: string }): Promise<string>;
+  update(channel: string, ts: string, message: SlackText): Promise<void>;
+  dmChannel(userId: string): Promise<string>;
+}
+
+/** A message: the fallback text people's notifications show, and its Block Kit blocks. */
+export interface SlackText {
+  text: string;
+  blocks: KnownBlock[];
+}
+
+// ---------------------------------------------------------------- signals between workers
+
+/** Services say "there is work"; the workers listen. Nothing reaches another part through the entry point. */
+export interface Signals {
+  /** Events were queued: deliver them soon. */
+  eventsQueued(): void;
+  /** A request needs lifecycle work now (grant, revoke): don't wait for the sweep. */
+  workQueued(requestId: string): void;
+}
