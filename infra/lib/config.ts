@@ -44,6 +44,9 @@ export function warnAboutExamples(scope: IConstruct, defaulted: string[]): void 
   );
 }
 
+/** A context value as a person wrote it (context values may be strings, numbers or JSON). */
+const shown = (raw: unknown): string => (typeof raw === 'string' ? raw : JSON.stringify(raw));
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -62,7 +65,7 @@ class Reader {
   constructor(private readonly lookup: Lookup) {}
 
   private check(key: string, raw: unknown, pattern: RegExp, expected: string): string {
-    const value = String(raw).trim();
+    const value = shown(raw).trim();
     if (!pattern.test(value)) throw new ConfigError(`${key} must be ${expected}, got "${value}"`);
     return value;
   }
@@ -87,7 +90,7 @@ class Reader {
   list(key: string, pattern: RegExp, expected: string): string[] | undefined {
     const raw = this.lookup(key);
     if (raw === undefined) return undefined;
-    const items = (Array.isArray(raw) ? raw.map(String) : String(raw).split(',')).map((s) => s.trim()).filter(Boolean);
+    const items = (Array.isArray(raw) ? raw.map(shown) : shown(raw).split(',')).map((s) => s.trim()).filter(Boolean);
     if (items.length === 0) throw new ConfigError(`${key} is empty: give ${expected}, comma-separated`);
     for (const item of items) {
       if (!pattern.test(item)) throw new ConfigError(`${key} must be a comma-separated list of ${expected}, got "${item}"`);
@@ -100,7 +103,7 @@ class Reader {
     if (raw === undefined) return fallback;
     const value = Number(raw);
     if (!Number.isInteger(value) || value < min || value > max) {
-      throw new ConfigError(`${key} must be a whole number from ${min} to ${max}, got "${String(raw)}"`);
+      throw new ConfigError(`${key} must be a whole number from ${min} to ${max}, got "${shown(raw)}"`);
     }
     return value;
   }
@@ -108,8 +111,8 @@ class Reader {
   flag(key: string): boolean {
     const raw = this.lookup(key);
     if (raw === undefined) return false;
-    const value = String(raw).trim().toLowerCase();
-    if (value !== 'true' && value !== 'false') throw new ConfigError(`${key} must be true or false, got "${String(raw)}"`);
+    const value = shown(raw).trim().toLowerCase();
+    if (value !== 'true' && value !== 'false') throw new ConfigError(`${key} must be true or false, got "${shown(raw)}"`);
     return value === 'true';
   }
 }
@@ -157,7 +160,7 @@ export function readBotConfig(lookup: Lookup): BotConfig {
     desiredCount: r.integer('desiredCount', 2, 0, 10),
     existingVpc: vpcId !== undefined && subnetIds !== undefined ? { vpcId, subnetIds } : undefined,
     natGateways: r.integer('natGateways', 2, 1, 2),
-    logRetention: logRetentionDays as logs.RetentionDays,
+    logRetention: logRetentionDays,
     // S3 accepts up to 100 years of default retention.
     checkpointRetentionDays: r.integer('checkpointRetentionDays', 365, 1, 36500),
     alarmEmail: r.optional('alarmEmail', /^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'an email address'),

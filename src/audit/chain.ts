@@ -1,5 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
-import type { Actor, DomainEvent, EventType } from '../domain/events.ts';
+import type { Actor, DomainEvent } from '../domain/events.ts';
 
 /**
  * One link of the tamper-evident record. `hash` covers every other field, `prevHash` included:
@@ -8,7 +8,8 @@ import type { Actor, DomainEvent, EventType } from '../domain/events.ts';
 export interface ChainRecord {
   seq: number;
   at: string;
-  type: EventType | string;
+  /** An EventType (read back from storage or an export, so only a string to the compiler). */
+  type: string;
   requestId: string | null;
   actor: Actor | null;
   details: Record<string, unknown>;

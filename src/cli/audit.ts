@@ -25,7 +25,7 @@ export function exportLine(r: ChainRecord): Record<string, unknown> {
 }
 
 function csvCell(v: unknown): string {
-  const text = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  const text = v === null || v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 

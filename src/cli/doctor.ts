@@ -6,7 +6,6 @@
  * a Slack failure does not stop the AWS checks. Nothing secret is printed, and nothing is
  * written anywhere except one probe file in an embedded store's directory, removed at once.
  */
-import type { DestinationStream } from 'pino';
 import { ConfigError } from '../config/errors.ts';
 import { readEnv, type Env } from '../config/env.ts';
 import { loadPolicy, type LoadedPolicy } from '../config/policy-file.ts';
@@ -49,7 +48,7 @@ export function checkQuorum(policy: Policy, groups: GroupMembers, report: Report
 }
 
 export async function runDoctor(env: NodeJS.ProcessEnv, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
-  const log = createLogger(logLevel(env, 'warn'), err as unknown as DestinationStream);
+  const log = createLogger(logLevel(env, 'warn'), err);
   const say = (text: string) => err.write(`${scrub(text)}\n`);
   const report = new Report(out);
 

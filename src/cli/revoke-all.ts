@@ -38,18 +38,19 @@ export interface Cli {
 /** The services' context for the CLI, with the audit chain written at once (Slack gets it when the bot next runs). */
 async function open(c: Cli): Promise<{ ctx: ServiceContext; publisher: AuditPublisher; via: string; close: () => Promise<void> }> {
   const { db, via } = await openStoreForCli(c.env, c.log);
-  const { ctx, close } = serviceContext({ env: c.env, source: c.source, policy: c.loaded.policy, db, log: c.log, directory: new NoSlackDirectory(), signals: new WorkSignals() });
+  const services = serviceContext({ env: c.env, source: c.source, policy: c.loaded.policy, db, log: c.log, directory: new NoSlackDirectory(), signals: new WorkSignals() });
+  const { ctx } = services;
   const anchors = chainAnchors(c.env, db, awsRegion(c.source));
   const publisher = new AuditPublisher({ owner: ctx.owner, outbox: ctx.outbox, slack: null, policy: c.loaded.policy, log: c.log, clock: ctx.clock, chainKey: anchors.chainKey, checkpoints: anchors.checkpoints });
   return {
-    ctx,
+    ctx: services.ctx,
     publisher,
     via,
     close: async () => {
       // The kill switch's own records are anchored before it leaves.
       await publisher.stop();
       anchors.close();
-      close();
+      services.close();
       await db.close();
     },
   };

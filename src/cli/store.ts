@@ -16,7 +16,7 @@ export async function openStoreForCli(env: Env, log: Logger): Promise<{ db: Data
   const running = await reachRunningStore(env.dataDir);
   if (running) {
     const { raw, pid } = running;
-    return { db: { raw, doc: documentClient(raw), table: EMBEDDED_TABLE, close: async () => raw.destroy() }, via: `the running bot (pid ${pid})` };
+    return { db: { raw, doc: documentClient(raw), table: EMBEDDED_TABLE, close: () => Promise.resolve(raw.destroy()) }, via: `the running bot (pid ${pid})` };
   }
   if (!existsSync(env.dataDir)) {
     throw new Error(`no breakglass data in ${env.dataDir}: set BREAKGLASS_DATA_DIR (or BREAKGLASS_TABLE) as the bot has it`);

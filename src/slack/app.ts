@@ -82,8 +82,9 @@ export function createSlackRuntime(env: Env, ctx: ServiceContext, log: Logger, h
   registerEndAccess(app, ctx);
   registerDriftRevoke(app, ctx);
   registerSubmissions(app, ctx);
-  app.error(async (error) => {
+  app.error((error) => {
     log.error({ err: error, event: 'slack.listener_error' }, 'a Slack listener failed');
+    return Promise.resolve();
   });
 
   return {

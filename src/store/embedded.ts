@@ -79,7 +79,7 @@ const isCors = (name: string) => name.toLowerCase().startsWith('access-control-'
 /** No CORS header ever leaves this server, whoever sets it (dynalite sets `Access-Control-Allow-Origin: *`). */
 function withoutCors(res: ServerResponse): void {
   const setHeader = res.setHeader.bind(res);
-  res.setHeader = ((name: string, value: number | string | readonly string[]) => (isCors(name) ? res : setHeader(name, value))) as ServerResponse['setHeader'];
+  res.setHeader = ((name: string, value: number | string | readonly string[]) => (isCors(name) ? res : setHeader(name, value)));
   const writeHead = res.writeHead.bind(res) as (status: number, ...rest: unknown[]) => ServerResponse;
   // Every response passes here (also implicit ones: res.end() calls res.writeHead), so this catches appendHeader/setHeaders too.
   res.writeHead = ((status: number, ...rest: unknown[]) => {
@@ -95,7 +95,7 @@ function withoutCors(res: ServerResponse): void {
       return arg;
     });
     return writeHead(status, ...filtered);
-  }) as ServerResponse['writeHead'];
+  });
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, close = false): void {

@@ -18,7 +18,7 @@ export async function openDatabase(env: Env, log: Logger): Promise<Database> {
   if (env.table) {
     const raw = new DynamoDBClient({ maxAttempts: 8 });
     await ensureTable(raw, env.table);
-    return { raw, doc: documentClient(raw), table: env.table, close: async () => raw.destroy() };
+    return { raw, doc: documentClient(raw), table: env.table, close: () => Promise.resolve(raw.destroy()) };
   }
   let embedded;
   try {

@@ -16,7 +16,7 @@ function stats(xs: number[]): { n: number; p50: number; p95: number; max: number
   return { n: s.length, p50: at(0.5), p95: at(0.95), max: s[s.length - 1] ?? 0 };
 }
 
-async function until<T>(probe: () => Promise<T | undefined | null | false>, timeoutMs = 60_000): Promise<T> {
+async function until<T>(probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
       const { requestId } = await h.request(i % 2 ? PEOPLE.second.slack : PEOPLE.requester.slack, { duration: 'PT1H' });
       if (requestId) ids.push(requestId);
     }
-    await until(async () => ids.every((id) => h.approvalMessage(id)));
+    await until(() => ids.every((id) => h.approvalMessage(id)));
     const b0 = Date.now();
     await Promise.all(ids.flatMap((id) => [h.click(PEOPLE.approver1.slack, 'approve', id), h.click(PEOPLE.approver2.slack, 'approve', id)]));
     await until(async () => {

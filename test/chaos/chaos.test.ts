@@ -115,7 +115,7 @@ describe.concurrent('chaos: Identity Center faults', () => {
       const failed = await requestAndApprove(rig, r0, 'PT3S');
       const f = await rig.waitForStatus(failed, 'FAILED', 30_000);
       expect(f.grant.failure).toContain('Access denied by IAM');
-      await poll(async () => rig.slack.dmsTo(r0.slack).some((m) => (m.text ?? '').includes('could not be granted')), 15_000, () => 'the requester never heard the grant failed');
+      await poll(() => rig.slack.dmsTo(r0.slack).some((m) => (m.text ?? '').includes('could not be granted')), 15_000, () => 'the requester never heard the grant failed');
 
       const retried = await requestAndApprove(rig, r1, 'PT3S');
       await rig.waitForStatus(retried, 'ACTIVE', 30_000);
@@ -160,7 +160,7 @@ describe.concurrent('chaos: SIGKILL and restart of the bot process', () => {
 
       const restartAt = Date.now();
       await bot.start();
-      const goneAt = await poll(async () => (rig.holds(who.principal) ? null : Date.now()), 30_000, () => 'the assignment was never removed after the restart');
+      const goneAt = await poll(() => (rig.holds(who.principal) ? null : Date.now()), 30_000, () => 'the assignment was never removed after the restart');
       expect(goneAt - restartAt, `revoked ${goneAt - restartAt} ms after the restart`).toBeLessThanOrEqual(10_000);
       expect(rig.successfulCreations(who.principal ?? '')).toHaveLength(1);
       await rig.settle([id], 30_000);
@@ -188,7 +188,7 @@ describe.concurrent('chaos: SIGKILL and restart of the bot process', () => {
         }
       });
       await Promise.all([rig.approve(id, person(rig.approvers, 0)), rig.approve(id, person(rig.approvers, 1))]);
-      await poll(async () => killedAt, 30_000, () => 'the bot never called CreateAccountAssignment');
+      await poll(() => killedAt, 30_000, () => 'the bot never called CreateAccountAssignment');
       unhook();
       await bot.waitExit();
       await bot.start();
@@ -215,7 +215,7 @@ describe.concurrent('chaos: SIGKILL and restart of the bot process', () => {
       rig.ic.setFaults(null);
       const restartAt = Date.now();
       await bot.start();
-      const goneAt = await poll(async () => (rig.holds(who.principal) ? null : Date.now()), 60_000, () => 'the assignment was never removed after the restart');
+      const goneAt = await poll(() => (rig.holds(who.principal) ? null : Date.now()), 60_000, () => 'the assignment was never removed after the restart');
       await rig.settle([id], 60_000);
       await expectInvariants('kill-during-revoke', rig, [{ id, who }]);
       expect(goneAt - restartAt, `[kill-during-revoke] CHAOS_SEED=${SEED}: revoked ${goneAt - restartAt} ms after the restart`).toBeLessThanOrEqual(ALLOWANCE_MS);
@@ -231,13 +231,13 @@ describe.concurrent('chaos: SIGKILL and restart of the bot process', () => {
       const bot = await rig.addBot();
       let killedAt = 0;
       const unhook = rig.onSlackCall((c) => {
-        if (!killedAt && c.ok && c.method === 'chat.postMessage' && c.args.channel === AUDIT && c.args.thread_ts && String(c.args.text ?? '').startsWith('Access granted')) {
+        if (!killedAt && c.ok && c.method === 'chat.postMessage' && c.args.channel === AUDIT && c.args.thread_ts && String(c.args.text as string | undefined ?? '').startsWith('Access granted')) {
           killedAt = Date.now();
           bot.killNow(); // Slack has the reply; the bot never learns it was posted
         }
       });
       const id = await requestAndApprove(rig, who, 'PT3S');
-      await poll(async () => killedAt, 30_000, () => 'the grant was never announced in the audit thread');
+      await poll(() => killedAt, 30_000, () => 'the grant was never announced in the audit thread');
       unhook();
       await bot.waitExit();
       await bot.start();

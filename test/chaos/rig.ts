@@ -500,7 +500,7 @@ pendingTimeout: PT1H
       try {
         const opened = await bot.driver.slashCommand(who.slack, '');
         if (opened.status !== 200) throw new Error(`slash command HTTP ${opened.status}`);
-        const view = await poll(async () => this.slack.views().find((v) => v.triggerId === opened.triggerId && v.view?.callback_id === 'breakglass_request'), 5000, () => 'request modal never opened');
+        const view = await poll(() => this.slack.views().find((v) => v.triggerId === opened.triggerId && v.view?.callback_id === 'breakglass_request'), 5000, () => 'request modal never opened');
         const sub = await bot.driver.viewSubmission(
           who.slack,
           view.id,
@@ -713,7 +713,7 @@ function interceptPush<T>(list: T[], hook: (item: T) => void): () => void {
 }
 
 /** Polls until the probe yields a truthy value. */
-export async function poll<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs: number, what: () => string, everyMs = 50): Promise<T> {
+export async function poll<T>(probe: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs: number, what: () => string, everyMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();

@@ -222,7 +222,7 @@ describe('nobody in the workspace can break the bot by repeating themselves', ()
     expect(Date.now() - asked).toBeLessThan(5_000);
     expect(lists() - before).toBeLessThanOrEqual(3);
     expect(x.slack.callsTo('usergroups.users.list').every((c) => c.ok)).toBe(true);
-    await eventually(async () => x.slack.ephemerals().filter((e) => e.user === PEOPLE.outsider.slack).length >= 40, 10_000, () => 'every click was answered');
+    await eventually(() => x.slack.ephemerals().filter((e) => e.user === PEOPLE.outsider.slack).length >= 40, 10_000, () => 'every click was answered');
   });
 });
 

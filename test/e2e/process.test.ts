@@ -114,9 +114,9 @@ describe('the bot process', () => {
       expect(ic.callsTo('CreateAccountAssignment')).toHaveLength(0);
       await driver.blockAction(approver, { actionId: 'approve', value: requestId, message: { channel: message.channel, ts: message.ts } });
     }
-    await eventually(async () => ic.assignments().length === 1, 10_000);
+    await eventually(() => ic.assignments().length === 1, 10_000);
     expect(ic.callsTo('CreateAccountAssignment')).toHaveLength(1);
-    await eventually(async () => ic.assignments().length === 0, 15_000, () => p.output());
+    await eventually(() => ic.assignments().length === 0, 15_000, () => p.output());
     await slack.waitFor(() => slack.dmsTo(PEOPLE.requester.slack).find((m) => (m.text ?? '').includes('has ended')), 5000);
     const grantDm = slack.dmsTo(PEOPLE.requester.slack).find((m) => JSON.stringify(m.blocks).includes('end_access'));
     expect(JSON.stringify(grantDm?.blocks)).toContain('GMT+9');

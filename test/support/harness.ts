@@ -253,7 +253,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
 }
 
 /** Polls an async probe until it yields a value. */
-export async function eventually<T>(probe: () => Promise<T | undefined | null | false>, timeoutMs = 10_000, what = () => 'condition'): Promise<T> {
+export async function eventually<T>(probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 10_000, what = () => 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();

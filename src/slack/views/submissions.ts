@@ -60,7 +60,8 @@ export function registerSubmissions(app: App, ctx: ServiceContext): void {
     }
     let requestId: string;
     try {
-      requestId = String((JSON.parse(view.private_metadata || '{}') as { requestId?: unknown }).requestId ?? '');
+      const stored = (JSON.parse(view.private_metadata || '{}') as { requestId?: unknown }).requestId;
+      requestId = typeof stored === 'string' ? stored : '';
     } catch {
       requestId = '';
     }
