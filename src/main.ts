@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
 import { chainAnchors } from './audit/anchors.ts';
 import { awsRegion, serviceContext, WorkSignals } from './bootstrap.ts';
+import { systemClock } from './clock.ts';
 import { ConfigError } from './config/errors.ts';
 import { readEnv, type Env } from './config/env.ts';
 import { loadPolicy } from './config/policy-file.ts';
@@ -46,7 +47,8 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
   const loaded = loadPolicy(env.policyPath);
   const policy = loaded.policy;
 
-  const directory = new SlackDirectory(webClient(env.slack.botToken, env.slack.apiUrl, log, { retries: 2, rejectRateLimited: true }), policy, log);
+  const clock = opts.clock ?? systemClock;
+  const directory = new SlackDirectory(webClient(env.slack.botToken, env.slack.apiUrl, log, { retries: 2, rejectRateLimited: true }), policy, log, clock);
   let groups: Map<string, string[]>;
   try {
     groups = await directory.policyGroups();
@@ -68,7 +70,7 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
 
   const db = await openDatabase(env, log);
   const signals = new WorkSignals();
-  const services = serviceContext({ env, source, policy, db, log, directory, signals, clock: opts.clock, timing: opts.timing });
+  const services = serviceContext({ env, source, policy, db, log, directory, signals, clock, timing: opts.timing });
   const ctx = services.ctx;
   const anchors = chainAnchors(env, db, awsRegion(source));
   if (!anchors.chainKey) log.warn({ event: 'audit.unkeyed' }, 'BREAKGLASS_AUDIT_KEY is not set: the audit chain is hashed, not signed, so anyone who can write the table could recompute it');

@@ -28,7 +28,7 @@ import { warnAboutExamples, type BotConfig } from './config.ts';
 /** The repository root: the Docker build context of the image asset. */
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Sparse indexes the store queries (DESIGN.md: no Scan on a hot path). */
+/** Sparse indexes the store queries (docs/architecture.md: no Scan on a hot path). */
 const TABLE_INDEXES = [
   { indexName: 'due', partitionKey: 'duePk', sortKey: 'dueAt' },
   { indexName: 'outbox', partitionKey: 'outboxPk', sortKey: 'outboxAt' },
@@ -212,7 +212,7 @@ export class BotStack extends Stack {
     });
 
     // Two tasks in two AZs: the bot stays up through a task or AZ failure. Conditional writes
-    // make the replicas safe together (DESIGN.md).
+    // make the replicas safe together (docs/architecture.md).
     this.service = new ecs.FargateService(this, 'Service', {
       cluster,
       taskDefinition,

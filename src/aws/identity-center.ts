@@ -10,45 +10,8 @@ import {
 import { DescribeUserCommand, GetUserIdCommand, IdentitystoreClient, ResourceNotFoundException } from '@aws-sdk/client-identitystore';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import type { AssignmentTarget } from '../domain/request.ts';
+import type { IdentityCenterPort, IdentityUser, ListedAssignment, OperationStatus } from '../services/ports.ts';
 import { backoffMs, RateLimiter, sleep } from './pacing.ts';
-
-export type OperationState = 'IN_PROGRESS' | 'SUCCEEDED' | 'FAILED';
-export interface OperationStatus {
-  state: OperationState;
-  failureReason: string | null;
-}
-
-/** What the services need of Identity Center; tests drive the real implementation against a loopback fake. */
-export interface ListedAssignment {
-  principalType: 'USER' | 'GROUP';
-  principalId: string;
-}
-
-/** The Identity Center user a Slack account maps to, as approvers are shown it. */
-export interface IdentityUser {
-  userId: string;
-  userName: string;
-  displayName: string | null;
-  /** The user's email that matched (Identity Center's spelling). */
-  email: string;
-  disabled: boolean;
-}
-
-export interface IdentityCenterPort {
-  findUserIdByEmail(email: string): Promise<string | null>;
-  /**
-   * The one Identity Store user whose email is `email`, compared case-insensitively and never
-   * guessed (no other domains). Null when none; Identity Store keeps emails unique.
-   */
-  findUserByEmail(email: string): Promise<IdentityUser | null>;
-  hasAssignment(t: AssignmentTarget): Promise<boolean>;
-  /** Every principal assigned the permission set on the account. */
-  listAssignments(instanceArn: string, accountId: string, permissionSetArn: string): Promise<ListedAssignment[]>;
-  startCreation(t: AssignmentTarget): Promise<string>;
-  creationStatus(instanceArn: string, requestId: string): Promise<OperationStatus>;
-  startDeletion(t: AssignmentTarget, principalType?: 'USER' | 'GROUP'): Promise<string>;
-  deletionStatus(instanceArn: string, requestId: string): Promise<OperationStatus>;
-}
 
 export interface IdentityCenterOptions {
   region: string;
@@ -65,6 +28,7 @@ export function managementRoleCredentials(roleArn: string | null, sessionName: s
   return roleArn ? fromTemporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: sessionName, DurationSeconds: 900 } }) : undefined;
 }
 
+/** Identity Center through the AWS SDK (sso-admin and identitystore); tests drive it against a loopback fake. */
 export class IdentityCenter implements IdentityCenterPort {
   private readonly sso: SSOAdminClient;
   private readonly store: IdentitystoreClient;

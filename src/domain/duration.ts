@@ -7,12 +7,6 @@ export function parseDuration(iso: string): Duration | null {
   return d;
 }
 
-export function durationMs(iso: string): number {
-  const d = parseDuration(iso);
-  if (!d) throw new Error(`not a positive ISO-8601 duration: ${iso}`);
-  return d.as('milliseconds');
-}
-
 /** "1 hour 30 minutes", "20 seconds": what people read. */
 export function humanDuration(iso: string): string {
   const d = parseDuration(iso);

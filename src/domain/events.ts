@@ -65,39 +65,7 @@ export interface EventPayloads {
 
 export type EventType = keyof EventPayloads;
 
-export const EVENT_TYPES = [
-  'config.loaded',
-  'request.submitted',
-  'approval.given',
-  'request.approved',
-  'request.denied',
-  'request.cancelled',
-  'request.expired',
-  'attempt.rejected',
-  'grant.started',
-  'grant.succeeded',
-  'grant.failed',
-  'access.ended',
-  'revoke.started',
-  'revoke.succeeded',
-  'revoke.kept',
-  'revoke.retrying',
-  'revoke.failed',
-  'quorum.unsafe',
-  'drift.detected',
-  'drift.revoked',
-  'drift.resolved',
-  'revoke_all.started',
-  'revoke_all.finished',
-  'freeze.set',
-  'freeze.lifted',
-  'audit.checkpoint',
-] as const satisfies readonly EventType[];
-
 /** One event as a change causes it: `details` is the payload of its type. */
 export type DomainEvent = {
   [T in EventType]: { type: T; requestId: string | null; actor: Actor | null; details: EventPayloads[T]; at?: string };
 }[EventType];
-
-/** An event of one type. */
-export type EventOf<T extends EventType> = Extract<DomainEvent, { type: T }>;

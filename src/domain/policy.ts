@@ -39,11 +39,6 @@ export interface Policy {
 /** Slack user-group memberships, resolved from Slack. */
 export type GroupMembers = ReadonlyMap<string, readonly string[]>;
 
-export function memberOf(userId: string, principals: Principals, groups: GroupMembers): boolean {
-  if (principals.users.includes(userId)) return true;
-  return principals.groups.some((g) => groups.get(g)?.includes(userId) ?? false);
-}
-
 /** Everyone the principals name, groups expanded. */
 export function expand(principals: Principals, groups: GroupMembers): Set<string> {
   const all = new Set(principals.users);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { addDuration } from '../domain/duration.ts';
 import { validateSubmission, type SubmissionErrors, type SubmissionInput } from '../domain/policy.ts';
 import type { AccessRequest } from '../domain/request.ts';
-import type { IdentityUser } from '../aws/identity-center.ts';
+import type { IdentityUser } from './ports.ts';
 import type { ServiceContext } from './context.ts';
 
 export type SubmitResult = { ok: true; request: AccessRequest } | { ok: false; errors: SubmissionErrors };

@@ -1,4 +1,4 @@
-/** The Slack ids operators and outside checks rely on (DESIGN.md, "Slack surface"). Keep them stable. */
+/** The Slack ids operators and outside checks rely on (docs/architecture.md, "Slack surface"). Keep them stable. */
 export const COMMAND = '/breakglass';
 export const REQUEST_VIEW = 'breakglass_request';
 export const DENY_VIEW = 'breakglass_deny';

@@ -1,6 +1,6 @@
 import { ErrorCode, LogLevel, WebClient, type Logger as SlackLogger } from '@slack/web-api';
 import type { Logger } from 'pino';
-import { SlackDeliveryError, type AuditSlack, type Directory, type SlackUser } from '../services/ports.ts';
+import { SlackDeliveryError, type AuditSlack, type Clock, type Directory, type SlackUser } from '../services/ports.ts';
 import type { Policy } from '../domain/policy.ts';
 import type { SlackMessage } from './blocks/messages.ts';
 
@@ -166,10 +166,11 @@ export class SlackDirectory implements Directory {
     private readonly client: WebClient,
     private readonly policy: Policy,
     log?: Logger,
+    clock?: Clock,
   ) {
     this.membership = new GroupMembership(
       (g) => this.groupMembers(g),
-      GROUP_CACHE,
+      { ...GROUP_CACHE, ...(clock ? { now: () => clock.ms() } : {}) },
       (groupId, err) => log?.warn({ err, event: 'slack.group_stale', groupId }, 'Slack refused a group re-read; answering from the last copy'),
     );
   }

@@ -49,7 +49,6 @@ export class OutboxStore implements OutboxPort {
     );
   }
 
-  /** Records a step of the head event as done; false when the head is no longer that event. */
   /**
    * Records a delivery step of the event at `index` as done (and optionally
    * stores where it went, e.g. the Slack message ts); false when that

@@ -26,6 +26,8 @@ async function fullLifecycle(x: Harness): Promise<string> {
   await x.slack.waitFor(() => x.approvalMessage(id), 10_000);
   await x.click(PEOPLE.approver1.slack, 'approve', id);
   await x.click(PEOPLE.approver2.slack, 'approve', id);
+  await x.waitForStatus(id, 'ACTIVE', 15_000);
+  x.clock.advance(2_000);
   await x.waitForStatus(id, 'REVOKED', 30_000);
   return id;
 }

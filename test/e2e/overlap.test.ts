@@ -26,6 +26,7 @@ describe('access the bot did not give, or still gives through another grant', ()
     const short = await grantFor(x, PEOPLE.requester.slack, 'PT3S');
     const long = await grantFor(x, PEOPLE.requester.slack, 'PT1H');
     expect(x.ic.callsTo('CreateAccountAssignment').filter((c) => c.status === 200)).toHaveLength(1);
+    x.clock.advance(3_000);
     const first = await x.waitForStatus(short, 'REVOKED', 15_000);
     expect(first.revoke?.kept).toContain(long);
     expect(held(x, PEOPLE.requester.principal)).toBe(true);
@@ -45,6 +46,7 @@ describe('access the bot did not give, or still gives through another grant', ()
     const id = await grantFor(x, PEOPLE.requester.slack, 'PT2S');
     expect(x.ic.callsTo('CreateAccountAssignment')).toHaveLength(0);
     expect((await x.get(id)).grant.alreadyHeld).toContain('before breakglass granted it');
+    x.clock.advance(2_000);
     const done = await x.waitForStatus(id, 'REVOKED', 15_000);
     expect(done.revoke?.kept).toContain('before breakglass granted it');
     expect(x.ic.callsTo('DeleteAccountAssignment')).toHaveLength(0);
@@ -59,6 +61,7 @@ describe('access the bot did not give, or still gives through another grant', ()
     const x = h;
     x.ic.addAssignment({ accountId: ACCOUNT, permissionSetArn: PERMISSION_SET, principalId: PEOPLE.second.principal });
     const id = await grantFor(x, PEOPLE.second.slack, 'PT2S');
+    x.clock.advance(2_000);
     const done = await x.waitForStatus(id, 'REVOKED', 15_000);
     expect(done.revoke?.kept).toContain('standing access');
     expect(x.ic.callsTo('DeleteAccountAssignment')).toHaveLength(0);
@@ -72,6 +75,7 @@ describe('access the bot did not give, or still gives through another grant', ()
     const x = h;
     const id = await grantFor(x, PEOPLE.second.slack, 'PT2S');
     expect(x.ic.callsTo('CreateAccountAssignment').filter((c) => c.status === 200)).toHaveLength(1);
+    x.clock.advance(2_000);
     const done = await x.waitForStatus(id, 'REVOKED', 15_000);
     expect(done.revoke?.kept).toBeNull();
     expect(held(x, PEOPLE.second.principal)).toBe(false);
@@ -82,11 +86,13 @@ describe('access the bot did not give, or still gives through another grant', ()
     const x = h;
     x.ic.addAssignment({ accountId: ACCOUNT, permissionSetArn: PERMISSION_SET, principalId: PEOPLE.requester.principal });
     const first = await grantFor(x, PEOPLE.requester.slack, 'PT2S');
+    x.clock.advance(2_000);
     expect((await x.waitForStatus(first, 'REVOKED', 15_000)).revoke?.kept).toContain('before breakglass granted it');
     x.ic.removeAssignment({ accountId: ACCOUNT, permissionSetArn: PERMISSION_SET, principalId: PEOPLE.requester.principal });
     const second = await grantFor(x, PEOPLE.requester.slack, 'PT2S');
     expect(held(x, PEOPLE.requester.principal)).toBe(true);
     expect((await x.get(second)).grant.alreadyHeld).toBeNull();
+    x.clock.advance(2_000);
     const done = await x.waitForStatus(second, 'REVOKED', 15_000);
     expect(done.revoke?.kept).toBeNull();
     expect(held(x, PEOPLE.requester.principal)).toBe(false);
@@ -99,6 +105,7 @@ describe('time limits and failures', () => {
     const x = h;
     const { requestId } = await x.request(PEOPLE.requester.slack);
     const id = requestId ?? '';
+    x.clock.advance(2_000);
     await x.waitForStatus(id, 'EXPIRED', 10_000);
     await x.click(PEOPLE.approver1.slack, 'approve', id);
     await x.settle();
@@ -129,6 +136,7 @@ describe('time limits and failures', () => {
     const x = h;
     x.ic.failNextDeletions(4, 'Received a 500 status error: internal');
     const id = await grantFor(x, PEOPLE.requester.slack, 'PT2S');
+    x.clock.advance(2_000);
     const done = await x.waitForStatus(id, 'REVOKED', 30_000);
     expect(done.revoke?.attempts).toBe(4);
     expect(x.ic.callsTo('DeleteAccountAssignment').filter((c) => c.status === 200)).toHaveLength(5);

@@ -8,6 +8,7 @@ import { startBot, type RunningBot } from '../../src/main.ts';
 import type { Timing } from '../../src/services/context.ts';
 import { startTestDatabase, type TestDatabase } from './database.ts';
 import { FakeIdentityCenter, type FakeUser } from './fake-identity-center.ts';
+import { ShiftableClock } from './clocks.ts';
 import { FakeS3 } from './fake-s3.ts';
 import { FakeSlack, type FakeSlackUser, type PostedMessage } from './fake-slack.ts';
 import { SlackDriver } from './slack-driver.ts';
@@ -55,6 +56,8 @@ export interface HarnessOptions {
 export const CHECKPOINT_BUCKET = 'breakglass-checkpoints';
 
 export interface Harness {
+  /** The bot's clock: `advance(ms)` instead of waiting for an expiry. */
+  clock: ShiftableClock;
   ic: FakeIdentityCenter;
   s3: FakeS3 | null;
   slack: FakeSlack;
@@ -172,7 +175,8 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       done();
     },
   });
-  const bot = await startBot(env, { logger: createLogger('debug', sink), timing: o.timing });
+  const clock = new ShiftableClock();
+  const bot = await startBot(env, { logger: createLogger('debug', sink), timing: o.timing, clock });
   const driver = new SlackDriver({ slack, signingSecret: SIGNING_SECRET, eventsUrl: `http://127.0.0.1:${bot.port()}/slack/events`, transport });
 
   const get = async (id: string) => {
@@ -191,6 +195,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   };
 
   const harness: Harness = {
+    clock,
     ic,
     s3,
     slack,

@@ -6,8 +6,8 @@ import { parse } from 'yaml';
 export const MANIFEST_PATH = fileURLToPath(new URL('../../../manifest.yml', import.meta.url));
 
 /**
- * The bot scopes manifest.yml asks for. The container image does not ship manifest.yml, so
- * doctor falls back to this copy there; a test keeps it equal to the file.
+ * The bot scopes manifest.yml asks for. The image ships manifest.yml; this copy answers when the
+ * file cannot be read (an installation without it), and a test keeps it equal to the file.
  */
 export const MANIFEST_BOT_SCOPES: readonly string[] = ['commands', 'chat:write', 'im:write', 'users:read', 'users:read.email', 'usergroups:read'];
 

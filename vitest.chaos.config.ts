@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+/** `npm run test:chaos`: real bot processes SIGKILLed at the worst moments, replicas, injected faults (minutes, not seconds). */
+export default defineConfig({
+  test: {
+    include: ['test/chaos/**/*.test.ts'],
+    testTimeout: 180_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+  },
+});
