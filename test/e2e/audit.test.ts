@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -96,6 +96,7 @@ describe('the verifiable audit record', () => {
     const rehashed = records.map((r) => ({ ...r }));
     (rehashed[1] as { at: string }).at = '2020-01-01T00:00:00.000Z';
     const rehashedRun = await bg(x, ['audit', 'verify', '--file', file('at.jsonl', rehashed.map((r) => JSON.stringify(r)))]);
+    expect(rehashedRun.code).toBe(1);
     expect(rehashedRun.err).toContain('record seq 2');
 
     const csv = await bg(x, ['audit', 'export', '--format', 'csv']);
@@ -104,7 +105,6 @@ describe('the verifiable audit record', () => {
     const since = await bg(x, ['audit', 'export', '--since', String(records[2]?.at)]);
     expect(since.out.trim().split('\n').length).toBeLessThan(lines.length);
     expect((await bg(x, ['audit', 'export', '--since', 'yesterday'])).code).toBe(2);
-    expect(readFileSync(good, 'utf8')).toContain('"prevHash"');
   });
 
   it('loses and doubles nothing while Slack fails, and keeps the request modal instant', async () => {
@@ -137,7 +137,9 @@ describe('the verifiable audit record', () => {
     const posts = x.slack.callsTo('chat.postMessage');
     const limited = posts.findIndex((c) => !c.ok);
     expect(limited).toBeGreaterThanOrEqual(0);
-    expect((posts[limited + 1]?.at ?? Infinity) - (posts[limited]?.at ?? 0)).toBeGreaterThanOrEqual(1900);
+    const retry = posts[limited + 1];
+    expect(retry).toBeDefined();
+    expect((retry?.at ?? 0) - (posts[limited]?.at ?? 0)).toBeGreaterThanOrEqual(1900);
     await x.settle();
     await eventuallyDelivered(x);
     await expectThreadMatchesChain(x, id);

@@ -48,8 +48,11 @@ describe('Dockerfile', () => {
     .filter((line) => line.trim() !== '' && !line.startsWith('#'));
   const finalStage = instructions.slice(instructions.findLastIndex((line) => line.startsWith('FROM ')));
 
-  it('builds in stages from a slim Node 20 image with production dependencies only', () => {
-    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
+  it('builds in stages from a slim Debian Node image the package supports, with production dependencies only', () => {
+    const image = /^ARG NODE_IMAGE=node:(\d+)-(\w+)-slim$/m.exec(dockerfile);
+    expect(image, 'NODE_IMAGE is an official node:<major>-<debian>-slim image').not.toBeNull();
+    const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
+    expect(Number(image?.[1])).toBeGreaterThanOrEqual(Number(/>=\s*(\d+)/.exec(engines)?.[1]));
     expect(instructions.filter((line) => line.startsWith('FROM '))).toEqual(['FROM ${NODE_IMAGE} AS deps', 'FROM ${NODE_IMAGE}']);
     expect(instructions.find((line) => line.startsWith('RUN npm ci'))).toMatch(/npm ci --omit=dev --ignore-scripts/);
     expect(finalStage.some((line) => line.startsWith('RUN '))).toBe(false);
