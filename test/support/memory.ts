@@ -1262,7 +1262,7 @@ export class MemorySlack implements AuditSlack {
   readonly posts: MemoryPost[] = [];
   readonly updates: Array<{ channel: string; ts: string; text: string; blocks: SlackText['blocks'] }> = [];
   private failures: Array<{ method: SlackMethod; error: () => Error; landed: boolean }> = [];
-  private ts = 1_700_000_000_000_100;
+  private ts = 0;
 
   /** The next `count` calls of `method` fail with `error`. */
   failNext(method: SlackMethod, error: () => Error, o: { count?: number; landed?: boolean } = {}): void {
@@ -1310,9 +1310,8 @@ export class MemorySlack implements AuditSlack {
   }
 
   private nextTs(): string {
-    this.ts += 100;
-    const s = String(this.ts);
-    return `${s.slice(0, 10)}.${s.slice(10)}`;
+    this.ts++;
+    return `1700000000.${String(this.ts).padStart(6, '0')}`;
   }
 }
 
@@ -1457,6 +1456,43 @@ export interface MemoryWorld {
   plant(id: string, status: RequestStatus, over?: Partial<AccessRequest>, due?: string): Promise<AccessRequest>;
   /** Writes an assignment record through its lock, as a crash or a lost lock could have left it. */
   plantRecord(record: AssignmentRecord, principalId?: string): Promise<void>;
+}
+
+type PortName = 'requests' | 'assignments' | 'outbox' | 'slots' | 'drift' | 'freeze' | 'ic';
+
+/**
+ * Another replica on the same world, killed right after one call returns: from then on every
+ * call it makes to any port fails and nothing it would do next happens. Its leases, locks and
+ * claims stay until they run out, as a killed process leaves them.
+ */
+export function dyingReplica(w: MemoryWorld, port: PortName, method: string, o: { when?: (...args: unknown[]) => boolean; owner?: string } = {}): ServiceContext & { killed(): boolean } {
+  let dead = false;
+  const wrap = <T extends object>(name: PortName, target: T): T =>
+    new Proxy(target, {
+      get(t, prop, receiver) {
+        const value: unknown = Reflect.get(t, prop, receiver);
+        if (typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          if (dead) throw new Error('the replica was killed');
+          const result: unknown = await (value as (...a: unknown[]) => unknown).apply(t, args);
+          if (name === port && prop === method && (o.when?.(...args) ?? true)) dead = true;
+          return result;
+        };
+      },
+    });
+  const c = w.ctx;
+  return {
+    ...c,
+    owner: o.owner ?? 'replica-dying',
+    requests: wrap('requests', c.requests),
+    assignments: wrap('assignments', c.assignments),
+    outbox: wrap('outbox', c.outbox),
+    slots: wrap('slots', c.slots),
+    drift: wrap('drift', c.drift),
+    freeze: wrap('freeze', c.freeze),
+    ic: wrap('ic', c.ic),
+    killed: () => dead,
+  };
 }
 
 /** A full ServiceContext on the in-memory ports and a virtual clock: a unit test is a few lines. */
