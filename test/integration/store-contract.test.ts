@@ -156,6 +156,8 @@ describe.each(implementations)('stores: %s', (_name, make) => {
       await s.requests.create(request('req_early'), [], at(100));
       await s.requests.create(request('req_mid'), [], at(200));
       expect((await s.requests.due(at(250))).map((d) => d.id)).toEqual(['req_early', 'req_mid']);
+      expect((await s.requests.due(at(200))).map((d) => d.id)).toEqual(['req_early', 'req_mid']);
+      expect((await s.requests.due(at(199))).map((d) => d.id)).toEqual(['req_early']);
       expect((await s.requests.due(null)).map((d) => d.id)).toEqual(['req_early', 'req_mid', 'req_late']);
       await s.requests.update('req_early', null, { due: at(400) }, at(1));
       await s.requests.update('req_mid', null, { due: null }, at(1));
@@ -177,6 +179,8 @@ describe.each(implementations)('stores: %s', (_name, make) => {
       // The holder renews by claiming again.
       expect(await s.requests.claim('req_b', 'one', 'PENDING', at(20), at(50))).not.toBeNull();
       expect(await s.requests.claim('req_b', 'two', 'PENDING', at(40), at(70))).toBeNull();
+      // At its very end the lease still holds; only after it.
+      expect(await s.requests.claim('req_b', 'two', 'PENDING', at(50), at(70))).toBeNull();
       expect(await s.requests.claim('req_b', 'two', 'PENDING', at(51), at(80))).not.toBeNull();
       // Only the holder releases.
       await s.requests.release('req_b', 'one');
@@ -276,6 +280,7 @@ describe.each(implementations)('stores: %s', (_name, make) => {
       expect(await s.assignments.renew(t, 'request:d', at(120))).toBe(false);
       expect(await s.assignments.renew(t, 'request:c', at(120))).toBe(true);
       expect(await s.assignments.lock(t, 'request:d', at(90), at(150))).toBeNull();
+      expect(await s.assignments.lock(t, 'request:d', at(120), at(150))).toBeNull();
       // Past its end, it is taken over; the old holder can then neither renew, save nor unlock.
       expect(await s.assignments.lock(t, 'request:d', at(121), at(180))).not.toBeNull();
       expect(await s.assignments.renew(t, 'request:c', at(240))).toBe(false);
@@ -307,7 +312,8 @@ describe.each(implementations)('stores: %s', (_name, make) => {
       // Released without its number: every slot it may hold is freed.
       await slots.release(`r${without + 1}`, null);
       expect(await slots.acquire('r9', at(3), at(300))).toBe(its);
-      // Slots run out: a crashed holder's slot comes back.
+      // Slots run out: a crashed holder's slot comes back (after its end, not at it).
+      expect(await slots.acquire('late', at(300), at(600))).toBeNull();
       expect(await slots.acquire('late', at(301), at(600))).not.toBeNull();
     });
   });
@@ -454,6 +460,7 @@ describe.each(implementations)('stores: %s', (_name, make) => {
       const { key, first, second } = await twoEvents(s, 'req_f');
       expect(await s.outbox.claimDelivery(key, 'one', NOW, at(30))).toBe(true);
       expect(await s.outbox.claimDelivery(key, 'two', at(10), at(40))).toBe(false);
+      expect(await s.outbox.claimDelivery(key, 'two', at(30), at(40))).toBe(false);
       expect(await s.outbox.claimDelivery(key, 'one', at(10), at(40))).toBe(true);
       expect(await s.outbox.claimDelivery(key, 'two', at(41), at(70))).toBe(true);
       await s.outbox.releaseDelivery(key, 'one');
