@@ -129,6 +129,27 @@ describe.each(implementations)('stores: %s', (_name, make) => {
       expect(await s.requests.due(null)).toEqual([{ id: 'req_a', status: 'PENDING', dueAt: at(3600) }]);
     });
 
+    it('keeps copies: changing what was written or read changes nothing stored', async () => {
+      const s = await make();
+      const written = request('req_copy');
+      await s.requests.create(written, [submitted('req_copy')], at(3600));
+      written.approvals.push({ slackUserId: 'UX', at: NOW });
+      written.target.accountId = '999999999999';
+      const read = await s.requests.get('req_copy');
+      expect(read).toEqual(request('req_copy'));
+      if (!read) throw new Error('missing');
+      read.approvals.push({ slackUserId: 'UY', at: NOW });
+      read.grant.attempts = 99;
+      const changes = { set: { approvals: [{ slackUserId: 'UA1', at: NOW }] } };
+      const updated = await s.requests.update('req_copy', null, changes, at(1));
+      changes.set.approvals.push({ slackUserId: 'UZ', at: NOW });
+      updated.approvals.push({ slackUserId: 'UW', at: NOW });
+      const item = await s.outbox.read(requestKey('req_copy'));
+      item?.outbox.pop();
+      expect(await s.requests.get('req_copy')).toMatchObject({ approvals: [{ slackUserId: 'UA1', at: NOW }], grant: { attempts: 0 }, target: request('x').target });
+      expect((await s.outbox.read(requestKey('req_copy')))?.outbox).toHaveLength(1);
+    });
+
     it('guards every update by status and version, bumps the version, and queues events', async () => {
       const s = await make();
       await s.requests.create(request('req_a'), [submitted('req_a')], at(3600));
