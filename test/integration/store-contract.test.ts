@@ -1,0 +1,547 @@
+/**
+ * One set of behavioural tests, run against the DynamoDB stores (src/store, on dynalite) and
+ * their in-memory twins (test/support/memory.ts): the unit tests trust the memory stores to
+ * succeed and refuse exactly where DynamoDB does, and this is what holds them to it.
+ */
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GENESIS_HASH, type ChainRecord } from '../../src/audit/chain.ts';
+import type { DomainEvent } from '../../src/domain/events.ts';
+import type { AccessRequest } from '../../src/domain/request.ts';
+import {
+  ConflictError,
+  type AssignmentStorePort,
+  type CheckpointStorePort,
+  type CreationSlotsPort,
+  type DriftStorePort,
+  type FreezePort,
+  type ItemKey,
+  type OutboxPort,
+  type RequestStorePort,
+} from '../../src/services/ports.ts';
+import { AssignmentStore } from '../../src/store/assignments.ts';
+import { CheckpointStore } from '../../src/store/checkpoints.ts';
+import { DriftStore } from '../../src/store/drift.ts';
+import { ensureTable, type Database } from '../../src/store/dynamo.ts';
+import { FreezeStore } from '../../src/store/freeze.ts';
+import { refusalKey, requestKey, systemOutboxKey } from '../../src/store/keys.ts';
+import { OutboxStore } from '../../src/store/outbox.ts';
+import { RequestStore } from '../../src/store/requests.ts';
+import { CreationSlots } from '../../src/store/slots.ts';
+import { startTestDatabase, type TestDatabase } from '../support/database.ts';
+import { NOW, pendingRequest } from '../support/fixtures.ts';
+import { MemoryStore, MemorySlots } from '../support/memory.ts';
+
+interface Stores {
+  requests: RequestStorePort;
+  assignments: AssignmentStorePort;
+  slots(size: number): CreationSlotsPort;
+  drift: DriftStorePort;
+  freeze: FreezePort;
+  outbox: OutboxPort;
+  checkpoints: CheckpointStorePort;
+  /** The raw item, as DynamoDB holds it. */
+  raw(key: ItemKey): Promise<Record<string, unknown> | undefined>;
+}
+
+let server: TestDatabase;
+let tables = 0;
+beforeAll(async () => {
+  server = await startTestDatabase('contract-0');
+});
+afterAll(async () => {
+  await server.close();
+});
+
+const implementations: Array<[string, () => Promise<Stores>]> = [
+  [
+    'DynamoDB (dynalite)',
+    async () => {
+      // A table of its own for every test, so no test sees another's items.
+      const table = `contract-${++tables}`;
+      await ensureTable(server.raw, table);
+      const db: Database = { ...server, table };
+      return {
+        requests: new RequestStore(db),
+        assignments: new AssignmentStore(db),
+        slots: (size) => new CreationSlots(db, size),
+        drift: new DriftStore(db),
+        freeze: new FreezeStore(db),
+        outbox: new OutboxStore(db),
+        checkpoints: new CheckpointStore(db),
+        raw: async (key) => (await db.doc.send(new GetCommand({ TableName: table, Key: key, ConsistentRead: true }))).Item,
+      };
+    },
+  ],
+  [
+    'memory',
+    async () => {
+      const s = new MemoryStore();
+      return {
+        requests: s.requests,
+        assignments: s.assignments,
+        slots: (size) => new MemorySlots(s.table, size),
+        drift: s.drift,
+        freeze: s.freeze,
+        outbox: s.outbox,
+        checkpoints: s.checkpoints,
+        raw: async (key) => s.table.get(key),
+      };
+    },
+  ],
+];
+
+const at = (seconds: number) => new Date(Date.parse(NOW) + seconds * 1000).toISOString();
+const request = (id: string, over: Partial<AccessRequest> = {}) => pendingRequest({ id, ...over });
+const approvalGiven = (id: string, count: number): DomainEvent => ({ type: 'approval.given', requestId: id, actor: { slackUserId: 'UA1', principalId: null }, details: { count, required: 2 } });
+const submitted = (id: string): DomainEvent => {
+  const r = request(id);
+  return {
+    type: 'request.submitted',
+    requestId: id,
+    actor: null,
+    details: { profileId: r.profileId, profileName: r.profileName, accountId: r.target.accountId, permissionSetArn: r.target.permissionSetArn, duration: r.duration, justification: r.justification, ticket: null, approvalsRequired: 2 },
+  };
+};
+const freezeEvent = (type: 'freeze.set' | 'freeze.lifted'): DomainEvent => ({ type, requestId: null, actor: null, details: { operator: 'ops', reason: 'drill' } });
+const record = (seq: number, eventId: string, over: Partial<ChainRecord> = {}): ChainRecord => ({ seq, at: NOW, type: 'config.loaded', requestId: null, actor: null, details: {}, eventId, prevHash: GENESIS_HASH, hash: `h${seq}`, ...over });
+
+async function errorOf(p: Promise<unknown>): Promise<{ name: string; message: string; status: number | undefined }> {
+  try {
+    await p;
+  } catch (err) {
+    const e = err as { name: string; message: string; $metadata?: { httpStatusCode?: number } };
+    return { name: e.name, message: e.message, status: e.$metadata?.httpStatusCode };
+  }
+  throw new Error('expected the write to be refused');
+}
+
+describe.each(implementations)('stores: %s', (_name, make) => {
+  describe('requests', () => {
+    it('creates a request once, with its events queued and its due time indexed', async () => {
+      const s = await make();
+      await s.requests.create(request('req_a'), [submitted('req_a')], at(3600));
+      await expect(s.requests.create(request('req_a'), [], at(60))).rejects.toMatchObject({ name: 'ConditionalCheckFailedException' });
+      expect(await s.requests.get('req_a')).toEqual(request('req_a'));
+      expect(await s.requests.get('req_none')).toBeNull();
+      const item = await s.outbox.read(requestKey('req_a'));
+      expect(item?.outbox).toEqual([expect.objectContaining({ type: 'request.submitted', at: NOW, done: {}, tried: {}, id: expect.any(String) })]);
+      expect(await s.requests.due(null)).toEqual([{ id: 'req_a', status: 'PENDING', dueAt: at(3600) }]);
+    });
+
+    it('keeps copies: changing what was written or read changes nothing stored', async () => {
+      const s = await make();
+      const written = request('req_copy');
+      await s.requests.create(written, [submitted('req_copy')], at(3600));
+      written.approvals.push({ slackUserId: 'UX', at: NOW });
+      written.target.accountId = '999999999999';
+      const read = await s.requests.get('req_copy');
+      expect(read).toEqual(request('req_copy'));
+      if (!read) throw new Error('missing');
+      read.approvals.push({ slackUserId: 'UY', at: NOW });
+      read.grant.attempts = 99;
+      const changes = { set: { approvals: [{ slackUserId: 'UA1', at: NOW }] } };
+      const updated = await s.requests.update('req_copy', null, changes, at(1));
+      changes.set.approvals.push({ slackUserId: 'UZ', at: NOW });
+      updated.approvals.push({ slackUserId: 'UW', at: NOW });
+      const item = await s.outbox.read(requestKey('req_copy'));
+      item?.outbox.pop();
+      expect(await s.requests.get('req_copy')).toMatchObject({ approvals: [{ slackUserId: 'UA1', at: NOW }], grant: { attempts: 0 }, target: request('x').target });
+      expect((await s.outbox.read(requestKey('req_copy')))?.outbox).toHaveLength(1);
+    });
+
+    it('guards every update by status and version, bumps the version, and queues events', async () => {
+      const s = await make();
+      await s.requests.create(request('req_a'), [submitted('req_a')], at(3600));
+      const approved = await s.requests.update('req_a', { status: 'PENDING', version: 1 }, { set: { status: 'APPROVED', approvals: [{ slackUserId: 'UA1', at: NOW }] }, events: [approvalGiven('req_a', 1)], due: at(5) }, at(1));
+      expect(approved).toMatchObject({ status: 'APPROVED', version: 2, updatedAt: at(1), approvals: [{ slackUserId: 'UA1', at: NOW }] });
+      await expect(s.requests.update('req_a', { status: 'PENDING', version: 2 }, { set: { status: 'DENIED' } }, at(2))).rejects.toBeInstanceOf(ConflictError);
+      await expect(s.requests.update('req_a', { status: 'APPROVED', version: 1 }, { set: { status: 'GRANTING' } }, at(2))).rejects.toBeInstanceOf(ConflictError);
+      await expect(s.requests.update('req_none', null, { set: { status: 'GRANTING' } }, at(2))).rejects.toBeInstanceOf(ConflictError);
+      await expect(s.requests.update('req_a', null, { set: { id: 'x' } as never }, at(2))).rejects.toThrow('not a request field: id');
+      // Either of several statuses.
+      const granting = await s.requests.update('req_a', { status: ['PENDING', 'APPROVED'], version: 2 }, { set: { status: 'GRANTING' } }, at(3));
+      expect(granting).toMatchObject({ status: 'GRANTING', version: 3 });
+      // An unguarded update still bumps the version.
+      expect(await s.requests.update('req_a', null, {}, at(4))).toMatchObject({ version: 4, updatedAt: at(4) });
+      expect((await s.outbox.read(requestKey('req_a')))?.outbox.map((e) => [e.type, e.at])).toEqual([
+        ['request.submitted', NOW],
+        ['approval.given', at(1)],
+      ]);
+      expect((await s.outbox.pending(null)).map((p) => [p.key.pk, p.item.outboxAt])).toEqual([['REQ#req_a', at(1)]]);
+    });
+
+    it('moves and clears the due time; due() lists what is due by then, oldest first', async () => {
+      const s = await make();
+      await s.requests.create(request('req_late'), [], at(300));
+      await s.requests.create(request('req_early'), [], at(100));
+      await s.requests.create(request('req_mid'), [], at(200));
+      expect((await s.requests.due(at(250))).map((d) => d.id)).toEqual(['req_early', 'req_mid']);
+      expect((await s.requests.due(at(200))).map((d) => d.id)).toEqual(['req_early', 'req_mid']);
+      expect((await s.requests.due(at(199))).map((d) => d.id)).toEqual(['req_early']);
+      expect((await s.requests.due(null)).map((d) => d.id)).toEqual(['req_early', 'req_mid', 'req_late']);
+      await s.requests.update('req_early', null, { due: at(400) }, at(1));
+      await s.requests.update('req_mid', null, { due: null }, at(1));
+      expect(await s.requests.due(null)).toEqual([
+        { id: 'req_late', status: 'PENDING', dueAt: at(300) },
+        { id: 'req_early', status: 'PENDING', dueAt: at(400) },
+      ]);
+      // An update that says nothing of the due time leaves it.
+      await s.requests.update('req_late', null, { set: { ticket: 'T-1' } }, at(2));
+      expect((await s.requests.due(at(300))).map((d) => d.id)).toEqual(['req_late']);
+    });
+
+    it('lets one owner hold a lease at a time, in one status, until it runs out', async () => {
+      const s = await make();
+      await s.requests.create(request('req_b'), [], NOW);
+      expect(await s.requests.claim('req_b', 'one', 'APPROVED', NOW, at(30))).toBeNull();
+      expect(await s.requests.claim('req_b', 'one', 'PENDING', NOW, at(30))).toMatchObject({ id: 'req_b', status: 'PENDING' });
+      expect(await s.requests.claim('req_b', 'two', 'PENDING', at(10), at(40))).toBeNull();
+      // The holder renews by claiming again.
+      expect(await s.requests.claim('req_b', 'one', 'PENDING', at(20), at(50))).not.toBeNull();
+      expect(await s.requests.claim('req_b', 'two', 'PENDING', at(40), at(70))).toBeNull();
+      // At its very end the lease still holds; only after it.
+      expect(await s.requests.claim('req_b', 'two', 'PENDING', at(50), at(70))).toBeNull();
+      expect(await s.requests.claim('req_b', 'two', 'PENDING', at(51), at(80))).not.toBeNull();
+      // Only the holder releases.
+      await s.requests.release('req_b', 'one');
+      expect(await s.requests.claim('req_b', 'three', 'PENDING', at(52), at(90))).toBeNull();
+      await s.requests.release('req_b', 'two');
+      expect(await s.requests.claim('req_b', 'three', 'PENDING', at(52), at(90))).not.toBeNull();
+      expect(await s.requests.claim('req_none', 'one', 'PENDING', NOW, at(30))).toBeNull();
+      // The lease is not part of the request.
+      expect(await s.requests.get('req_b')).toEqual(request('req_b'));
+    });
+
+    it('counts refusals per person beside the request, never changing it', async () => {
+      const s = await make();
+      await s.requests.create(request('req_c'), [], NOW);
+      for (let i = 1; i <= 3; i++) expect(await s.requests.countRefusal('req_c', 'UX', 'approve', at(i))).toBe(i);
+      expect(await s.requests.countRefusal('req_c', 'UY', 'deny', at(9))).toBe(1);
+      expect(await s.raw(refusalKey('req_c', 'UX'))).toMatchObject({ count: 3, lastAction: 'approve', lastAt: at(3) });
+      expect(await s.requests.get('req_c')).toEqual(request('req_c'));
+    });
+
+    it('appends events without a version bump, only to a request that exists', async () => {
+      const s = await make();
+      await s.requests.create(request('req_d'), [], NOW);
+      expect(await s.requests.appendEvents('req_d', [approvalGiven('req_d', 1)], at(5))).toBe(true);
+      expect(await s.requests.appendEvents('req_none', [approvalGiven('req_none', 1)], at(5))).toBe(false);
+      expect(await s.raw(requestKey('req_none'))).toBeUndefined();
+      expect(await s.requests.get('req_d')).toMatchObject({ version: 1, updatedAt: NOW });
+      const item = await s.outbox.read(requestKey('req_d'));
+      expect(item?.outbox.map((e) => e.type)).toEqual(['approval.given']);
+      expect(item?.item.outboxAt).toBe(at(5));
+    });
+
+    it('refuses a request item grown past 400 KB, and keeps the item as it was', async () => {
+      const s = await make();
+      await s.requests.create(request('req_big'), [], NOW);
+      const chunk = (n: number): DomainEvent => ({ type: 'attempt.rejected', requestId: 'req_big', actor: null, details: { action: 'approve', reason: String(n).repeat(60_000).slice(0, 60_000) } });
+      let accepted = 0;
+      let refusal: Awaited<ReturnType<typeof errorOf>> | null = null;
+      for (let i = 0; i < 10 && !refusal; i++) {
+        try {
+          await s.requests.appendEvents('req_big', [chunk(i)], at(i));
+          accepted++;
+        } catch (err) {
+          refusal = await errorOf(Promise.reject(err));
+        }
+      }
+      // ~2 KB of request and 6 × 60 KB fit; the 7th would take it past 409,600 bytes.
+      expect(accepted).toBe(6);
+      expect(refusal).toEqual({ name: 'ValidationException', message: 'Item size to update has exceeded the maximum allowed size', status: 400 });
+      expect((await s.outbox.read(requestKey('req_big')))?.outbox).toHaveLength(6);
+      // The guarded update meets the same limit.
+      await expect(errorOf(s.requests.update('req_big', { status: 'PENDING', version: 1 }, { set: { justification: 'x'.repeat(60_000) } }, at(20)))).resolves.toMatchObject({
+        name: 'ValidationException',
+        message: 'Item size to update has exceeded the maximum allowed size',
+      });
+      expect(await s.requests.get('req_big')).toMatchObject({ version: 1, justification: request('x').justification });
+      // And so does a put.
+      await expect(errorOf(s.requests.create(request('req_huge', { justification: 'y'.repeat(410_000) }), [], NOW))).resolves.toEqual({
+        name: 'ValidationException',
+        message: 'Item size has exceeded the maximum allowed size',
+        status: 400,
+      });
+      expect(await s.requests.get('req_huge')).toBeNull();
+    });
+  });
+
+  describe('assignment records and their lock', () => {
+    const t = request('x').target;
+    const other = { ...t, principalId: 'p2' };
+
+    it('locks, marks the creation, saves and unlocks only as the lock holder', async () => {
+      const s = await make();
+      expect(await s.assignments.get(t)).toEqual({ holders: [], heldBefore: null, creating: null });
+      expect(await s.assignments.lock(t, 'request:a', NOW, at(60))).toEqual({ holders: [], heldBefore: null, creating: null });
+      expect(await s.assignments.lock(t, 'request:b', at(1), at(61))).toBeNull();
+      // Another assignment has a lock of its own.
+      expect(await s.assignments.lock(other, 'request:b', at(1), at(61))).not.toBeNull();
+      expect(await s.assignments.markCreating(t, 'request:b', 'b')).toBe(false);
+      expect(await s.assignments.markCreating(t, 'request:a', 'a')).toBe(true);
+      expect(await s.assignments.get(t)).toEqual({ holders: [], heldBefore: null, creating: 'a' });
+      // The holder takes it again (renewing).
+      expect(await s.assignments.lock(t, 'request:a', at(2), at(62))).toEqual({ holders: [], heldBefore: null, creating: 'a' });
+      expect(await s.assignments.saveAndUnlock(t, 'request:b', { holders: ['b'], heldBefore: null, creating: null })).toBe(false);
+      expect(await s.assignments.saveAndUnlock(t, 'request:a', { holders: ['a'], heldBefore: 'standing', creating: null })).toBe(true);
+      expect(await s.assignments.get(t)).toEqual({ holders: ['a'], heldBefore: 'standing', creating: null });
+      expect(await s.assignments.saveAndUnlock(t, 'request:a', { holders: [], heldBefore: null, creating: null })).toBe(false);
+      expect(await s.assignments.unlock(t, 'request:a')).toBe(false);
+      // Unlocked: anyone takes it.
+      expect(await s.assignments.lock(t, 'request:b', at(3), at(63))).toEqual({ holders: ['a'], heldBefore: 'standing', creating: null });
+      expect(await s.assignments.saveAndUnlock(t, 'request:b', { holders: ['a', 'b'], heldBefore: null, creating: 'c' })).toBe(true);
+      expect(await s.assignments.get(t)).toEqual({ holders: ['a', 'b'], heldBefore: null, creating: 'c' });
+    });
+
+    it('renews only for its holder, and the lock runs out at its end', async () => {
+      const s = await make();
+      await s.assignments.lock(t, 'request:c', NOW, at(60));
+      expect(await s.assignments.renew(t, 'request:d', at(120))).toBe(false);
+      expect(await s.assignments.renew(t, 'request:c', at(120))).toBe(true);
+      expect(await s.assignments.lock(t, 'request:d', at(90), at(150))).toBeNull();
+      expect(await s.assignments.lock(t, 'request:d', at(120), at(150))).toBeNull();
+      // Past its end, it is taken over; the old holder can then neither renew, save nor unlock.
+      expect(await s.assignments.lock(t, 'request:d', at(121), at(180))).not.toBeNull();
+      expect(await s.assignments.renew(t, 'request:c', at(240))).toBe(false);
+      expect(await s.assignments.markCreating(t, 'request:c', 'c')).toBe(false);
+      expect(await s.assignments.saveAndUnlock(t, 'request:c', { holders: ['c'], heldBefore: null, creating: null })).toBe(false);
+      expect(await s.assignments.unlock(t, 'request:c')).toBe(false);
+      expect(await s.assignments.unlock(t, 'request:d')).toBe(true);
+      expect(await s.assignments.unlock(t, 'request:d')).toBe(false);
+      // A holder whose lock ran out but was not taken over may still renew it (the condition is the owner alone).
+      await s.assignments.lock(t, 'request:e', at(200), at(210));
+      expect(await s.assignments.renew(t, 'request:e', at(300))).toBe(true);
+    });
+  });
+
+  describe('creation slots', () => {
+    it('never hands out more than the limit, hands a holder its own slot again, and frees slots', async () => {
+      const s = await make();
+      const slots = s.slots(3);
+      const got = await Promise.all(['r1', 'r2', 'r3', 'r4'].map((r) => slots.acquire(r, NOW, at(300))));
+      expect(got.filter((n) => n !== null).sort()).toEqual([0, 1, 2]);
+      const without = got.indexOf(null);
+      const holder = `r${without === 0 ? 2 : 1}`;
+      const its = got[Number(holder.slice(1)) - 1];
+      expect(await slots.acquire(holder, at(1), at(300))).toBe(its);
+      await slots.release('nobody', null);
+      expect(await slots.acquire(`r${without + 1}`, at(1), at(300))).toBeNull();
+      await slots.release(holder, its ?? null);
+      expect(await slots.acquire(`r${without + 1}`, at(2), at(300))).toBe(its);
+      // Released without its number: every slot it may hold is freed.
+      await slots.release(`r${without + 1}`, null);
+      expect(await slots.acquire('r9', at(3), at(300))).toBe(its);
+      // Slots run out: a crashed holder's slot comes back (after its end, not at it).
+      expect(await slots.acquire('late', at(300), at(600))).toBeNull();
+      expect(await slots.acquire('late', at(301), at(600))).not.toBeNull();
+    });
+  });
+
+  describe('drift alerts', () => {
+    const alert = (id: string, profileId = 'org-admin') => ({ id, profileId, accountId: '111111111111', permissionSetArn: 'arn:ps/ps-1', instanceArn: 'arn:aws:sso:::instance/ssoins-1', principalType: 'USER' as const, principalId: `p-${id}`, detectedAt: NOW });
+    const detected = (id: string): DomainEvent => ({
+      type: 'drift.detected',
+      requestId: null,
+      actor: null,
+      details: { driftId: id, profileId: 'org-admin', profileName: 'Org admin', accountId: '111111111111', permissionSetArn: 'arn:ps/ps-1', principalType: 'USER', principalId: `p-${id}`, mode: 'alert' },
+    });
+    const resolved = (id: string): DomainEvent => ({ type: 'drift.resolved', requestId: null, actor: null, details: { driftId: id, note: 'gone' } });
+
+    it('raises once while open, closes once, and lists what is open', async () => {
+      const s = await make();
+      expect(await s.drift.raise(alert('d1'), detected('d1'), at(1))).toBe(true);
+      expect(await s.drift.raise(alert('d1'), detected('d1'), at(2))).toBe(false);
+      expect(await s.drift.raise(alert('d2'), detected('d2'), at(3))).toBe(true);
+      expect(await s.drift.raise(alert('d3', 'other'), detected('d3'), at(3))).toBe(true);
+      expect((await s.drift.openIds('org-admin')).sort()).toEqual(['d1', 'd2']);
+      expect(await s.drift.openIds('other')).toEqual(['d3']);
+      expect(await s.drift.openIds('none')).toEqual([]);
+      expect(await s.drift.get('d1')).toMatchObject({ ...alert('d1'), status: 'open', detectedAt: at(1), alertMessage: null });
+      expect(await s.drift.get('d9')).toBeNull();
+      expect(await s.drift.close('d1', 'resolved', resolved('d1'), at(4))).toBe(true);
+      expect(await s.drift.close('d1', 'revoked', resolved('d1'), at(5))).toBe(false);
+      expect(await s.drift.close('d9', 'revoked', resolved('d9'), at(5))).toBe(false);
+      expect(await s.drift.get('d1')).toMatchObject({ status: 'resolved' });
+      expect(await s.drift.openIds('org-admin')).toEqual(['d2']);
+      await s.drift.close('d2', 'revoked', resolved('d2'), at(6));
+      expect(await s.drift.openIds('org-admin')).toEqual([]);
+      // Seen again after it closed: a new alert on the same item, its events queued after the old ones.
+      expect(await s.drift.raise(alert('d1'), detected('d1'), at(7))).toBe(true);
+      expect(await s.drift.get('d1')).toMatchObject({ status: 'open', detectedAt: at(7) });
+      expect(await s.drift.openIds('org-admin')).toEqual(['d1']);
+      const queued = await s.outbox.read({ pk: 'DRIFT#d1', sk: 'DRIFT' });
+      expect(queued?.outbox.map((e) => [e.type, e.at])).toEqual([
+        ['drift.detected', at(1)],
+        ['drift.resolved', at(4)],
+        ['drift.detected', at(7)],
+      ]);
+    });
+  });
+
+  describe('the freeze', () => {
+    it('sets, replaces and lifts the freeze, queuing its events', async () => {
+      const s = await make();
+      expect(await s.freeze.get()).toBeNull();
+      expect(await s.freeze.lift(at(1), freezeEvent('freeze.lifted'))).toBe(false);
+      await s.freeze.set({ by: 'ops', reason: 'leak', at: at(2) }, freezeEvent('freeze.set'));
+      expect(await s.freeze.get()).toEqual({ by: 'ops', reason: 'leak', at: at(2) });
+      await s.freeze.set({ by: 'sec', reason: 'again', at: at(3) }, freezeEvent('freeze.set'));
+      expect(await s.freeze.get()).toEqual({ by: 'sec', reason: 'again', at: at(3) });
+      expect(await s.freeze.lift(at(4), freezeEvent('freeze.lifted'))).toBe(true);
+      expect(await s.freeze.get()).toBeNull();
+      expect(await s.freeze.lift(at(5), freezeEvent('freeze.lifted'))).toBe(false);
+      const item = await s.outbox.read({ pk: 'SYSTEM', sk: 'FREEZE' });
+      expect(item?.outbox.map((e) => [e.type, e.at])).toEqual([
+        ['freeze.set', at(2)],
+        ['freeze.set', at(3)],
+        ['freeze.lifted', at(4)],
+      ]);
+    });
+  });
+
+  describe('the outbox', () => {
+    async function twoEvents(s: Stores, id: string, when = NOW) {
+      await s.requests.create(request(id, { updatedAt: when }), [submitted(id), approvalGiven(id, 1)], at(3600));
+      const item = await s.outbox.read(requestKey(id));
+      const [first, second] = item?.outbox ?? [];
+      if (!first || !second) throw new Error('events missing');
+      return { key: requestKey(id), first, second };
+    }
+
+    it('lists items with undelivered events oldest first, up to now, and system events too', async () => {
+      const s = await make();
+      await twoEvents(s, 'req_b', at(20));
+      await twoEvents(s, 'req_a', at(10));
+      await s.outbox.appendSystem([{ type: 'config.loaded', requestId: null, actor: null, details: { policyPath: 'p', policySha256: 'h', profiles: [], store: 'x' } }], at(15));
+      expect((await s.outbox.pending(null)).map((p) => p.key.pk)).toEqual(['REQ#req_a', 'SYSTEM', 'REQ#req_b']);
+      expect((await s.outbox.pending(at(15))).map((p) => p.key.pk)).toEqual(['REQ#req_a', 'SYSTEM']);
+      expect((await s.outbox.pending(at(5))).map((p) => p.key.pk)).toEqual([]);
+      const listed = (await s.outbox.pending(null))[0];
+      expect(listed?.outbox.map((e) => e.type)).toEqual(['request.submitted', 'approval.given']);
+      expect(listed?.item).toMatchObject({ id: 'req_a', status: 'PENDING', outboxAt: at(10) });
+      expect(await s.outbox.read({ pk: 'REQ#none', sk: 'REQUEST' })).toBeNull();
+      expect((await s.outbox.read(systemOutboxKey()))?.outbox.map((e) => e.type)).toEqual(['config.loaded']);
+      // Deferred: out of the list until then.
+      await s.outbox.defer(requestKey('req_a'), at(30));
+      expect((await s.outbox.pending(at(25))).map((p) => p.key.pk)).toEqual(['SYSTEM', 'REQ#req_b']);
+      expect((await s.outbox.pending(at(30))).map((p) => p.key.pk)).toEqual(['SYSTEM', 'REQ#req_b', 'REQ#req_a']);
+      // Deferring an item not in the outbox does not put it there (nor create it).
+      await s.outbox.defer({ pk: 'REQ#none', sk: 'REQUEST' }, at(1));
+      expect(await s.raw({ pk: 'REQ#none', sk: 'REQUEST' })).toBeUndefined();
+    });
+
+    it('marks steps done only on the event at that position, and stores where a post went', async () => {
+      const s = await make();
+      const { key, first, second } = await twoEvents(s, 'req_c');
+      expect(await s.outbox.markDone(key, 1, second.id, 'chain')).toBe(true);
+      expect(await s.outbox.markDone(key, 0, second.id, 'chain')).toBe(false);
+      expect(await s.outbox.markDone(key, 2, second.id, 'chain')).toBe(false);
+      expect(await s.outbox.markDone({ pk: 'REQ#none', sk: 'REQUEST' }, 0, first.id, 'chain')).toBe(false);
+      expect(await s.outbox.markDone(key, 0, first.id, 'approvalMessage', { path: ['slack', 'approvalMessage'], value: { channel: 'C1', ts: '1.2' } })).toBe(true);
+      expect((await s.requests.get('req_c'))?.slack.approvalMessage).toEqual({ channel: 'C1', ts: '1.2' });
+      const item = await s.outbox.read(key);
+      expect(item?.outbox.map((e) => e.done)).toEqual([{ approvalMessage: true }, { chain: true }]);
+      // A path whose parent is missing is an invalid update: refused, nothing written.
+      await expect(errorOf(s.outbox.markDone(key, 0, first.id, 'thread', { path: ['nothing', 'here'], value: 1 }))).resolves.toMatchObject({ name: 'ValidationException' });
+      expect((await s.outbox.read(key))?.outbox[0]?.done).toEqual({ approvalMessage: true });
+    });
+
+    it('reserves a chain position only over the reservation read, and never for a chained event', async () => {
+      const s = await make();
+      const { key, first, second } = await twoEvents(s, 'req_d');
+      expect(await s.outbox.reserveSeq(key, 0, first.id, 5, 3)).toBe(false);
+      expect(await s.outbox.reserveSeq(key, 0, first.id, 5, null)).toBe(true);
+      expect(await s.outbox.reserveSeq(key, 0, first.id, 6, null)).toBe(false);
+      expect(await s.outbox.reserveSeq(key, 0, first.id, 7, 4)).toBe(false);
+      expect(await s.outbox.reserveSeq(key, 0, first.id, 7, 5)).toBe(true);
+      expect(await s.outbox.reserveSeq(key, 1, first.id, 8, null)).toBe(false);
+      expect((await s.outbox.read(key))?.outbox.map((e) => e.chainSeq)).toEqual([7, undefined]);
+      await s.outbox.markDone(key, 1, second.id, 'chain');
+      expect(await s.outbox.reserveSeq(key, 1, second.id, 8, null)).toBe(false);
+    });
+
+    it('notes and clears a tried post on the head event only', async () => {
+      const s = await make();
+      const { key, first, second } = await twoEvents(s, 'req_e');
+      expect(await s.outbox.markTried(key, second.id, 'dm')).toBe(false);
+      expect(await s.outbox.markTried(key, first.id, 'dm')).toBe(true);
+      expect(await s.outbox.markTried(key, first.id, 'thread')).toBe(true);
+      expect((await s.outbox.read(key))?.outbox[0]?.tried).toEqual({ dm: true, thread: true });
+      expect(await s.outbox.clearTried(key, second.id, 'dm')).toBe(false);
+      expect(await s.outbox.clearTried(key, first.id, 'dm')).toBe(true);
+      // Clearing what was never tried is fine.
+      expect(await s.outbox.clearTried(key, first.id, 'shout')).toBe(true);
+      expect((await s.outbox.read(key))?.outbox[0]?.tried).toEqual({ thread: true });
+    });
+
+    it('lets one replica deliver an item at a time, only while it has events', async () => {
+      const s = await make();
+      const { key, first, second } = await twoEvents(s, 'req_f');
+      expect(await s.outbox.claimDelivery(key, 'one', NOW, at(30))).toBe(true);
+      expect(await s.outbox.claimDelivery(key, 'two', at(10), at(40))).toBe(false);
+      expect(await s.outbox.claimDelivery(key, 'two', at(30), at(40))).toBe(false);
+      expect(await s.outbox.claimDelivery(key, 'one', at(10), at(40))).toBe(true);
+      expect(await s.outbox.claimDelivery(key, 'two', at(41), at(70))).toBe(true);
+      await s.outbox.releaseDelivery(key, 'one');
+      expect(await s.outbox.claimDelivery(key, 'one', at(42), at(70))).toBe(false);
+      await s.outbox.releaseDelivery(key, 'two');
+      expect(await s.outbox.claimDelivery(key, 'one', at(42), at(70))).toBe(true);
+      await s.outbox.releaseDelivery(key, 'one');
+      // Popped in order; the item leaves the outbox with its last event.
+      await s.outbox.pop(key, second.id);
+      expect((await s.outbox.read(key))?.outbox).toHaveLength(2);
+      await s.outbox.pop(key, first.id);
+      expect((await s.outbox.read(key))?.outbox.map((e) => e.id)).toEqual([second.id]);
+      expect((await s.outbox.pending(null)).map((p) => p.key.pk)).toEqual(['REQ#req_f']);
+      await s.outbox.pop(key, second.id);
+      expect((await s.outbox.read(key))?.outbox).toEqual([]);
+      expect(await s.outbox.pending(null)).toEqual([]);
+      expect(await s.outbox.claimDelivery(key, 'one', at(50), at(80))).toBe(false);
+      await s.outbox.pop(key, second.id);
+      expect((await s.raw(key))?.outboxAt).toBeUndefined();
+      expect(await s.outbox.claimDelivery({ pk: 'REQ#none', sk: 'REQUEST' }, 'one', NOW, at(30))).toBe(false);
+    });
+
+    it('stores a path outside any event', async () => {
+      const s = await make();
+      const { key } = await twoEvents(s, 'req_g');
+      await s.outbox.setPath(key, ['slack', 'auditThread'], { channel: 'CA', ts: '9.9' });
+      expect((await s.requests.get('req_g'))?.slack.auditThread).toEqual({ channel: 'CA', ts: '9.9' });
+      await s.outbox.setPath({ pk: 'DRIFT#x', sk: 'DRIFT' }, ['alertMessage'], { channel: 'CA', ts: '1.1' });
+      expect(await s.raw({ pk: 'DRIFT#x', sk: 'DRIFT' })).toEqual({ pk: 'DRIFT#x', sk: 'DRIFT', alertMessage: { channel: 'CA', ts: '1.1' } });
+    });
+  });
+
+  describe('the chain', () => {
+    it('appends at a free position only, and reads the head, a record and the whole chain in order', async () => {
+      const s = await make();
+      expect(await s.outbox.chainHead()).toBeNull();
+      expect(await s.outbox.chainRecord(1)).toBeNull();
+      expect(await s.outbox.putChainRecord(record(1, 'e1'))).toBe(true);
+      expect(await s.outbox.putChainRecord(record(1, 'e2'))).toBe(false);
+      expect(await s.outbox.putChainRecord(record(2, 'e2', { prevHash: 'h1', keyId: 'k1', requestId: 'req_a', actor: { slackUserId: 'U1', principalId: null }, details: { a: [1, { b: null }] } }))).toBe(true);
+      // Positions are ordered as numbers, not as text.
+      expect(await s.outbox.putChainRecord(record(10, 'e10'))).toBe(true);
+      expect(await s.outbox.chainHead()).toEqual(record(10, 'e10'));
+      expect(await s.outbox.chainRecord(1)).toEqual(record(1, 'e1'));
+      expect(await s.outbox.chainRecord(2)).toEqual(record(2, 'e2', { prevHash: 'h1', keyId: 'k1', requestId: 'req_a', actor: { slackUserId: 'U1', principalId: null }, details: { a: [1, { b: null }] } }));
+      const all: ChainRecord[] = [];
+      for await (const r of s.outbox.chain()) all.push(r);
+      expect(all.map((r) => r.seq)).toEqual([1, 2, 10]);
+    });
+  });
+
+  describe('checkpoints', () => {
+    it('keeps the first checkpoint of a record and answers the newest', async () => {
+      const s = await make();
+      expect(await s.checkpoints.newest()).toBeNull();
+      await s.checkpoints.put({ seq: 2, hash: 'a', at: at(1), keyId: null, mac: null });
+      await s.checkpoints.put({ seq: 12, hash: 'b', at: at(2), keyId: 'k', mac: 'm' });
+      await s.checkpoints.put({ seq: 12, hash: 'c', at: at(3), keyId: null, mac: null });
+      await s.checkpoints.put({ seq: 9, hash: 'd', at: at(4), keyId: null, mac: null });
+      expect(await s.checkpoints.newest()).toEqual({ seq: 12, hash: 'b', at: at(2), keyId: 'k', mac: 'm' });
+    });
+  });
+});
