@@ -949,3 +949,130 @@ describe('FakeIdentityCenter provisioning (additions)', () => {
     expect(fake.provisionings().every((p) => p.targetType === 'AWS_ACCOUNT')).toBe(false);
   });
 });
+
+describe('FakeIdentityCenter sessions and Deny-based revocation (additions)', () => {
+  it('refuses a session issued before the Deny instant once the Deny is provisioned; later and other users\' sessions go on', async () => {
+    const { fake, client, now, advance } = await startClocked({ statusDelayMs: 500 });
+    fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: ALICE });
+    fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: BOB });
+    const aliceOld = fake.issueSession({ userId: ALICE, permissionSetArn: PS_ADMIN, accountId: ACCOUNT });
+    const bobOld = fake.issueSession({ userId: BOB, permissionSetArn: PS_ADMIN, accountId: ACCOUNT });
+    expect(aliceOld).toMatchObject({ issuedAt: now(), expiresAt: now() + 2 * 3600_000 });
+
+    advance(60_000);
+    const instant = now();
+    const atInstant = fake.issueSession({ userId: ALICE, permissionSetArn: PS_ADMIN, accountId: ACCOUNT });
+    await putPolicy(client, policyWith(revoke(ALICE, instant)));
+    // Put alone changes nothing in the account.
+    expect(fake.sessionAllowed(aliceOld.sessionId)).toBe(true);
+
+    const started = (await provisionTo(client)).PermissionSetProvisioningStatus;
+    advance(499);
+    expect(fake.sessionAllowed(aliceOld.sessionId)).toBe(true);
+    advance(1);
+    expect((await provisioningStatus(client, started?.RequestId))?.Status).toBe('SUCCEEDED');
+
+    expect(fake.sessionAllowed(aliceOld.sessionId)).toBe(false);
+    // As it was before the Deny came into force.
+    expect(fake.sessionAllowed(aliceOld.sessionId, now() - 1)).toBe(true);
+    // DateLessThan is strict: a token issued at the instant itself is not older than it.
+    expect(fake.sessionAllowed(atInstant.sessionId)).toBe(true);
+    const aliceNew = fake.issueSession({ userId: ALICE, permissionSetArn: PS_ADMIN, accountId: ACCOUNT });
+    expect(fake.sessionAllowed(aliceNew.sessionId)).toBe(true);
+    expect(fake.sessionAllowed(bobOld.sessionId)).toBe(true);
+    expect(fake.unsupportedConditions()).toEqual([]);
+
+    // Removing the statement and re-provisioning lets an old, unexpired session act again: the bot
+    // may only remove it once every session it was meant to end has run out.
+    await client.send(new DeleteInlinePolicyFromPermissionSetCommand({ InstanceArn: INSTANCE_ARN, PermissionSetArn: PS_ADMIN }));
+    await provisionTo(client);
+    advance(500);
+    expect(fake.effectivePolicy(PS_ADMIN, ACCOUNT)).toBeUndefined();
+    expect(fake.sessionAllowed(aliceOld.sessionId)).toBe(true);
+    expect(fake.provisionings().every((p) => p.targetType === 'AWS_ACCOUNT')).toBe(true);
+  });
+
+  it('keeps an old session alive after the assignment is deleted, and issues none without an assignment', async () => {
+    const { fake, client, now, advance } = await startClocked({ statusDelayMs: 100 });
+    const before = now();
+    const created = await client.send(new CreateAccountAssignmentCommand(assignment()));
+    advance(100);
+    expect((await creation(client, created.AccountAssignmentCreationStatus?.RequestId)).Status).toBe('SUCCEEDED');
+    const session = fake.issueSession({ userId: ALICE, permissionSetArn: PS_ADMIN, accountId: ACCOUNT });
+
+    const deleted = await client.send(new DeleteAccountAssignmentCommand(assignment()));
+    advance(100);
+    expect((await deletion(client, deleted.AccountAssignmentDeletionStatus?.RequestId)).Status).toBe('SUCCEEDED');
+    expect(fake.assignments()).toEqual([]);
+    expect(fake.sessionAllowed(session.sessionId)).toBe(true);
+
+    // No assignment now, and none before it was created: Identity Center would not issue these.
+    expect(() => fake.issueSession({ userId: ALICE, permissionSetArn: PS_ADMIN, accountId: ACCOUNT })).toThrow(
+      /held no assignment/,
+    );
+    expect(() => fake.issueSession({ userId: ALICE, permissionSetArn: PS_ADMIN, accountId: ACCOUNT, at: before })).toThrow(
+      /held no assignment/,
+    );
+    expect(() => fake.issueSession({ userId: BOB, permissionSetArn: PS_ADMIN, accountId: ACCOUNT, at: before + 150 })).toThrow(
+      /held no assignment/,
+    );
+    // While it existed, a session could be had (at a past instant too).
+    expect(fake.issueSession({ userId: ALICE, permissionSetArn: PS_ADMIN, accountId: ACCOUNT, at: before + 150 }).issuedAt).toBe(
+      before + 150,
+    );
+
+    // The session ends with the permission set's session duration (PT2H).
+    advance(2 * 3600_000 - 200);
+    expect(fake.sessionAllowed(session.sessionId)).toBe(true);
+    advance(100);
+    expect(fake.sessionAllowed(session.sessionId)).toBe(false);
+  });
+
+  it('never matches a Deny it cannot evaluate, and reports it through unsupportedConditions()', async () => {
+    const { fake, client, now, advance } = await startClocked({ statusDelayMs: 100 });
+    fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: ALICE });
+    const session = fake.issueSession({ userId: ALICE, permissionSetArn: PS_ADMIN, accountId: ACCOUNT });
+    advance(1000);
+    const later = new Date(now()).toISOString();
+
+    await putPolicy(
+      client,
+      policyWith(
+        { Sid: 'Like', Effect: 'Deny', Action: '*', Resource: '*', Condition: { StringLike: { 'identitystore:userId': ALICE } } },
+        { Sid: 'OtherKey', Effect: 'Deny', Action: '*', Resource: '*', Condition: { StringEquals: { 'aws:userid': ALICE } } },
+        { Sid: 'Epoch', Effect: 'Deny', Action: ['*'], Resource: ['*'], Condition: { DateLessThan: { 'aws:TokenIssueTime': '1893456000' } } },
+        // Not a deny-everything statement: the fake leaves it alone without reporting it.
+        { Sid: 'S3Only', Effect: 'Deny', Action: 's3:*', Resource: '*', Condition: { StringLike: { 's3:prefix': 'x' } } },
+      ),
+    );
+    expect(fake.unsupportedConditions()).toEqual([
+      { permissionSetArn: PS_ADMIN, where: 'permission set', sid: 'Like', operator: 'StringLike', reason: expect.any(String) },
+      { permissionSetArn: PS_ADMIN, where: 'permission set', sid: 'OtherKey', operator: 'StringEquals', key: 'aws:userid', reason: expect.any(String) },
+      { permissionSetArn: PS_ADMIN, where: 'permission set', sid: 'Epoch', operator: 'DateLessThan', key: 'aws:TokenIssueTime', reason: expect.any(String) },
+    ]);
+    await provisionTo(client);
+    advance(100);
+    expect(fake.sessionAllowed(session.sessionId)).toBe(true);
+    expect(fake.unsupportedConditions().filter((u) => u.where === `account ${ACCOUNT}`).map((u) => u.sid)).toEqual([
+      'Like',
+      'OtherKey',
+      'Epoch',
+    ]);
+
+    // The same intent in the two understood forms (condition key names are case-insensitive).
+    await putPolicy(
+      client,
+      policyWith({
+        Sid: 'Understood',
+        Effect: 'Deny',
+        Action: '*',
+        Resource: '*',
+        Condition: { StringEquals: { 'IdentityStore:UserId': [BOB, ALICE] }, DateLessThan: { 'aws:tokenissuetime': later } },
+      }),
+    );
+    await provisionTo(client);
+    advance(100);
+    expect(fake.unsupportedConditions()).toEqual([]);
+    expect(fake.sessionAllowed(session.sessionId)).toBe(false);
+  });
+});

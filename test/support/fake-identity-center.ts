@@ -27,6 +27,9 @@
  *   Put/DeleteInlinePolicy but reaches an account only through a SUCCEEDED ProvisionPermissionSet
  *   (or the first provisioning an account assignment causes), so `effectivePolicy()` can lag
  *   GetInlinePolicyForPermissionSet, exactly as the "Update needed" state does in AWS.
+ * - Addition, sessions: `issueSession()`/`sessionAllowed()` model role sessions in an account and
+ *   evaluate the Deny statements the user guide documents for revoking them ("Revoke active IAM
+ *   role sessions created by permission sets"). Deleting an assignment does not end a session.
  *
  * State changes are applied lazily (on the next request or accessor) from the injected clock,
  * so there are no timers to clean up and a fake clock drives it deterministically.
@@ -141,6 +144,29 @@ export interface FakeProvisioning {
   status: OperationStatus;
   failureReason?: string;
   createdAt: number;
+}
+
+/** Addition: a role session in an account, as `issueSession` returns it. */
+export interface FakeSession {
+  sessionId: string;
+  userId: string;
+  permissionSetArn: string;
+  accountId: string;
+  /** aws:TokenIssueTime of the session, epoch milliseconds. */
+  issuedAt: number;
+  /** When the permission set's session duration runs out, epoch milliseconds. */
+  expiresAt: number;
+}
+
+/** Addition: a condition in a Deny statement that the fake cannot evaluate (so it never matches). */
+export interface UnsupportedCondition {
+  permissionSetArn: string;
+  /** Where the policy sits: the permission set itself, or the account it is in force in. */
+  where: 'permission set' | `account ${string}`;
+  sid?: string;
+  operator: string;
+  key?: string;
+  reason: string;
 }
 
 type ProvisioningTargetType = 'AWS_ACCOUNT' | 'ALL_PROVISIONED_ACCOUNTS';
@@ -260,6 +286,9 @@ const DEFAULT_FAILURE_REASON =
 //   inline policy in an account when the permission set is assigned there; the API reference for
 //   PutInlinePolicyToPermissionSet: "you will need to call ProvisionPermissionSet after this
 //   action to apply the corresponding IAM policy updates to all assigned accounts".
+// - Revocation statements: user guide "Use a Deny policy to revoke active user permissions"
+//   (StringEquals identitystore:userId) and the IAM guide "Revoke IAM role temporary security
+//   credentials" (DateLessThan aws:TokenIssueTime).
 
 const INLINE_POLICY_MAX_LENGTH = 32768;
 const INLINE_POLICY_MAX_NON_WHITESPACE_BYTES = 10240;
@@ -354,6 +383,63 @@ function statementsOf(doc: Json): unknown[] | undefined {
   if (Array.isArray(doc.Statement)) return doc.Statement as unknown[];
   if (isObject(doc.Statement)) return [doc.Statement];
   return undefined;
+}
+
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** ISO-8601 duration as Identity Center uses it (PTnHnMnS) in milliseconds; undefined otherwise. */
+function durationMs(iso: string): number | undefined {
+  const m = /^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?$/.exec(iso);
+  if (!m || iso === 'PT') return undefined;
+  return ((Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0)) * 60 + Number(m[3] ?? 0)) * 1000;
+}
+
+type ConditionVerdict = { kind: 'match' } | { kind: 'no-match' } | { kind: 'unsupported'; operator: string; key?: string; reason: string };
+
+/**
+ * Evaluates one statement's Condition against a session, supporting exactly two operator/key
+ * pairs: StringEquals identitystore:userId and DateLessThan aws:TokenIssueTime (condition key
+ * names are case-insensitive in IAM, operators and values are not). Anything else is unsupported.
+ */
+function evaluateCondition(condition: unknown, session: { userId: string; issuedAt: number }): ConditionVerdict {
+  if (condition === undefined) return { kind: 'match' };
+  if (!isObject(condition)) return { kind: 'unsupported', operator: '', reason: 'Condition is not an object' };
+  let matches = true;
+  for (const [operator, block] of Object.entries(condition)) {
+    if (operator !== 'StringEquals' && operator !== 'DateLessThan') {
+      return { kind: 'unsupported', operator, reason: 'the fake supports only StringEquals and DateLessThan' };
+    }
+    if (!isObject(block)) return { kind: 'unsupported', operator, reason: 'the operator does not map keys to values' };
+    for (const [key, raw] of Object.entries(block)) {
+      const values = Array.isArray(raw) ? (raw as unknown[]) : [raw];
+      if (operator === 'StringEquals') {
+        if (key.toLowerCase() !== 'identitystore:userid') {
+          return { kind: 'unsupported', operator, key, reason: 'StringEquals is supported only on identitystore:userId' };
+        }
+        if (!values.every((v) => typeof v === 'string')) {
+          return { kind: 'unsupported', operator, key, reason: 'a value is not a string' };
+        }
+        if (!values.includes(session.userId)) matches = false;
+      } else {
+        if (key.toLowerCase() !== 'aws:tokenissuetime') {
+          return { kind: 'unsupported', operator, key, reason: 'DateLessThan is supported only on aws:TokenIssueTime' };
+        }
+        const instants = values.map((v) => (typeof v === 'string' && ISO_INSTANT.test(v) ? Date.parse(v) : Number.NaN));
+        if (instants.some((t) => Number.isNaN(t))) {
+          return { kind: 'unsupported', operator, key, reason: 'a value is not an ISO-8601 instant the fake can read' };
+        }
+        // Several values under one key are ORed, as IAM does.
+        if (!instants.some((t) => session.issuedAt < t)) matches = false;
+      }
+    }
+  }
+  return matches ? { kind: 'match' } : { kind: 'no-match' };
+}
+
+/** Deny statements that deny everything: Action "*" and Resource "*" (alone or in a list). */
+function deniesEverything(st: Json): boolean {
+  const all = (v: unknown) => v === '*' || (Array.isArray(v) && v.includes('*'));
+  return st.Effect === 'Deny' && all(st.Action) && all(st.Resource);
 }
 
 interface FieldRule {
@@ -471,6 +557,10 @@ export class FakeIdentityCenter {
   private readonly provisioningOps: ProvisioningOperation[] = [];
   private readonly provisioningsById = new Map<string, ProvisioningOperation>();
   private readonly provisioningFailures: string[] = [];
+  /** When each assignment existed, per keyOf(assignment): [from, to) intervals. */
+  private readonly assignmentHistory = new Map<string, Array<{ from: number; to?: number }>>();
+  private readonly sessions = new Map<string, FakeSession>();
+  private sessionSeq = 0;
 
   private readonly ssoAdminOps: Record<string, (input: Json) => Json> = {
     CreateAccountAssignment: (i) => this.createAccountAssignment(i),
@@ -572,6 +662,7 @@ export class FakeIdentityCenter {
   }): void {
     this.settle();
     const assignment = this.toAssignment(a);
+    if (!this.live.has(keyOf(assignment))) this.openAssignment(keyOf(assignment), this.now());
     this.live.set(keyOf(assignment), assignment);
     this.provision(assignment.permissionSetArn, assignment.accountId, this.now());
   }
@@ -583,7 +674,8 @@ export class FakeIdentityCenter {
     principalType?: PrincipalType;
   }): void {
     this.settle();
-    this.live.delete(keyOf(this.toAssignment(a)));
+    const key = keyOf(this.toAssignment(a));
+    if (this.live.delete(key)) this.closeAssignment(key, this.now());
   }
 
   addUser(u: FakeUser): void {
@@ -673,6 +765,99 @@ export class FakeIdentityCenter {
   effectivePolicy(permissionSetArn: string, accountId: string): string | undefined {
     this.settle();
     return this.effective.get(`${permissionSetArn}|${accountId}`)?.at(-1)?.policy;
+  }
+
+  // ---- additions: sessions ----
+
+  /**
+   * A role session of `userId` in `accountId` through the permission set, issued at `at` (default:
+   * the clock's now; never in the future). Throws unless the user is in the directory, enabled,
+   * and held a USER assignment of that permission set in that account at that instant: Identity
+   * Center would not have issued it otherwise. (Group membership is not modelled.)
+   */
+  issueSession(s: { userId: string; permissionSetArn: string; accountId: string; at?: number }): FakeSession {
+    this.settle();
+    const now = this.now();
+    const at = s.at ?? now;
+    if (at > now) throw new Error(`FakeIdentityCenter: cannot issue a session in the future (${at} > now ${now}); move the clock`);
+    const ps = this.permissionSets.get(s.permissionSetArn);
+    if (!ps) throw new Error(`FakeIdentityCenter: no permission set ${s.permissionSetArn}`);
+    const user = this.users.get(s.userId);
+    if (!user || user.disabled) throw new Error(`FakeIdentityCenter: user ${s.userId} is not an enabled user of the directory`);
+    const key = keyOf({ accountId: s.accountId, permissionSetArn: s.permissionSetArn, principalType: 'USER', principalId: s.userId });
+    const held = (this.assignmentHistory.get(key) ?? []).some((i) => i.from <= at && (i.to === undefined || at < i.to));
+    if (!held) {
+      throw new Error(
+        `FakeIdentityCenter: ${s.userId} held no assignment of ${s.permissionSetArn} in ${s.accountId} at ${new Date(at).toISOString()}; Identity Center would not issue that session`,
+      );
+    }
+    const duration = durationMs(ps.sessionDuration ?? 'PT1H');
+    if (duration === undefined) throw new Error(`FakeIdentityCenter: cannot read session duration ${ps.sessionDuration ?? ''}`);
+    const session: FakeSession = {
+      sessionId: `session-${++this.sessionSeq}`,
+      userId: s.userId,
+      permissionSetArn: s.permissionSetArn,
+      accountId: s.accountId,
+      issuedAt: at,
+      expiresAt: at + duration,
+    };
+    this.sessions.set(session.sessionId, session);
+    return { ...session };
+  }
+
+  /**
+   * Whether the session can still act at `at` (default now; never in the future): false once its
+   * session duration has run out, or when the policy in force in its account at `at` has a Deny of
+   * Action "*" on Resource "*" whose conditions all hold for it. Only StringEquals on
+   * identitystore:userId and DateLessThan on aws:TokenIssueTime are understood; a statement with
+   * any other condition never matches here and is listed by unsupportedConditions().
+   */
+  sessionAllowed(sessionId: string, at?: number): boolean {
+    this.settle();
+    const session = this.sessions.get(sessionId);
+    if (!session) throw new Error(`FakeIdentityCenter: no session ${sessionId}`);
+    const now = this.now();
+    const t = at ?? now;
+    if (t > now) throw new Error(`FakeIdentityCenter: cannot answer for the future (${t} > now ${now}); move the clock`);
+    if (t < session.issuedAt) throw new Error(`FakeIdentityCenter: session ${sessionId} was not issued yet at ${t}`);
+    if (t >= session.expiresAt) return false;
+    const records = this.effective.get(`${session.permissionSetArn}|${session.accountId}`) ?? [];
+    const inForce = records.filter((r) => r.at <= t).at(-1)?.policy;
+    if (inForce === undefined) return true;
+    return !this.denyStatements(inForce).some((st) => evaluateCondition(st.Condition, session).kind === 'match');
+  }
+
+  /**
+   * Conditions of deny-everything statements that the fake cannot evaluate, in every permission
+   * set's inline policy and in every policy in force in an account. A test that relies on
+   * sessionAllowed() should expect this to be empty, so it cannot pass on a policy the fake
+   * ignores.
+   */
+  unsupportedConditions(): UnsupportedCondition[] {
+    this.settle();
+    const found: UnsupportedCondition[] = [];
+    const scan = (permissionSetArn: string, where: UnsupportedCondition['where'], policy: string | undefined) => {
+      if (policy === undefined) return;
+      for (const st of this.denyStatements(policy)) {
+        // The user id and instant are irrelevant to whether the fake understands the condition.
+        const verdict = evaluateCondition(st.Condition, { userId: '', issuedAt: 0 });
+        if (verdict.kind !== 'unsupported') continue;
+        found.push({
+          permissionSetArn,
+          where,
+          ...(typeof st.Sid === 'string' ? { sid: st.Sid } : {}),
+          operator: verdict.operator,
+          ...(verdict.key !== undefined ? { key: verdict.key } : {}),
+          reason: verdict.reason,
+        });
+      }
+    };
+    for (const [arn, { policy }] of this.policies) scan(arn, 'permission set', policy);
+    for (const [key, records] of this.effective) {
+      const bar = key.lastIndexOf('|');
+      scan(key.slice(0, bar), `account ${key.slice(bar + 1)}`, records.at(-1)?.policy);
+    }
+    return found;
   }
 
   close(): Promise<void> {
@@ -861,11 +1046,14 @@ export class FakeIdentityCenter {
       const key = keyOf(op.assignment);
       if (op.kind === 'create') {
         // Re-creating an existing assignment succeeds without duplicating it.
-        if (!this.live.has(key)) this.live.set(key, { ...op.assignment });
+        if (!this.live.has(key)) {
+          this.live.set(key, { ...op.assignment });
+          this.openAssignment(key, op.dueAt);
+        }
         this.provision(op.assignment.permissionSetArn, op.assignment.accountId, op.dueAt);
       } else {
         // Deleting an assignment that does not exist succeeds as well.
-        this.live.delete(key);
+        if (this.live.delete(key)) this.closeAssignment(key, op.dueAt);
       }
       op.status = 'SUCCEEDED';
     }
@@ -914,6 +1102,17 @@ export class FakeIdentityCenter {
     let records = this.effective.get(key);
     if (!records) this.effective.set(key, (records = []));
     records.push(record);
+  }
+
+  private openAssignment(key: string, at: number): void {
+    let intervals = this.assignmentHistory.get(key);
+    if (!intervals) this.assignmentHistory.set(key, (intervals = []));
+    intervals.push({ from: at });
+  }
+
+  private closeAssignment(key: string, at: number): void {
+    const open = this.assignmentHistory.get(key)?.at(-1);
+    if (open && open.to === undefined) open.to = at;
   }
 
   private toAssignment(a: {
@@ -1414,6 +1613,13 @@ export class FakeIdentityCenter {
   private isLatest(permissionSetArn: string, accountId: string): boolean {
     const inForce = this.effective.get(`${permissionSetArn}|${accountId}`)?.at(-1);
     return inForce === undefined || inForce.version === this.policyOf(permissionSetArn).version;
+  }
+
+  /** The statements of a stored policy that deny every action on every resource. */
+  private denyStatements(policy: string): Json[] {
+    // Stored policies passed inlinePolicyError, so they parse and have statements.
+    const doc = JSON.parse(policy) as Json;
+    return (statementsOf(doc) ?? []).filter((st): st is Json => isObject(st) && deniesEverything(st));
   }
 
   // ------------------------------------------------------------------ identitystore operations
