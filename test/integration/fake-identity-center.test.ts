@@ -6,15 +6,21 @@ import {
   ConflictException,
   CreateAccountAssignmentCommand,
   DeleteAccountAssignmentCommand,
+  DeleteInlinePolicyFromPermissionSetCommand,
   DescribeAccountAssignmentCreationStatusCommand,
   DescribeAccountAssignmentDeletionStatusCommand,
   DescribePermissionSetCommand,
+  DescribePermissionSetProvisioningStatusCommand,
+  GetInlinePolicyForPermissionSetCommand,
   InternalServerException,
   ListAccountAssignmentCreationStatusCommand,
   ListAccountAssignmentsCommand,
   ListAccountsForProvisionedPermissionSetCommand,
   ListInstancesCommand,
+  ListPermissionSetProvisioningStatusCommand,
   ListPermissionSetsCommand,
+  ProvisionPermissionSetCommand,
+  PutInlinePolicyToPermissionSetCommand,
   ResourceNotFoundException,
   SSOAdminClient,
   ThrottlingException,
@@ -22,6 +28,7 @@ import {
   paginateListAccountAssignments,
   type AccountAssignmentOperationStatus,
   type CreateAccountAssignmentCommandInput,
+  type ProvisionPermissionSetCommandInput,
 } from '@aws-sdk/client-sso-admin';
 import {
   DescribeUserCommand,
@@ -598,5 +605,474 @@ describe('FakeIdentityCenter with the real SDK clients', () => {
     });
     const created = await ssoAdmin(lenient).send(new CreateAccountAssignmentCommand(assignment({ PrincipalId: 'alice' })));
     expect(created.AccountAssignmentCreationStatus?.Status).toBe('IN_PROGRESS');
+  });
+});
+
+// ---- additions: inline policies, provisioning and sessions ----
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const ALLOW_READ = JSON.stringify({
+  Version: '2012-10-17',
+  Statement: [{ Sid: 'Read', Effect: 'Allow', Action: ['s3:GetObject'], Resource: '*' }],
+});
+
+/** The statement the bot adds to end a user's live sessions (user guide: "Use a Deny policy ..."). */
+const revoke = (userId: string, instant: number, sid = 'BreakglassRevoked0a1b2c3d') => ({
+  Sid: sid,
+  Effect: 'Deny',
+  Action: '*',
+  Resource: '*',
+  Condition: {
+    StringEquals: { 'identitystore:userId': userId },
+    DateLessThan: { 'aws:TokenIssueTime': new Date(instant).toISOString() },
+  },
+});
+
+const policyWith = (...statements: object[]) => JSON.stringify({ Version: '2012-10-17', Statement: statements }, null, 2);
+
+/** A valid policy whose text, whitespace removed, is exactly `size` bytes (JSON.stringify adds none). */
+function policyOfNonWhitespaceSize(size: number): string {
+  const make = (pad: number) =>
+    JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Sid: 'Pad', Effect: 'Allow', Action: 's3:GetObject', Resource: `arn:aws:s3:::${'a'.repeat(pad)}` }],
+    });
+  const policy = make(size - make(0).length);
+  expect(policy.length).toBe(size);
+  return policy;
+}
+
+const getPolicy = async (client: SSOAdminClient, ps = PS_ADMIN) =>
+  (await client.send(new GetInlinePolicyForPermissionSetCommand({ InstanceArn: INSTANCE_ARN, PermissionSetArn: ps })))
+    .InlinePolicy;
+
+const putPolicy = (client: SSOAdminClient, policy: string, ps = PS_ADMIN) =>
+  client.send(new PutInlinePolicyToPermissionSetCommand({ InstanceArn: INSTANCE_ARN, PermissionSetArn: ps, InlinePolicy: policy }));
+
+const provisionTo = (client: SSOAdminClient, over: Partial<ProvisionPermissionSetCommandInput> = {}) =>
+  client.send(
+    new ProvisionPermissionSetCommand({
+      InstanceArn: INSTANCE_ARN,
+      PermissionSetArn: PS_ADMIN,
+      TargetType: 'AWS_ACCOUNT',
+      TargetId: ACCOUNT,
+      ...over,
+    }),
+  );
+
+const provisioningStatus = async (client: SSOAdminClient, requestId: string | undefined) =>
+  (
+    await client.send(
+      new DescribePermissionSetProvisioningStatusCommand({ InstanceArn: INSTANCE_ARN, ProvisionPermissionSetRequestId: requestId }),
+    )
+  ).PermissionSetProvisioningStatus;
+
+const staleAccounts = async (client: SSOAdminClient, ps: string) =>
+  (
+    await client.send(
+      new ListAccountsForProvisionedPermissionSetCommand({
+        InstanceArn: INSTANCE_ARN,
+        PermissionSetArn: ps,
+        ProvisioningStatus: 'LATEST_PERMISSION_SET_NOT_PROVISIONED',
+      }),
+    )
+  ).AccountIds;
+
+/** A fake on a frozen clock that only `advance` moves. */
+async function startClocked(overrides: Partial<FakeIdentityCenterOptions> = {}) {
+  let clock = Date.UTC(2025, 0, 6, 9, 0, 0);
+  const fake = await startFake({ now: () => clock, ...overrides });
+  return {
+    fake,
+    client: ssoAdmin(fake, 1),
+    now: () => clock,
+    advance: (ms: number) => {
+      clock += ms;
+    },
+  };
+}
+
+describe('FakeIdentityCenter inline policies (additions)', () => {
+  it('puts, gets and deletes a permission set inline policy; Get answers "" when there is none', async () => {
+    const fake = await startFake();
+    const client = ssoAdmin(fake, 1);
+
+    expect(await getPolicy(client)).toBe('');
+    const put = await putPolicy(client, ALLOW_READ);
+    expect(put.$metadata.httpStatusCode).toBe(200);
+    expect(await getPolicy(client)).toBe(ALLOW_READ);
+    // Put replaces: one inline policy per permission set.
+    const other = policyWith(revoke(ALICE, Date.now()));
+    await putPolicy(client, other);
+    expect(await getPolicy(client)).toBe(other);
+    // Other permission sets are untouched.
+    expect(await getPolicy(client, PS_READ)).toBe('');
+
+    await client.send(new DeleteInlinePolicyFromPermissionSetCommand({ InstanceArn: INSTANCE_ARN, PermissionSetArn: PS_ADMIN }));
+    expect(await getPolicy(client)).toBe('');
+
+    const unknown = await failure(
+      getPolicy(client, 'arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-0000000000000000'),
+    );
+    expect(unknown).toBeInstanceOf(ResourceNotFoundException);
+    expect(fake.callsTo('PutInlinePolicyToPermissionSet').map((c) => c.status)).toEqual([200, 200]);
+  });
+
+  it('refuses malformed JSON and documents that are not IAM policies with ValidationException, keeping the old policy', async () => {
+    const fake = await startFake();
+    const client = ssoAdmin(fake, 1);
+    await putPolicy(client, ALLOW_READ);
+
+    const refused = [
+      '{"Version": "2012-10-17", "Statement": [',
+      'not json at all',
+      '[]',
+      JSON.stringify({ Version: '2012-10-17' }),
+      JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Maybe', Action: '*', Resource: '*' }] }),
+      JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Resource: '*' }] }),
+      JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: '*', Resource: '*', Principal: '*' }] }),
+      // IAM Sids are A-Z a-z 0-9 only, and unique in a policy.
+      policyWith({ ...revoke(ALICE, Date.now()), Sid: 'Breakglass-Revoked' }),
+      policyWith(revoke(ALICE, Date.now(), 'Same'), revoke(BOB, Date.now(), 'Same')),
+    ];
+    for (const policy of refused) {
+      const err = await failure(putPolicy(client, policy));
+      expect(err, policy).toBeInstanceOf(ValidationException);
+      expect(err.message).toBe('Invalid PermissionsPolicy Document');
+      expect(err.$metadata.httpStatusCode).toBe(400);
+    }
+    expect(await getPolicy(client)).toBe(ALLOW_READ);
+
+    // Field constraints of InlinePolicy itself.
+    const empty = await failure(putPolicy(client, ''));
+    expect(empty).toBeInstanceOf(ValidationException);
+    const outsidePattern = await failure(putPolicy(client, policyWith({ ...revoke(ALICE, Date.now()), Sid: 'Ré\u2011' })));
+    expect(outsidePattern.message).toBe(
+      "Value of input 'inlinePolicy' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+",
+    );
+    expect(await getPolicy(client)).toBe(ALLOW_READ);
+  });
+
+  it('enforces the documented size limits: 10,240 non-whitespace bytes and 32,768 characters in all', async () => {
+    const fake = await startFake();
+    const client = ssoAdmin(fake, 1);
+
+    const atLimit = policyOfNonWhitespaceSize(10240);
+    await putPolicy(client, atLimit);
+    expect(await getPolicy(client)).toBe(atLimit);
+
+    const over = await failure(putPolicy(client, policyOfNonWhitespaceSize(10241)));
+    expect(over).toBeInstanceOf(ValidationException);
+    expect(over.$metadata.httpStatusCode).toBe(400);
+    expect(over.message).toBe(
+      'Current size of the non-whitespace characters present in the InlinePolicy Document is 10241 bytes which has exceeded the maximum limit of 10240 bytes',
+    );
+
+    // Whitespace does not count against 10,240, but the whole text may not pass 32,768.
+    const small = policyWith(revoke(ALICE, Date.now()));
+    const padded = small + '\n'.repeat(32768 - small.length);
+    await putPolicy(client, padded);
+    expect(await getPolicy(client)).toBe(padded);
+    const tooLong = await failure(putPolicy(client, padded + ' '));
+    expect(tooLong).toBeInstanceOf(ValidationException);
+    expect(tooLong.message).toBe(
+      "Value of input 'inlinePolicy' failed to satisfy constraint: Member must have length less than or equal to 32768",
+    );
+    expect(await getPolicy(client)).toBe(padded);
+  });
+
+  it('refuses a permission set fixture whose inline policy AWS would refuse', async () => {
+    await expect(
+      startFake({ permissionSets: [{ arn: PS_ADMIN, name: 'OrgAdmin', inlinePolicy: '{"Statement": [' }] }),
+    ).rejects.toThrow(/inlinePolicy of .* would be refused by AWS \(Invalid PermissionsPolicy Document: not JSON\)/);
+  });
+});
+
+describe('FakeIdentityCenter provisioning (additions)', () => {
+  it('provisions asynchronously: IN_PROGRESS with a RequestId, SUCCEEDED after the status delay, then in force', async () => {
+    const { fake, client, advance } = await startClocked({ statusDelayMs: 500 });
+    fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: ALICE });
+    expect(fake.effectivePolicy(PS_ADMIN, ACCOUNT)).toBeUndefined();
+    await putPolicy(client, ALLOW_READ);
+    expect(await staleAccounts(client, PS_ADMIN)).toEqual([ACCOUNT]);
+
+    const started = (await provisionTo(client)).PermissionSetProvisioningStatus;
+    expect(started).toMatchObject({ Status: 'IN_PROGRESS', AccountId: ACCOUNT, PermissionSetArn: PS_ADMIN });
+    expect(started?.RequestId).toMatch(UUID);
+    expect(started?.CreatedDate).toBeInstanceOf(Date);
+    expect(started?.FailureReason).toBeUndefined();
+
+    advance(499);
+    expect((await provisioningStatus(client, started?.RequestId))?.Status).toBe('IN_PROGRESS');
+    expect(fake.effectivePolicy(PS_ADMIN, ACCOUNT)).toBeUndefined();
+
+    advance(1);
+    const done = await provisioningStatus(client, started?.RequestId);
+    expect(done).toMatchObject({ Status: 'SUCCEEDED', RequestId: started?.RequestId, AccountId: ACCOUNT });
+    expect(fake.effectivePolicy(PS_ADMIN, ACCOUNT)).toBe(ALLOW_READ);
+    expect(await staleAccounts(client, PS_ADMIN)).toEqual([]);
+
+    const listed = await client.send(
+      new ListPermissionSetProvisioningStatusCommand({ InstanceArn: INSTANCE_ARN, Filter: { Status: 'SUCCEEDED' } }),
+    );
+    expect(listed.PermissionSetsProvisioningStatus).toEqual([
+      { Status: 'SUCCEEDED', RequestId: started?.RequestId, CreatedDate: started?.CreatedDate },
+    ]);
+    expect(fake.provisionings()).toEqual([
+      expect.objectContaining({ permissionSetArn: PS_ADMIN, targetType: 'AWS_ACCOUNT', accounts: [ACCOUNT], status: 'SUCCEEDED' }),
+    ]);
+
+    const unknown = await failure(provisioningStatus(client, '00000000-0000-4000-8000-000000000000'));
+    expect(unknown).toBeInstanceOf(ResourceNotFoundException);
+  });
+
+  it('answers ConflictException to a provision, put or delete of a permission set while it is being provisioned', async () => {
+    const { fake, client, advance } = await startClocked({ statusDelayMs: 500 });
+    fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: ALICE });
+    await putPolicy(client, ALLOW_READ);
+    const first = (await provisionTo(client)).PermissionSetProvisioningStatus;
+
+    const again = await failure(provisionTo(client));
+    expect(again).toBeInstanceOf(ConflictException);
+    expect(again.$metadata.httpStatusCode).toBe(400);
+    expect(again.message).toBe('There is a conflicting operation in process.');
+    // Even to another account: the permission set is what is busy.
+    expect((await failure(provisionTo(client, { TargetId: '333333333333' }))).name).toBe('ConflictException');
+    const put = await failure(putPolicy(client, policyWith(revoke(ALICE, Date.now()))));
+    expect(put).toBeInstanceOf(ConflictException);
+    expect(put.message).toBe('There is a conflicting operation in process.');
+    const del = await failure(
+      client.send(new DeleteInlinePolicyFromPermissionSetCommand({ InstanceArn: INSTANCE_ARN, PermissionSetArn: PS_ADMIN })),
+    );
+    expect(del.name).toBe('ConflictException');
+    // Reads go on, and another permission set is not in conflict.
+    expect(await getPolicy(client)).toBe(ALLOW_READ);
+    const other = await provisionTo(client, { PermissionSetArn: PS_READ, TargetId: '222222222222' });
+    expect(other.PermissionSetProvisioningStatus?.Status).toBe('IN_PROGRESS');
+
+    advance(500);
+    expect((await provisioningStatus(client, first?.RequestId))?.Status).toBe('SUCCEEDED');
+    await putPolicy(client, policyWith(revoke(ALICE, Date.now())));
+    expect((await provisionTo(client)).PermissionSetProvisioningStatus?.Status).toBe('IN_PROGRESS');
+    // The refused calls started nothing.
+    expect(fake.provisionings().map((p) => p.permissionSetArn)).toEqual([PS_ADMIN, PS_READ, PS_ADMIN]);
+  });
+
+  it('leaves what is in force in an account alone when a policy is put but not provisioned', async () => {
+    const { fake, client } = await startClocked({
+      permissionSets: [{ arn: PS_READ, name: 'ReadOnly', provisionedTo: ['222222222222'], inlinePolicy: ALLOW_READ }],
+    });
+    expect(fake.effectivePolicy(PS_READ, '222222222222')).toBe(ALLOW_READ);
+    expect(await getPolicy(client, PS_READ)).toBe(ALLOW_READ);
+
+    const deny = policyWith(revoke(ALICE, Date.now()));
+    await putPolicy(client, deny, PS_READ);
+    expect(await getPolicy(client, PS_READ)).toBe(deny);
+    expect(fake.effectivePolicy(PS_READ, '222222222222')).toBe(ALLOW_READ);
+    expect(await staleAccounts(client, PS_READ)).toEqual(['222222222222']);
+
+    await client.send(new DeleteInlinePolicyFromPermissionSetCommand({ InstanceArn: INSTANCE_ARN, PermissionSetArn: PS_READ }));
+    expect(fake.effectivePolicy(PS_READ, '222222222222')).toBe(ALLOW_READ);
+    expect(fake.provisionings()).toEqual([]);
+  });
+
+  it('puts the current policy in force in an account the permission set first reaches through an assignment', async () => {
+    const { fake, client, advance } = await startClocked({ statusDelayMs: 100 });
+    await putPolicy(client, ALLOW_READ);
+    const created = await client.send(new CreateAccountAssignmentCommand(assignment()));
+    expect(fake.effectivePolicy(PS_ADMIN, ACCOUNT)).toBeUndefined();
+    advance(100);
+    expect((await creation(client, created.AccountAssignmentCreationStatus?.RequestId)).Status).toBe('SUCCEEDED');
+    expect(fake.effectivePolicy(PS_ADMIN, ACCOUNT)).toBe(ALLOW_READ);
+
+    // A second assignment of an already provisioned permission set does not re-provision it.
+    await putPolicy(client, policyWith(revoke(ALICE, Date.now())));
+    fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: BOB });
+    expect(fake.effectivePolicy(PS_ADMIN, ACCOUNT)).toBe(ALLOW_READ);
+  });
+
+  it('ends FAILED with the FailureReason given to failNextProvisionings, changing nothing in the account', async () => {
+    const { fake, client, advance } = await startClocked({ statusDelayMs: 100 });
+    fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: ALICE });
+    await putPolicy(client, ALLOW_READ);
+    await provisionTo(client);
+    advance(100);
+    expect(fake.effectivePolicy(PS_ADMIN, ACCOUNT)).toBe(ALLOW_READ);
+
+    const deny = policyWith(revoke(ALICE, Date.now()));
+    await putPolicy(client, deny);
+    fake.failNextProvisionings(1, 'Received a 409 status error: Conflict while updating the role.');
+    const failed = (await provisionTo(client)).PermissionSetProvisioningStatus;
+    expect(failed?.Status).toBe('IN_PROGRESS');
+    advance(100);
+    expect(await provisioningStatus(client, failed?.RequestId)).toMatchObject({
+      Status: 'FAILED',
+      FailureReason: 'Received a 409 status error: Conflict while updating the role.',
+    });
+    expect(fake.effectivePolicy(PS_ADMIN, ACCOUNT)).toBe(ALLOW_READ);
+    expect(await staleAccounts(client, PS_ADMIN)).toEqual([ACCOUNT]);
+
+    // Only the next one failed: a retry succeeds.
+    const retry = (await provisionTo(client)).PermissionSetProvisioningStatus;
+    advance(100);
+    expect((await provisioningStatus(client, retry?.RequestId))?.Status).toBe('SUCCEEDED');
+    expect(fake.effectivePolicy(PS_ADMIN, ACCOUNT)).toBe(deny);
+    const failedOnes = await client.send(
+      new ListPermissionSetProvisioningStatusCommand({ InstanceArn: INSTANCE_ARN, Filter: { Status: 'FAILED' } }),
+    );
+    expect(failedOnes.PermissionSetsProvisioningStatus?.map((s) => s.RequestId)).toEqual([failed?.RequestId]);
+  });
+
+  it('records the accounts of each provisioning, so a test can tell ALL_PROVISIONED_ACCOUNTS apart', async () => {
+    const { fake, client, advance } = await startClocked({ statusDelayMs: 100 });
+    fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: ALICE });
+    fake.addAssignment({ accountId: '333333333333', permissionSetArn: PS_ADMIN, principalId: ALICE });
+
+    const missingTarget = await failure(provisionTo(client, { TargetId: undefined }));
+    expect(missingTarget).toBeInstanceOf(ValidationException);
+    const badType = await failure(
+      provisionTo(client, { TargetType: 'AWS_OU' as ProvisionPermissionSetCommandInput['TargetType'] }),
+    );
+    expect(badType.message).toMatch(/'targetType' failed to satisfy constraint: Member must satisfy enum value set/);
+
+    await provisionTo(client);
+    advance(100);
+    expect(fake.provisionings().every((p) => p.targetType === 'AWS_ACCOUNT')).toBe(true);
+
+    const all = await provisionTo(client, { TargetType: 'ALL_PROVISIONED_ACCOUNTS', TargetId: undefined });
+    expect(all.PermissionSetProvisioningStatus?.AccountId).toBeUndefined();
+    expect(fake.provisionings().at(-1)).toMatchObject({
+      targetType: 'ALL_PROVISIONED_ACCOUNTS',
+      accounts: [ACCOUNT, '333333333333'],
+    });
+    expect(fake.provisionings().every((p) => p.targetType === 'AWS_ACCOUNT')).toBe(false);
+  });
+});
+
+describe('FakeIdentityCenter sessions and Deny-based revocation (additions)', () => {
+  it('refuses a session issued before the Deny instant once the Deny is provisioned; later and other users\' sessions go on', async () => {
+    const { fake, client, now, advance } = await startClocked({ statusDelayMs: 500 });
+    fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: ALICE });
+    fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: BOB });
+    const aliceOld = fake.issueSession({ userId: ALICE, permissionSetArn: PS_ADMIN, accountId: ACCOUNT });
+    const bobOld = fake.issueSession({ userId: BOB, permissionSetArn: PS_ADMIN, accountId: ACCOUNT });
+    expect(aliceOld).toMatchObject({ issuedAt: now(), expiresAt: now() + 2 * 3600_000 });
+
+    advance(60_000);
+    const instant = now();
+    const atInstant = fake.issueSession({ userId: ALICE, permissionSetArn: PS_ADMIN, accountId: ACCOUNT });
+    await putPolicy(client, policyWith(revoke(ALICE, instant)));
+    // Put alone changes nothing in the account.
+    expect(fake.sessionAllowed(aliceOld.sessionId)).toBe(true);
+
+    const started = (await provisionTo(client)).PermissionSetProvisioningStatus;
+    advance(499);
+    expect(fake.sessionAllowed(aliceOld.sessionId)).toBe(true);
+    advance(1);
+    expect((await provisioningStatus(client, started?.RequestId))?.Status).toBe('SUCCEEDED');
+
+    expect(fake.sessionAllowed(aliceOld.sessionId)).toBe(false);
+    // As it was before the Deny came into force.
+    expect(fake.sessionAllowed(aliceOld.sessionId, now() - 1)).toBe(true);
+    // DateLessThan is strict: a token issued at the instant itself is not older than it.
+    expect(fake.sessionAllowed(atInstant.sessionId)).toBe(true);
+    const aliceNew = fake.issueSession({ userId: ALICE, permissionSetArn: PS_ADMIN, accountId: ACCOUNT });
+    expect(fake.sessionAllowed(aliceNew.sessionId)).toBe(true);
+    expect(fake.sessionAllowed(bobOld.sessionId)).toBe(true);
+    expect(fake.unsupportedConditions()).toEqual([]);
+
+    // Removing the statement and re-provisioning lets an old, unexpired session act again: the bot
+    // may only remove it once every session it was meant to end has run out.
+    await client.send(new DeleteInlinePolicyFromPermissionSetCommand({ InstanceArn: INSTANCE_ARN, PermissionSetArn: PS_ADMIN }));
+    await provisionTo(client);
+    advance(500);
+    expect(fake.effectivePolicy(PS_ADMIN, ACCOUNT)).toBeUndefined();
+    expect(fake.sessionAllowed(aliceOld.sessionId)).toBe(true);
+    expect(fake.provisionings().every((p) => p.targetType === 'AWS_ACCOUNT')).toBe(true);
+  });
+
+  it('keeps an old session alive after the assignment is deleted, and issues none without an assignment', async () => {
+    const { fake, client, now, advance } = await startClocked({ statusDelayMs: 100 });
+    const before = now();
+    const created = await client.send(new CreateAccountAssignmentCommand(assignment()));
+    advance(100);
+    expect((await creation(client, created.AccountAssignmentCreationStatus?.RequestId)).Status).toBe('SUCCEEDED');
+    const session = fake.issueSession({ userId: ALICE, permissionSetArn: PS_ADMIN, accountId: ACCOUNT });
+
+    const deleted = await client.send(new DeleteAccountAssignmentCommand(assignment()));
+    advance(100);
+    expect((await deletion(client, deleted.AccountAssignmentDeletionStatus?.RequestId)).Status).toBe('SUCCEEDED');
+    expect(fake.assignments()).toEqual([]);
+    expect(fake.sessionAllowed(session.sessionId)).toBe(true);
+
+    // No assignment now, and none before it was created: Identity Center would not issue these.
+    expect(() => fake.issueSession({ userId: ALICE, permissionSetArn: PS_ADMIN, accountId: ACCOUNT })).toThrow(
+      /held no assignment/,
+    );
+    expect(() => fake.issueSession({ userId: ALICE, permissionSetArn: PS_ADMIN, accountId: ACCOUNT, at: before })).toThrow(
+      /held no assignment/,
+    );
+    expect(() => fake.issueSession({ userId: BOB, permissionSetArn: PS_ADMIN, accountId: ACCOUNT, at: before + 150 })).toThrow(
+      /held no assignment/,
+    );
+    // While it existed, a session could be had (at a past instant too).
+    expect(fake.issueSession({ userId: ALICE, permissionSetArn: PS_ADMIN, accountId: ACCOUNT, at: before + 150 }).issuedAt).toBe(
+      before + 150,
+    );
+
+    // The session ends with the permission set's session duration (PT2H).
+    advance(2 * 3600_000 - 200);
+    expect(fake.sessionAllowed(session.sessionId)).toBe(true);
+    advance(100);
+    expect(fake.sessionAllowed(session.sessionId)).toBe(false);
+  });
+
+  it('never matches a Deny it cannot evaluate, and reports it through unsupportedConditions()', async () => {
+    const { fake, client, now, advance } = await startClocked({ statusDelayMs: 100 });
+    fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: ALICE });
+    const session = fake.issueSession({ userId: ALICE, permissionSetArn: PS_ADMIN, accountId: ACCOUNT });
+    advance(1000);
+    const later = new Date(now()).toISOString();
+
+    await putPolicy(
+      client,
+      policyWith(
+        { Sid: 'Like', Effect: 'Deny', Action: '*', Resource: '*', Condition: { StringLike: { 'identitystore:userId': ALICE } } },
+        { Sid: 'OtherKey', Effect: 'Deny', Action: '*', Resource: '*', Condition: { StringEquals: { 'aws:userid': ALICE } } },
+        { Sid: 'Epoch', Effect: 'Deny', Action: ['*'], Resource: ['*'], Condition: { DateLessThan: { 'aws:TokenIssueTime': '1893456000' } } },
+        // Not a deny-everything statement: the fake leaves it alone without reporting it.
+        { Sid: 'S3Only', Effect: 'Deny', Action: 's3:*', Resource: '*', Condition: { StringLike: { 's3:prefix': 'x' } } },
+      ),
+    );
+    expect(fake.unsupportedConditions()).toEqual([
+      { permissionSetArn: PS_ADMIN, where: 'permission set', sid: 'Like', operator: 'StringLike', reason: expect.any(String) },
+      { permissionSetArn: PS_ADMIN, where: 'permission set', sid: 'OtherKey', operator: 'StringEquals', key: 'aws:userid', reason: expect.any(String) },
+      { permissionSetArn: PS_ADMIN, where: 'permission set', sid: 'Epoch', operator: 'DateLessThan', key: 'aws:TokenIssueTime', reason: expect.any(String) },
+    ]);
+    await provisionTo(client);
+    advance(100);
+    expect(fake.sessionAllowed(session.sessionId)).toBe(true);
+    expect(fake.unsupportedConditions().filter((u) => u.where === `account ${ACCOUNT}`).map((u) => u.sid)).toEqual([
+      'Like',
+      'OtherKey',
+      'Epoch',
+    ]);
+
+    // The same intent in the two understood forms (condition key names are case-insensitive).
+    await putPolicy(
+      client,
+      policyWith({
+        Sid: 'Understood',
+        Effect: 'Deny',
+        Action: '*',
+        Resource: '*',
+        Condition: { StringEquals: { 'IdentityStore:UserId': [BOB, ALICE] }, DateLessThan: { 'aws:tokenissuetime': later } },
+      }),
+    );
+    await provisionTo(client);
+    advance(100);
+    expect(fake.unsupportedConditions()).toEqual([]);
+    expect(fake.sessionAllowed(session.sessionId)).toBe(false);
   });
 });

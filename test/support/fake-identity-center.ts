@@ -22,6 +22,14 @@
  *   with "Received a 404 status error: the USER assignee <id> was not found in directory <id>".
  * - Unsigned requests: 403 MissingAuthenticationTokenException; a malformed SigV4 header:
  *   400 IncompleteSignatureException (signatures are not verified).
+ * - Addition, inline policies and provisioning (see "inline policies and provisioning" below for
+ *   the sources of each limit and message): a permission set's inline policy is changed by
+ *   Put/DeleteInlinePolicy but reaches an account only through a SUCCEEDED ProvisionPermissionSet
+ *   (or the first provisioning an account assignment causes), so `effectivePolicy()` can lag
+ *   GetInlinePolicyForPermissionSet, exactly as the "Update needed" state does in AWS.
+ * - Addition, sessions: `issueSession()`/`sessionAllowed()` model role sessions in an account and
+ *   evaluate the Deny statements the user guide documents for revoking them ("Revoke active IAM
+ *   role sessions created by permission sets"). Deleting an assignment does not end a session.
  *
  * State changes are applied lazily (on the next request or accessor) from the injected clock,
  * so there are no timers to clean up and a fake clock drives it deterministically.
@@ -55,6 +63,11 @@ export interface FakePermissionSet {
   provisionedTo?: string[];
   /** Addition: returned by DescribePermissionSet. */
   description?: string;
+  /**
+   * Addition: the permission set's inline policy (JSON text). It is also what is in force in the
+   * `provisionedTo` accounts. Checked like PutInlinePolicyToPermissionSet checks it.
+   */
+  inlinePolicy?: string;
 }
 
 export interface FakeIdentityCenterOptions {
@@ -121,6 +134,67 @@ export interface FakeAssignment {
   principalId: string;
 }
 
+/** Addition: one ProvisionPermissionSet call as the fake accepted it. */
+export interface FakeProvisioning {
+  requestId: string;
+  permissionSetArn: string;
+  targetType: ProvisioningTargetType;
+  /** Accounts it targeted, fixed when it was accepted (ALL_PROVISIONED_ACCOUNTS expands here). */
+  accounts: string[];
+  status: OperationStatus;
+  failureReason?: string;
+  createdAt: number;
+}
+
+/** Addition: a role session in an account, as `issueSession` returns it. */
+export interface FakeSession {
+  sessionId: string;
+  userId: string;
+  permissionSetArn: string;
+  accountId: string;
+  /** aws:TokenIssueTime of the session, epoch milliseconds. */
+  issuedAt: number;
+  /** When the permission set's session duration runs out, epoch milliseconds. */
+  expiresAt: number;
+}
+
+/** Addition: a condition in a Deny statement that the fake cannot evaluate (so it never matches). */
+export interface UnsupportedCondition {
+  permissionSetArn: string;
+  /** Where the policy sits: the permission set itself, or the account it is in force in. */
+  where: 'permission set' | `account ${string}`;
+  sid?: string;
+  operator: string;
+  key?: string;
+  reason: string;
+}
+
+type ProvisioningTargetType = 'AWS_ACCOUNT' | 'ALL_PROVISIONED_ACCOUNTS';
+
+interface ProvisioningOperation {
+  kind: 'provision';
+  requestId: string;
+  seq: number;
+  permissionSetArn: string;
+  targetType: ProvisioningTargetType;
+  accounts: string[];
+  /** The inline policy (and its version) when the provisioning started: what it will put in force. */
+  policy: string | undefined;
+  version: number;
+  status: OperationStatus;
+  failureReason?: string;
+  forcedFailure?: string;
+  createdAt: number;
+  dueAt: number;
+}
+
+/** What was in force in one account for one permission set from `at` on. */
+interface EffectiveRecord {
+  at: number;
+  policy: string | undefined;
+  version: number;
+}
+
 interface AsyncOperation {
   kind: 'create' | 'delete';
   requestId: string;
@@ -180,6 +254,193 @@ const PROVISIONING_STATUSES = [
 /** Failure text AWS reports when IAM in the target account refuses the role change. */
 const DEFAULT_FAILURE_REASON =
   'Received a 403 status error: Access denied by IAM. Please check your policy, or wait for role propagation to complete.';
+
+// ---- additions: inline policies and provisioning ----
+//
+// Sources, so the next reader can check them:
+// - Shapes and error lists: the IAM Identity Center API reference pages for
+//   GetInlinePolicyForPermissionSet, PutInlinePolicyToPermissionSet,
+//   DeleteInlinePolicyFromPermissionSet, ProvisionPermissionSet,
+//   DescribePermissionSetProvisioningStatus, ListPermissionSetProvisioningStatus and the
+//   PermissionSetProvisioningStatus / ...StatusMetadata shapes (and the same model in
+//   @aws-sdk/client-sso-admin). Get returns `InlinePolicy`, which the reference notes may be empty
+//   for a valid permission set ARN: the fake answers "" when there is none.
+// - Size: the user guide's "Quotas and limits in IAM Identity Center" table: "Maximum size of
+//   inline policy per permission set: 32,768 bytes. Maximum size of non-whitespace characters in
+//   the inline policy per permission set is 10,240 bytes." The 32,768 is also the InlinePolicy
+//   length constraint of PutInlinePolicyToPermissionSet. AWS answers the 10,240 one with
+//   ValidationException "Current size of the non-whitespace characters present in the
+//   InlinePolicy Document is N bytes which has exceeded the maximum limit of 10240 bytes" (as a
+//   Terraform user quoted it from PutInlinePolicyToPermissionSet), not ServiceQuotaExceeded.
+// - Field constraints answer "Value of input 'inlinePolicy' failed to satisfy constraint: ..."
+//   (the pattern form was quoted by a Terraform user; the length form follows it by analogy).
+// - A document that is not a policy: ValidationException "Invalid PermissionsPolicy Document"
+//   (the message SsoAdmin returned to CloudFormation users). The structural checks follow the IAM
+//   JSON policy element reference (Version values, Effect, Action/NotAction, Resource/NotResource,
+//   Condition blocks, Sid of A-Z a-z 0-9 and unique in the policy; no Principal in an identity
+//   policy).
+// - ConflictException "There is a conflicting operation in process." is what ProvisionPermissionSet
+//   answers while another operation on the permission set runs (callers match on that text); the
+//   fake answers the same for Put/DeleteInlinePolicy of a permission set being provisioned.
+// - Effective policy: the user guide ("Custom permissions"): IAM Identity Center creates the
+//   inline policy in an account when the permission set is assigned there; the API reference for
+//   PutInlinePolicyToPermissionSet: "you will need to call ProvisionPermissionSet after this
+//   action to apply the corresponding IAM policy updates to all assigned accounts".
+// - Revocation statements: user guide "Use a Deny policy to revoke active user permissions"
+//   (StringEquals identitystore:userId) and the IAM guide "Revoke IAM role temporary security
+//   credentials" (DateLessThan aws:TokenIssueTime).
+
+const INLINE_POLICY_MAX_LENGTH = 32768;
+const INLINE_POLICY_MAX_NON_WHITESPACE_BYTES = 10240;
+const INLINE_POLICY_PATTERN = /^[\t\n\r\u0020-\u00FF]+$/;
+const INLINE_POLICY_PATTERN_TEXT = '[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+';
+const INVALID_POLICY_MESSAGE = 'Invalid PermissionsPolicy Document';
+const CONFLICTING_OPERATION_MESSAGE = 'There is a conflicting operation in process.';
+const PROVISIONING_TARGET_TYPES = ['AWS_ACCOUNT', 'ALL_PROVISIONED_ACCOUNTS'] as const;
+
+/** Problems with InlinePolicy as the service checks it, in the order it does; undefined when fine. */
+function inlinePolicyError(text: string): AwsError | undefined {
+  const constraint = (what: string) =>
+    new AwsError('ValidationException', 400, `Value of input 'inlinePolicy' failed to satisfy constraint: ${what}`);
+  if (text.length < 1) return constraint('Member must have length greater than or equal to 1');
+  if (text.length > INLINE_POLICY_MAX_LENGTH) {
+    return constraint(`Member must have length less than or equal to ${INLINE_POLICY_MAX_LENGTH}`);
+  }
+  if (!INLINE_POLICY_PATTERN.test(text)) {
+    return constraint(`Member must satisfy regular expression pattern: ${INLINE_POLICY_PATTERN_TEXT}`);
+  }
+  // IAM does not count whitespace; the quota speaks of bytes, so characters above U+007F (allowed
+  // by the pattern) count as their UTF-8 length, which is never less than AWS could count.
+  const size = Buffer.byteLength(text.replace(/[\t\n\r ]/g, ''), 'utf8');
+  if (size > INLINE_POLICY_MAX_NON_WHITESPACE_BYTES) {
+    return new AwsError(
+      'ValidationException',
+      400,
+      `Current size of the non-whitespace characters present in the InlinePolicy Document is ${size} bytes which has exceeded the maximum limit of ${INLINE_POLICY_MAX_NON_WHITESPACE_BYTES} bytes`,
+    );
+  }
+  const problem = policyDocumentProblem(text);
+  return problem === undefined ? undefined : new AwsError('ValidationException', 400, INVALID_POLICY_MESSAGE);
+}
+
+const isStringOrStrings = (v: unknown): boolean =>
+  typeof v === 'string' || (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string'));
+
+const isConditionValue = (v: unknown): boolean => {
+  const scalar = (x: unknown) => typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean';
+  return scalar(v) || (Array.isArray(v) && v.length > 0 && v.every(scalar));
+};
+
+const STATEMENT_KEYS = new Set(['Sid', 'Effect', 'Action', 'NotAction', 'Resource', 'NotResource', 'Condition']);
+
+/** Why `text` is not an IAM identity policy document, or undefined when it is one. */
+function policyDocumentProblem(text: string): string | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return 'not JSON';
+  }
+  if (!isObject(doc)) return 'the document is not a JSON object';
+  for (const key of Object.keys(doc)) {
+    if (!['Version', 'Id', 'Statement'].includes(key)) return `unknown top-level element ${key}`;
+  }
+  if (doc.Version !== undefined && doc.Version !== '2012-10-17' && doc.Version !== '2008-10-17') {
+    return `Version ${JSON.stringify(doc.Version)} is not 2012-10-17 or 2008-10-17`;
+  }
+  const statements = statementsOf(doc);
+  if (statements === undefined || statements.length === 0) return 'Statement is missing or empty';
+  const sids = new Set<string>();
+  for (const st of statements) {
+    if (!isObject(st)) return 'a statement is not an object';
+    for (const key of Object.keys(st)) {
+      if (!STATEMENT_KEYS.has(key)) return `statement element ${key} is not allowed in an identity policy`;
+    }
+    if (st.Sid !== undefined) {
+      if (typeof st.Sid !== 'string' || !/^[A-Za-z0-9]*$/.test(st.Sid)) return `Sid ${JSON.stringify(st.Sid)} is not A-Z a-z 0-9`;
+      if (sids.has(st.Sid)) return `Sid ${st.Sid} is not unique`;
+      sids.add(st.Sid);
+    }
+    if (st.Effect !== 'Allow' && st.Effect !== 'Deny') return `Effect ${JSON.stringify(st.Effect)} is not Allow or Deny`;
+    if ((st.Action === undefined) === (st.NotAction === undefined)) return 'a statement needs exactly one of Action, NotAction';
+    if (!isStringOrStrings(st.Action ?? st.NotAction)) return 'Action/NotAction is not a string or a list of strings';
+    if ((st.Resource === undefined) === (st.NotResource === undefined)) {
+      return 'a statement needs exactly one of Resource, NotResource';
+    }
+    if (!isStringOrStrings(st.Resource ?? st.NotResource)) return 'Resource/NotResource is not a string or a list of strings';
+    if (st.Condition !== undefined) {
+      if (!isObject(st.Condition)) return 'Condition is not an object';
+      for (const block of Object.values(st.Condition)) {
+        if (!isObject(block) || Object.keys(block).length === 0) return 'a Condition operator does not map keys to values';
+        if (!Object.values(block).every(isConditionValue)) return 'a Condition value is not a string, number, boolean or list of them';
+      }
+    }
+  }
+  return undefined;
+}
+
+function statementsOf(doc: Json): unknown[] | undefined {
+  if (Array.isArray(doc.Statement)) return doc.Statement as unknown[];
+  if (isObject(doc.Statement)) return [doc.Statement];
+  return undefined;
+}
+
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** ISO-8601 duration as Identity Center uses it (PTnHnMnS) in milliseconds; undefined otherwise. */
+function durationMs(iso: string): number | undefined {
+  const m = /^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?$/.exec(iso);
+  if (!m || iso === 'PT') return undefined;
+  return ((Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0)) * 60 + Number(m[3] ?? 0)) * 1000;
+}
+
+type ConditionVerdict = { kind: 'match' } | { kind: 'no-match' } | { kind: 'unsupported'; operator: string; key?: string; reason: string };
+
+/**
+ * Evaluates one statement's Condition against a session, supporting exactly two operator/key
+ * pairs: StringEquals identitystore:userId and DateLessThan aws:TokenIssueTime (condition key
+ * names are case-insensitive in IAM, operators and values are not). Anything else is unsupported.
+ */
+function evaluateCondition(condition: unknown, session: { userId: string; issuedAt: number }): ConditionVerdict {
+  if (condition === undefined) return { kind: 'match' };
+  if (!isObject(condition)) return { kind: 'unsupported', operator: '', reason: 'Condition is not an object' };
+  let matches = true;
+  for (const [operator, block] of Object.entries(condition)) {
+    if (operator !== 'StringEquals' && operator !== 'DateLessThan') {
+      return { kind: 'unsupported', operator, reason: 'the fake supports only StringEquals and DateLessThan' };
+    }
+    if (!isObject(block)) return { kind: 'unsupported', operator, reason: 'the operator does not map keys to values' };
+    for (const [key, raw] of Object.entries(block)) {
+      const values = Array.isArray(raw) ? (raw as unknown[]) : [raw];
+      if (operator === 'StringEquals') {
+        if (key.toLowerCase() !== 'identitystore:userid') {
+          return { kind: 'unsupported', operator, key, reason: 'StringEquals is supported only on identitystore:userId' };
+        }
+        if (!values.every((v) => typeof v === 'string')) {
+          return { kind: 'unsupported', operator, key, reason: 'a value is not a string' };
+        }
+        if (!values.includes(session.userId)) matches = false;
+      } else {
+        if (key.toLowerCase() !== 'aws:tokenissuetime') {
+          return { kind: 'unsupported', operator, key, reason: 'DateLessThan is supported only on aws:TokenIssueTime' };
+        }
+        const instants = values.map((v) => (typeof v === 'string' && ISO_INSTANT.test(v) ? Date.parse(v) : Number.NaN));
+        if (instants.some((t) => Number.isNaN(t))) {
+          return { kind: 'unsupported', operator, key, reason: 'a value is not an ISO-8601 instant the fake can read' };
+        }
+        // Several values under one key are ORed, as IAM does.
+        if (!instants.some((t) => session.issuedAt < t)) matches = false;
+      }
+    }
+  }
+  return matches ? { kind: 'match' } : { kind: 'no-match' };
+}
+
+/** Deny statements that deny everything: Action "*" and Resource "*" (alone or in a list). */
+function deniesEverything(st: Json): boolean {
+  const all = (v: unknown) => v === '*' || (Array.isArray(v) && v.includes('*'));
+  return st.Effect === 'Deny' && all(st.Action) && all(st.Resource);
+}
 
 interface FieldRule {
   name: string;
@@ -288,6 +549,18 @@ export class FakeIdentityCenter {
   private faults: FaultPlan | null = null;
   private readonly creationFailures: string[] = [];
   private readonly deletionFailures: string[] = [];
+  // ---- additions: inline policies, provisioning, sessions ----
+  /** Each permission set's inline policy; `version` grows with every change. */
+  private readonly policies = new Map<string, { policy: string | undefined; version: number }>();
+  /** What is in force per `${permissionSetArn}|${accountId}`, oldest first. */
+  private readonly effective = new Map<string, EffectiveRecord[]>();
+  private readonly provisioningOps: ProvisioningOperation[] = [];
+  private readonly provisioningsById = new Map<string, ProvisioningOperation>();
+  private readonly provisioningFailures: string[] = [];
+  /** When each assignment existed, per keyOf(assignment): [from, to) intervals. */
+  private readonly assignmentHistory = new Map<string, Array<{ from: number; to?: number }>>();
+  private readonly sessions = new Map<string, FakeSession>();
+  private sessionSeq = 0;
 
   private readonly ssoAdminOps: Record<string, (input: Json) => Json> = {
     CreateAccountAssignment: (i) => this.createAccountAssignment(i),
@@ -303,6 +576,13 @@ export class FakeIdentityCenter {
     DescribePermissionSet: (i) => this.describePermissionSet(i),
     ListAccountsForProvisionedPermissionSet: (i) => this.listAccountsForProvisionedPermissionSet(i),
     ListPermissionSetsProvisionedToAccount: (i) => this.listPermissionSetsProvisionedToAccount(i),
+    // ---- additions ----
+    GetInlinePolicyForPermissionSet: (i) => this.getInlinePolicy(i),
+    PutInlinePolicyToPermissionSet: (i) => this.putInlinePolicy(i),
+    DeleteInlinePolicyFromPermissionSet: (i) => this.deleteInlinePolicy(i),
+    ProvisionPermissionSet: (i) => this.provisionPermissionSet(i),
+    DescribePermissionSetProvisioningStatus: (i) => this.describeProvisioningStatus(i),
+    ListPermissionSetProvisioningStatus: (i) => this.listProvisioningStatus(i),
   };
 
   private readonly identityStoreOps: Record<string, (input: Json) => Json> = {
@@ -338,6 +618,10 @@ export class FakeIdentityCenter {
   static async start(opts: FakeIdentityCenterOptions): Promise<FakeIdentityCenter> {
     // Check fixtures before listening, so a bad one cannot leave a server behind.
     if (opts.strictIdFormats ?? true) FakeIdentityCenter.checkFixtures(opts);
+    // Inline policies are checked whatever strictIdFormats says: no AWS account could hold a bad one.
+    for (const ps of opts.permissionSets ?? []) {
+      if (ps.inlinePolicy !== undefined) FakeIdentityCenter.checkInlinePolicyFixture(ps.arn, ps.inlinePolicy);
+    }
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -378,8 +662,9 @@ export class FakeIdentityCenter {
   }): void {
     this.settle();
     const assignment = this.toAssignment(a);
+    if (!this.live.has(keyOf(assignment))) this.openAssignment(keyOf(assignment), this.now());
     this.live.set(keyOf(assignment), assignment);
-    this.provision(assignment.permissionSetArn, assignment.accountId);
+    this.provision(assignment.permissionSetArn, assignment.accountId, this.now());
   }
 
   removeAssignment(a: {
@@ -389,7 +674,8 @@ export class FakeIdentityCenter {
     principalType?: PrincipalType;
   }): void {
     this.settle();
-    this.live.delete(keyOf(this.toAssignment(a)));
+    const key = keyOf(this.toAssignment(a));
+    if (this.live.delete(key)) this.closeAssignment(key, this.now());
   }
 
   addUser(u: FakeUser): void {
@@ -419,8 +705,10 @@ export class FakeIdentityCenter {
         FakeIdentityCenter.checkFixture('FakePermissionSet.provisionedTo', acct, 'accountId');
       }
     }
+    if (ps.inlinePolicy !== undefined) FakeIdentityCenter.checkInlinePolicyFixture(ps.arn, ps.inlinePolicy);
     this.permissionSets.set(ps.arn, { ...ps, createdAt: this.now() });
-    for (const acct of ps.provisionedTo ?? []) this.provision(ps.arn, acct);
+    this.policies.set(ps.arn, { policy: ps.inlinePolicy, version: 0 });
+    for (const acct of ps.provisionedTo ?? []) this.provision(ps.arn, acct, this.now());
   }
 
   setFaults(plan: FaultPlan | null): void {
@@ -445,6 +733,131 @@ export class FakeIdentityCenter {
   outstandingCreations(): number {
     this.settle();
     return this.operations.filter((o) => o.kind === 'create' && o.status === 'IN_PROGRESS').length;
+  }
+
+  // ---- additions: provisioning ----
+
+  /** The next `count` accepted ProvisionPermissionSet calls end FAILED with `reason`, changing no account. */
+  failNextProvisionings(count: number, reason: string = DEFAULT_FAILURE_REASON): void {
+    for (let i = 0; i < count; i++) this.provisioningFailures.push(reason);
+  }
+
+  /** Every accepted ProvisionPermissionSet, oldest first, with the accounts it targeted. */
+  provisionings(): FakeProvisioning[] {
+    this.settle();
+    return this.provisioningOps.map((o) => ({
+      requestId: o.requestId,
+      permissionSetArn: o.permissionSetArn,
+      targetType: o.targetType,
+      accounts: [...o.accounts],
+      status: o.status,
+      ...(o.failureReason !== undefined ? { failureReason: o.failureReason } : {}),
+      createdAt: o.createdAt,
+    }));
+  }
+
+  /**
+   * The inline policy in force in `accountId` for the permission set: the one it had when its last
+   * SUCCEEDED provisioning there started (or when it first reached the account through an
+   * assignment or a fixture). undefined when none is in force. A Put that was not provisioned
+   * since does not show here, as it does not in the account's IAM role.
+   */
+  effectivePolicy(permissionSetArn: string, accountId: string): string | undefined {
+    this.settle();
+    return this.effective.get(`${permissionSetArn}|${accountId}`)?.at(-1)?.policy;
+  }
+
+  // ---- additions: sessions ----
+
+  /**
+   * A role session of `userId` in `accountId` through the permission set, issued at `at` (default:
+   * the clock's now; never in the future). Throws unless the user is in the directory, enabled,
+   * and held a USER assignment of that permission set in that account at that instant: Identity
+   * Center would not have issued it otherwise. (Group membership is not modelled.)
+   */
+  issueSession(s: { userId: string; permissionSetArn: string; accountId: string; at?: number }): FakeSession {
+    this.settle();
+    const now = this.now();
+    const at = s.at ?? now;
+    if (at > now) throw new Error(`FakeIdentityCenter: cannot issue a session in the future (${at} > now ${now}); move the clock`);
+    const ps = this.permissionSets.get(s.permissionSetArn);
+    if (!ps) throw new Error(`FakeIdentityCenter: no permission set ${s.permissionSetArn}`);
+    const user = this.users.get(s.userId);
+    if (!user || user.disabled) throw new Error(`FakeIdentityCenter: user ${s.userId} is not an enabled user of the directory`);
+    const key = keyOf({ accountId: s.accountId, permissionSetArn: s.permissionSetArn, principalType: 'USER', principalId: s.userId });
+    const held = (this.assignmentHistory.get(key) ?? []).some((i) => i.from <= at && (i.to === undefined || at < i.to));
+    if (!held) {
+      throw new Error(
+        `FakeIdentityCenter: ${s.userId} held no assignment of ${s.permissionSetArn} in ${s.accountId} at ${new Date(at).toISOString()}; Identity Center would not issue that session`,
+      );
+    }
+    const duration = durationMs(ps.sessionDuration ?? 'PT1H');
+    if (duration === undefined) throw new Error(`FakeIdentityCenter: cannot read session duration ${ps.sessionDuration ?? ''}`);
+    const session: FakeSession = {
+      sessionId: `session-${++this.sessionSeq}`,
+      userId: s.userId,
+      permissionSetArn: s.permissionSetArn,
+      accountId: s.accountId,
+      issuedAt: at,
+      expiresAt: at + duration,
+    };
+    this.sessions.set(session.sessionId, session);
+    return { ...session };
+  }
+
+  /**
+   * Whether the session can still act at `at` (default now; never in the future): false once its
+   * session duration has run out, or when the policy in force in its account at `at` has a Deny of
+   * Action "*" on Resource "*" whose conditions all hold for it. Only StringEquals on
+   * identitystore:userId and DateLessThan on aws:TokenIssueTime are understood; a statement with
+   * any other condition never matches here and is listed by unsupportedConditions().
+   */
+  sessionAllowed(sessionId: string, at?: number): boolean {
+    this.settle();
+    const session = this.sessions.get(sessionId);
+    if (!session) throw new Error(`FakeIdentityCenter: no session ${sessionId}`);
+    const now = this.now();
+    const t = at ?? now;
+    if (t > now) throw new Error(`FakeIdentityCenter: cannot answer for the future (${t} > now ${now}); move the clock`);
+    if (t < session.issuedAt) throw new Error(`FakeIdentityCenter: session ${sessionId} was not issued yet at ${t}`);
+    if (t >= session.expiresAt) return false;
+    const records = this.effective.get(`${session.permissionSetArn}|${session.accountId}`) ?? [];
+    const inForce = records.filter((r) => r.at <= t).at(-1)?.policy;
+    if (inForce === undefined) return true;
+    return !this.denyStatements(inForce).some((st) => evaluateCondition(st.Condition, session).kind === 'match');
+  }
+
+  /**
+   * Conditions of deny-everything statements that the fake cannot evaluate, in every permission
+   * set's inline policy and in every policy in force in an account. A test that relies on
+   * sessionAllowed() should expect this to be empty, so it cannot pass on a policy the fake
+   * ignores.
+   */
+  unsupportedConditions(): UnsupportedCondition[] {
+    this.settle();
+    const found: UnsupportedCondition[] = [];
+    const scan = (permissionSetArn: string, where: UnsupportedCondition['where'], policy: string | undefined) => {
+      if (policy === undefined) return;
+      for (const st of this.denyStatements(policy)) {
+        // The user id and instant are irrelevant to whether the fake understands the condition.
+        const verdict = evaluateCondition(st.Condition, { userId: '', issuedAt: 0 });
+        if (verdict.kind !== 'unsupported') continue;
+        found.push({
+          permissionSetArn,
+          where,
+          ...(typeof st.Sid === 'string' ? { sid: st.Sid } : {}),
+          operator: verdict.operator,
+          ...(verdict.key !== undefined ? { key: verdict.key } : {}),
+          reason: verdict.reason,
+        });
+      }
+    };
+    for (const [arn, { policy }] of this.policies) scan(arn, 'permission set', policy);
+    for (const [key, records] of this.effective) {
+      const bar = key.lastIndexOf('|');
+      scan(key.slice(0, bar), `account ${key.slice(bar + 1)}`, records.at(-1)?.policy);
+    }
+    return found;
   }
 
   close(): Promise<void> {
@@ -614,10 +1027,16 @@ export class FakeIdentityCenter {
   /** Completes every operation whose time has come, in the order they were due. */
   private settle(): void {
     const t = this.now();
-    const due = this.operations
-      .filter((o) => o.status === 'IN_PROGRESS' && o.dueAt <= t)
-      .sort((a, b) => a.dueAt - b.dueAt || a.seq - b.seq);
+    const due = [
+      ...this.operations.filter((o) => o.status === 'IN_PROGRESS' && o.dueAt <= t),
+      // Addition: provisionings share the clock and the order.
+      ...this.provisioningOps.filter((o) => o.status === 'IN_PROGRESS' && o.dueAt <= t),
+    ].sort((a, b) => a.dueAt - b.dueAt || a.seq - b.seq);
     for (const op of due) {
+      if (op.kind === 'provision') {
+        this.settleProvisioning(op);
+        continue;
+      }
       const failure = op.forcedFailure ?? this.missingPrincipalReason(op.assignment);
       if (failure) {
         op.status = 'FAILED';
@@ -627,11 +1046,14 @@ export class FakeIdentityCenter {
       const key = keyOf(op.assignment);
       if (op.kind === 'create') {
         // Re-creating an existing assignment succeeds without duplicating it.
-        if (!this.live.has(key)) this.live.set(key, { ...op.assignment });
-        this.provision(op.assignment.permissionSetArn, op.assignment.accountId);
+        if (!this.live.has(key)) {
+          this.live.set(key, { ...op.assignment });
+          this.openAssignment(key, op.dueAt);
+        }
+        this.provision(op.assignment.permissionSetArn, op.assignment.accountId, op.dueAt);
       } else {
         // Deleting an assignment that does not exist succeeds as well.
-        this.live.delete(key);
+        if (this.live.delete(key)) this.closeAssignment(key, op.dueAt);
       }
       op.status = 'SUCCEEDED';
     }
@@ -644,10 +1066,53 @@ export class FakeIdentityCenter {
       : `Received a 404 status error: the ${a.principalType} assignee ${a.principalId} was not found in directory ${this.identityStoreId}`;
   }
 
-  private provision(permissionSetArn: string, accountId: string): void {
+  /**
+   * The permission set reaches the account (its role exists there). Addition: the first time, the
+   * permission set's current inline policy comes into force there at `at`; later calls (another
+   * assignment of an already provisioned permission set) leave what is in force alone.
+   */
+  private provision(permissionSetArn: string, accountId: string, at: number): void {
     let accounts = this.provisioned.get(permissionSetArn);
     if (!accounts) this.provisioned.set(permissionSetArn, (accounts = new Set()));
+    if (accounts.has(accountId)) return;
     accounts.add(accountId);
+    const { policy, version } = this.policyOf(permissionSetArn);
+    this.putInForce(permissionSetArn, accountId, { at, policy, version });
+  }
+
+  /** Addition: a provisioning that came due; FAILED changes no account. */
+  private settleProvisioning(op: ProvisioningOperation): void {
+    if (op.forcedFailure !== undefined) {
+      op.status = 'FAILED';
+      op.failureReason = op.forcedFailure;
+      return;
+    }
+    for (const accountId of op.accounts) {
+      let accounts = this.provisioned.get(op.permissionSetArn);
+      if (!accounts) this.provisioned.set(op.permissionSetArn, (accounts = new Set()));
+      accounts.add(accountId);
+      // What is put in force is the policy as it was when the provisioning started.
+      this.putInForce(op.permissionSetArn, accountId, { at: op.dueAt, policy: op.policy, version: op.version });
+    }
+    op.status = 'SUCCEEDED';
+  }
+
+  private putInForce(permissionSetArn: string, accountId: string, record: EffectiveRecord): void {
+    const key = `${permissionSetArn}|${accountId}`;
+    let records = this.effective.get(key);
+    if (!records) this.effective.set(key, (records = []));
+    records.push(record);
+  }
+
+  private openAssignment(key: string, at: number): void {
+    let intervals = this.assignmentHistory.get(key);
+    if (!intervals) this.assignmentHistory.set(key, (intervals = []));
+    intervals.push({ from: at });
+  }
+
+  private closeAssignment(key: string, at: number): void {
+    const open = this.assignmentHistory.get(key)?.at(-1);
+    if (open && open.to === undefined) open.to = at;
   }
 
   private toAssignment(a: {
@@ -710,6 +1175,15 @@ export class FakeIdentityCenter {
       for (const acct of ps.provisionedTo ?? []) {
         FakeIdentityCenter.checkFixture('FakePermissionSet.provisionedTo', acct, 'accountId');
       }
+    }
+  }
+
+  /** Addition: an inline policy fixture must be one PutInlinePolicyToPermissionSet would accept. */
+  private static checkInlinePolicyFixture(arn: string, policy: string): void {
+    const err = inlinePolicyError(policy);
+    if (err) {
+      const why = err.message === INVALID_POLICY_MESSAGE ? `${err.message}: ${policyDocumentProblem(policy) ?? ''}` : err.message;
+      throw new Error(`FakeIdentityCenter: FakePermissionSet.inlinePolicy of ${arn} would be refused by AWS (${why})`);
     }
   }
 
@@ -980,11 +1454,14 @@ export class FakeIdentityCenter {
     ]);
     this.requireInstance(input);
     this.requirePermissionSet(input.PermissionSetArn);
-    // The fake never has a stale provisioning, so NOT_PROVISIONED filters everything out.
-    const accounts =
-      input.ProvisioningStatus === 'LATEST_PERMISSION_SET_NOT_PROVISIONED'
-        ? []
-        : [...(this.provisioned.get(input.PermissionSetArn as string) ?? [])];
+    // An account is behind ("NOT_PROVISIONED") once the inline policy changed after the version in
+    // force there; without inline policy changes every account is up to date.
+    const arn = input.PermissionSetArn as string;
+    const accounts = [...(this.provisioned.get(arn) ?? [])].filter((acct) =>
+      input.ProvisioningStatus === undefined
+        ? true
+        : this.isLatest(arn, acct) === (input.ProvisioningStatus === 'LATEST_PERMISSION_SET_PROVISIONED'),
+    );
     return this.withToken('AccountIds', this.paginate('ListAccountsForProvisionedPermissionSet', accounts, input));
   }
 
@@ -997,11 +1474,152 @@ export class FakeIdentityCenter {
       NEXT_TOKEN,
     ]);
     this.requireInstance(input);
-    const arns =
-      input.ProvisioningStatus === 'LATEST_PERMISSION_SET_NOT_PROVISIONED'
-        ? []
-        : [...this.provisioned.entries()].filter(([, accts]) => accts.has(input.AccountId as string)).map(([arn]) => arn);
+    const account = input.AccountId as string;
+    const arns = [...this.provisioned.entries()]
+      .filter(([, accts]) => accts.has(account))
+      .map(([arn]) => arn)
+      .filter((arn) =>
+        input.ProvisioningStatus === undefined
+          ? true
+          : this.isLatest(arn, account) === (input.ProvisioningStatus === 'LATEST_PERMISSION_SET_PROVISIONED'),
+      );
     return this.withToken('PermissionSets', this.paginate('ListPermissionSetsProvisionedToAccount', arns, input));
+  }
+
+  // ---- additions: inline policies and provisioning (sources at INLINE_POLICY_MAX_LENGTH) ----
+
+  private permissionSetFrom(input: Json, extra: FieldRule[] = []): string {
+    this.validate(input, [INSTANCE_ARN, { name: 'PermissionSetArn', required: true, pattern: 'permissionSetArn' }, ...extra]);
+    this.requireInstance(input);
+    return this.requirePermissionSet(input.PermissionSetArn).arn;
+  }
+
+  /** Provisioning, Put and Delete of a permission set wait for its running provisioning. */
+  private assertNotProvisioning(permissionSetArn: string): void {
+    if (this.provisioningOps.some((o) => o.status === 'IN_PROGRESS' && o.permissionSetArn === permissionSetArn)) {
+      throw new AwsError('ConflictException', 400, CONFLICTING_OPERATION_MESSAGE);
+    }
+  }
+
+  private policyOf(permissionSetArn: string): { policy: string | undefined; version: number } {
+    let state = this.policies.get(permissionSetArn);
+    if (!state) this.policies.set(permissionSetArn, (state = { policy: undefined, version: 0 }));
+    return state;
+  }
+
+  private getInlinePolicy(input: Json): Json {
+    const arn = this.permissionSetFrom(input);
+    return { InlinePolicy: this.policyOf(arn).policy ?? '' };
+  }
+
+  private putInlinePolicy(input: Json): Json {
+    const arn = this.permissionSetFrom(input, [{ name: 'InlinePolicy', required: true }]);
+    const err = inlinePolicyError(input.InlinePolicy as string);
+    if (err) throw err;
+    this.assertNotProvisioning(arn);
+    const state = this.policyOf(arn);
+    state.policy = input.InlinePolicy as string;
+    state.version++;
+    return {};
+  }
+
+  private deleteInlinePolicy(input: Json): Json {
+    const arn = this.permissionSetFrom(input);
+    this.assertNotProvisioning(arn);
+    // Deleting when there is none succeeds and changes nothing (not confirmed against AWS).
+    const state = this.policyOf(arn);
+    if (state.policy !== undefined) {
+      state.policy = undefined;
+      state.version++;
+    }
+    return {};
+  }
+
+  private provisionPermissionSet(input: Json): Json {
+    const arn = this.permissionSetFrom(input, [
+      { name: 'TargetId', pattern: 'accountId' },
+      { name: 'TargetType', required: true, enumValues: PROVISIONING_TARGET_TYPES },
+    ]);
+    const targetType = input.TargetType as ProvisioningTargetType;
+    if (targetType === 'AWS_ACCOUNT' && input.TargetId === undefined) {
+      // The model marks TargetId optional; an account provisioning cannot go without one.
+      throw new AwsError('ValidationException', 400, 'TargetId is required when TargetType is AWS_ACCOUNT.');
+    }
+    this.assertNotProvisioning(arn);
+    const accounts = targetType === 'AWS_ACCOUNT' ? [input.TargetId as string] : [...(this.provisioned.get(arn) ?? [])];
+    const now = this.now();
+    const { policy, version } = this.policyOf(arn);
+    const forcedFailure = this.provisioningFailures.shift();
+    const op: ProvisioningOperation = {
+      kind: 'provision',
+      requestId: randomUUID(),
+      seq: this.seq++,
+      permissionSetArn: arn,
+      targetType,
+      accounts,
+      policy,
+      version,
+      status: 'IN_PROGRESS',
+      createdAt: now,
+      dueAt: now + this.statusDelayMs,
+      ...(forcedFailure !== undefined ? { forcedFailure } : {}),
+    };
+    this.provisioningOps.push(op);
+    this.provisioningsById.set(op.requestId, op);
+    return { PermissionSetProvisioningStatus: this.provisioningJson(op) };
+  }
+
+  private describeProvisioningStatus(input: Json): Json {
+    this.validate(input, [INSTANCE_ARN, { name: 'ProvisionPermissionSetRequestId', required: true, pattern: 'requestId' }]);
+    this.requireInstance(input);
+    const op = this.provisioningsById.get(input.ProvisionPermissionSetRequestId as string);
+    if (!op) {
+      throw new AwsError(
+        'ResourceNotFoundException',
+        400,
+        `Permission set provisioning request ${String(input.ProvisionPermissionSetRequestId)} does not exist.`,
+      );
+    }
+    return { PermissionSetProvisioningStatus: this.provisioningJson(op) };
+  }
+
+  private listProvisioningStatus(input: Json): Json {
+    this.validate(input, [INSTANCE_ARN, MAX_RESULTS, NEXT_TOKEN, { name: 'Filter', type: 'object' }]);
+    if (isObject(input.Filter)) this.validate(input.Filter, [{ name: 'Status', enumValues: STATUS_VALUES }]);
+    this.requireInstance(input);
+    const wanted = isObject(input.Filter) ? input.Filter.Status : undefined;
+    const items = this.provisioningOps
+      .filter((o) => wanted === undefined || o.status === wanted)
+      .map((o) => ({ Status: o.status, RequestId: o.requestId, CreatedDate: o.createdAt / 1000 }));
+    return this.withToken(
+      'PermissionSetsProvisioningStatus',
+      this.paginate('ListPermissionSetProvisioningStatus', items, input),
+    );
+  }
+
+  private provisioningJson(op: ProvisioningOperation): Json {
+    return {
+      Status: op.status,
+      RequestId: op.requestId,
+      // Only an account provisioning names its account.
+      ...(op.targetType === 'AWS_ACCOUNT' ? { AccountId: op.accounts[0] } : {}),
+      PermissionSetArn: op.permissionSetArn,
+      ...(op.failureReason ? { FailureReason: op.failureReason } : {}),
+      CreatedDate: op.createdAt / 1000,
+    };
+  }
+
+  /** The account runs the permission set's current inline policy version. */
+  private isLatest(permissionSetArn: string, accountId: string): boolean {
+    const inForce = this.effective.get(`${permissionSetArn}|${accountId}`)?.at(-1);
+    return inForce === undefined || inForce.version === this.policyOf(permissionSetArn).version;
+  }
+
+  /** The statements of a stored policy that deny every action on every resource. */
+  private denyStatements(policy: string): Json[] {
+    // Stored policies passed inlinePolicyError, so they parse and have statements.
+    const doc = JSON.parse(policy) as Json;
+    return (statementsOf(doc) ?? []).filter((st): st is Json => isObject(st) && deniesEverything(st));
   }
 
   // ------------------------------------------------------------------ identitystore operations
