@@ -18,6 +18,7 @@ import type { Database } from './store/dynamo.ts';
 import { FreezeStore } from './store/freeze.ts';
 import { OutboxStore } from './store/outbox.ts';
 import { RequestStore } from './store/requests.ts';
+import { SessionDenyStore } from './store/session-denies.ts';
 import { CreationSlots } from './store/slots.ts';
 
 /** The AWS region the SDK would use: Identity Center, DynamoDB and the checkpoint bucket share it. */
@@ -75,6 +76,7 @@ export function serviceContext(p: ContextParts): { ctx: ServiceContext; close():
     slots: new CreationSlots(p.db, p.env.maxOutstandingCreations),
     drift: new DriftStore(p.db),
     freeze: new FreezeStore(p.db),
+    sessionDenies: new SessionDenyStore(p.db),
     ic,
     directory: p.directory,
     clock: p.clock ?? systemClock,

@@ -4,10 +4,16 @@ import {
   DeleteAccountAssignmentCommand,
   DescribeAccountAssignmentCreationStatusCommand,
   DescribeAccountAssignmentDeletionStatusCommand,
+  DeleteInlinePolicyFromPermissionSetCommand,
+  DescribePermissionSetCommand,
+  DescribePermissionSetProvisioningStatusCommand,
+  GetInlinePolicyForPermissionSetCommand,
   ListAccountAssignmentsCommand,
+  ProvisionPermissionSetCommand,
+  PutInlinePolicyToPermissionSetCommand,
   SSOAdminClient,
 } from '@aws-sdk/client-sso-admin';
-import { DescribeUserCommand, GetUserIdCommand, IdentitystoreClient, ResourceNotFoundException } from '@aws-sdk/client-identitystore';
+import { DescribeUserCommand, GetUserIdCommand, IdentitystoreClient, IsMemberInGroupsCommand, ResourceNotFoundException } from '@aws-sdk/client-identitystore';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import type { AssignmentTarget } from '../domain/request.ts';
 import type { IdentityCenterPort, IdentityUser, ListedAssignment, OperationStatus } from '../services/ports.ts';
@@ -33,6 +39,8 @@ export class IdentityCenter implements IdentityCenterPort {
   private readonly sso: SSOAdminClient;
   private readonly store: IdentitystoreClient;
   private readonly pace: RateLimiter;
+  /** Session durations change rarely and only by an administrator: read once per permission set per process. */
+  private readonly durations = new Map<string, string>();
 
   constructor(private readonly opts: IdentityCenterOptions) {
     const credentials = managementRoleCredentials(opts.assumeRoleArn, 'breakglass');
@@ -150,6 +158,56 @@ export class IdentityCenter implements IdentityCenterPort {
         await sleep(backoffMs(attempt, 250, 5000));
       }
     }
+  }
+
+  async inlinePolicy(instanceArn: string, permissionSetArn: string): Promise<string> {
+    await this.pace.acquire();
+    const out = await this.sso.send(new GetInlinePolicyForPermissionSetCommand({ InstanceArn: instanceArn, PermissionSetArn: permissionSetArn }));
+    return out.InlinePolicy ?? '';
+  }
+
+  async putInlinePolicy(instanceArn: string, permissionSetArn: string, document: string | null): Promise<void> {
+    const target = { InstanceArn: instanceArn, PermissionSetArn: permissionSetArn };
+    if (document === null) await this.withConflictRetry(() => this.sso.send(new DeleteInlinePolicyFromPermissionSetCommand(target)));
+    else await this.withConflictRetry(() => this.sso.send(new PutInlinePolicyToPermissionSetCommand({ ...target, InlinePolicy: document })));
+  }
+
+  async provision(instanceArn: string, permissionSetArn: string, accountId: string): Promise<string> {
+    const out = await this.withConflictRetry(() =>
+      this.sso.send(new ProvisionPermissionSetCommand({ InstanceArn: instanceArn, PermissionSetArn: permissionSetArn, TargetType: 'AWS_ACCOUNT', TargetId: accountId })),
+    );
+    const id = out.PermissionSetProvisioningStatus?.RequestId;
+    if (!id) throw new Error('ProvisionPermissionSet returned no request id');
+    return id;
+  }
+
+  async provisioningStatus(instanceArn: string, requestId: string): Promise<OperationStatus> {
+    await this.pace.acquire();
+    const out = await this.sso.send(new DescribePermissionSetProvisioningStatusCommand({ InstanceArn: instanceArn, ProvisionPermissionSetRequestId: requestId }));
+    return toStatus(out.PermissionSetProvisioningStatus);
+  }
+
+  async sessionDuration(instanceArn: string, permissionSetArn: string): Promise<string> {
+    const known = this.durations.get(permissionSetArn);
+    if (known) return known;
+    await this.pace.acquire();
+    const out = await this.sso.send(new DescribePermissionSetCommand({ InstanceArn: instanceArn, PermissionSetArn: permissionSetArn }));
+    // Identity Center's default when a permission set names none.
+    const duration = out.PermissionSet?.SessionDuration ?? 'PT1H';
+    this.durations.set(permissionSetArn, duration);
+    return duration;
+  }
+
+  async memberOfAny(userId: string, groupIds: string[]): Promise<boolean> {
+    if (groupIds.length === 0) return false;
+    // IsMemberInGroups takes at most 100 groups a call.
+    for (let i = 0; i < groupIds.length; i += 100) {
+      const out = await this.store.send(
+        new IsMemberInGroupsCommand({ IdentityStoreId: this.opts.identityStoreId, MemberId: { UserId: userId }, GroupIds: groupIds.slice(i, i + 100) }),
+      );
+      if ((out.Results ?? []).some((r) => r.MembershipExists)) return true;
+    }
+    return false;
   }
 
   destroy(): void {

@@ -30,6 +30,7 @@ const profile = z.strictObject({
   durations: z.array(isoDuration).min(1, 'offer at least one duration'),
   approvals: z.number().int().min(1, 'at least one approval').max(10),
   requireTicket: z.boolean().default(false),
+  endSessions: z.boolean().default(true),
 });
 
 const schema = z

@@ -41,6 +41,13 @@ export interface EventPayloads {
   /** `cleanup`: a failed grant's unconfirmed creation was removed. */
   'revoke.succeeded': { deletionRequestId?: string | null; attempts?: number; cleanup?: boolean; note?: string };
   'revoke.kept': { why: string };
+  /** The permission set now denies the user's sessions issued before `instant` in the account (provisioning confirmed). */
+  'sessions.ended': { instant: string; accountId: string; combined: boolean };
+  /** Sessions were not ended, and why (another grant, standing access, a group, the profile's setting). */
+  'sessions.kept': { why: string };
+  'sessions.retrying': { attempt: number; error: string; nextAttemptAt: string };
+  /** Ending them kept failing until they had all expired by themselves. */
+  'sessions.lapsed': { instant: string; error: string };
   'revoke.retrying': { attempt: number; error: string; nextAttemptAt: string };
   'revoke.failed': { attempt: number; error: string; nextAttemptAt: string };
   'quorum.unsafe': { problems: string[] };

@@ -11,6 +11,8 @@ export interface Profile {
   durations: string[];
   approvals: number;
   requireTicket: boolean;
+  /** When access ends, deny the sessions it issued (inline policy + re-provisioning); false: they last until their own expiry. */
+  endSessions: boolean;
 }
 
 export interface Principals {

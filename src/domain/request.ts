@@ -67,6 +67,16 @@ export interface AssignmentTarget {
   principalId: string;
 }
 
+/** Ending the sessions a grant issued, after its assignment is gone. */
+export interface SessionEnding {
+  state: 'ending' | 'ended' | 'kept' | 'lapsed';
+  /** Sessions issued before this instant are denied. */
+  instant: string | null;
+  /** Why sessions were not ended (kept), or what keeps failing. */
+  why: string | null;
+  attempts: number;
+}
+
 export type RevokeReason = 'expired' | 'ended' | 'revoke-all';
 
 export interface AccessRequest {
@@ -109,6 +119,8 @@ export interface AccessRequest {
     failure: string | null;
     /** When the creation was last seen still in progress: the time box starts no later than its confirmation. */
     pendingSeenAt?: string | null;
+    /** The cleanup's deletion of a creation that landed late, once asked for. */
+    cleanupDeletionId?: string | null;
     /** A creation that was never confirmed may still land: the sweeper removes it if so. */
     cleanupPending: boolean;
     attempts: number;
@@ -123,6 +135,9 @@ export interface AccessRequest {
     /** Why the assignment was left in place (standing access, another grant). */
     kept: string | null;
     doneAt: string | null;
+    /** When Identity Center confirmed the assignment gone; sessions issued before it are then ended. */
+    removedAt?: string | null;
+    sessions?: SessionEnding | null;
   } | null;
   slack: {
     /** `repeated`: posted again after an interrupted delivery, so an earlier copy may exist; the message says so. */

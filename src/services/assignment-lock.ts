@@ -1,15 +1,8 @@
 import type { AssignmentTarget } from '../domain/request.ts';
 import type { ServiceContext } from './context.ts';
 import { later } from './change.ts';
+import { LockLost, withRenewedLock } from './renewed-lock.ts';
 import type { AssignmentRecord } from './ports.ts';
-
-/** The lock was taken over (it ran out while this process could not renew it): stop, write nothing. */
-export class LockLost extends Error {
-  constructor(what: string) {
-    super(`lost the assignment lock ${what}; the request is retried`);
-    this.name = 'LockLost';
-  }
-}
 
 /** A request's grants and revokes hold the lock as the request, so whoever resumes the request holds it too. */
 export const lockOwnerFor = (requestId: string) => `request:${requestId}`;
@@ -33,9 +26,8 @@ export interface HeldAssignment {
 }
 
 /**
- * Runs `work` holding the assignment's lock, renewed while the work runs (Identity Center calls
- * can outlast any fixed lock: throttled retries, conflicts, polling). Null when someone else
- * holds the lock. Unless the work saved or kept it, the lock is released at the end.
+ * Runs `work` holding the assignment's lock, renewed while the work runs (see renewed-lock.ts).
+ * Null when someone else holds the lock. Unless the work saved or kept it, it is released at the end.
  */
 export async function withAssignmentLock<T>(
   ctx: ServiceContext,
@@ -43,53 +35,32 @@ export async function withAssignmentLock<T>(
   owner: string,
   work: (held: HeldAssignment) => Promise<T>,
 ): Promise<{ value: T } | null> {
-  const lockMs = ctx.timing.leaseMs;
-  const now = ctx.clock.now();
-  const record = await ctx.assignments.lock(target, owner, now, later(now, lockMs));
-  if (!record) return null;
-  let heldUntil = Date.parse(later(now, lockMs));
-  let lost = false;
-  let done = false;
-  const stopRenewing = ctx.clock.every(Math.max(250, Math.floor(lockMs / 3)), () => {
-    const at = ctx.clock.now();
-    const until = later(at, lockMs);
-    void ctx.assignments.renew(target, owner, until).then(
-      (ok) => {
-        if (ok) heldUntil = Date.parse(until);
-        else lost = true;
-      },
-      (err: unknown) => ctx.log.warn({ err, event: 'assignment.lock_renew_failed', owner }, 'could not renew the assignment lock'),
-    );
-  });
-  const held: HeldAssignment = {
-    target,
-    owner,
-    record,
-    check() {
-      // Past the last renewed end, someone else may have taken it even if no renewal said so yet.
-      if (lost || ctx.clock.ms() > heldUntil) throw new LockLost('while working');
-    },
-    async markCreating(requestId) {
-      held.check();
-      if (!(await ctx.assignments.markCreating(target, owner, requestId))) throw new LockLost('before creating');
-    },
-    async save(next) {
-      done = true;
-      if (!(await ctx.assignments.saveAndUnlock(target, owner, next))) throw new LockLost('before saving');
-    },
-    async keepFor(ms) {
-      done = true;
-      if (!(await ctx.assignments.renew(target, owner, later(ctx.clock.now(), ms + lockMs)))) throw new LockLost('while keeping it');
-    },
+  const port = {
+    lock: (o: string, now: string, until: string) => ctx.assignments.lock(target, o, now, until),
+    renew: (o: string, until: string) => ctx.assignments.renew(target, o, until),
+    unlock: (o: string) => ctx.assignments.unlock(target, o),
   };
-  try {
-    return { value: await work(held) };
-  } finally {
-    stopRenewing();
-    if (!done && !(await ctx.assignments.unlock(target, owner))) {
-      ctx.log.warn({ event: 'assignment.lock_lost', owner }, 'the assignment lock had already been taken over when released');
-    }
-  }
+  return withRenewedLock(ctx, port, owner, 'an assignment', (lock) => {
+    const held: HeldAssignment = {
+      target,
+      owner,
+      record: lock.record,
+      check: () => lock.check(),
+      async markCreating(requestId) {
+        lock.check();
+        if (!(await ctx.assignments.markCreating(target, owner, requestId))) throw new LockLost('before creating');
+      },
+      async save(next) {
+        lock.handedOver();
+        if (!(await ctx.assignments.saveAndUnlock(target, owner, next))) throw new LockLost('before saving');
+      },
+      async keepFor(ms) {
+        lock.handedOver();
+        if (!(await ctx.assignments.renew(target, owner, later(ctx.clock.now(), ms + ctx.timing.leaseMs)))) throw new LockLost('while keeping it');
+      },
+    };
+    return work(held);
+  });
 }
 
 export interface Holders {

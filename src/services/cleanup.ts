@@ -23,10 +23,24 @@ export async function cleanUpUnconfirmedGrant(ctx: ServiceContext, id: string): 
           const created = creationId ? await ctx.ic.creationStatus(t.instanceArn, creationId) : { state: (await ctx.ic.hasAssignment(t)) ? 'SUCCEEDED' : 'FAILED' };
           if (created.state === 'IN_PROGRESS') return reschedule(ctx, id, 5000);
           if (created.state === 'SUCCEEDED' && holders.relying.length === 0 && !settled.heldBefore) {
-            held.check();
-            const deletionId = await ctx.ic.startDeletion(t);
-            const deleted = await pollUntilSettled(ctx.clock, () => ctx.ic.deletionStatus(t.instanceArn, deletionId), ctx.clock.ms() + ctx.timing.pollRoundMs);
-            if (deleted.state !== 'SUCCEEDED') return reschedule(ctx, id, 10_000);
+            // A deletion already asked for is waited on, not asked for again (a slow one would otherwise never finish).
+            let deletionId = request.grant.cleanupDeletionId ?? null;
+            if (!deletionId) {
+              held.check();
+              const started = await ctx.ic.startDeletion(t);
+              deletionId = started;
+              if (!(await change(ctx, id, ['FAILED'], (r) => ({ set: { grant: { ...r.grant, cleanupDeletionId: started } } })))) return;
+            }
+            const asked = deletionId;
+            const deleted = await pollUntilSettled(ctx.clock, () => ctx.ic.deletionStatus(t.instanceArn, asked), ctx.clock.ms() + ctx.timing.pollRoundMs);
+            if (deleted.state === 'IN_PROGRESS') {
+              await held.keepFor(5000);
+              return reschedule(ctx, id, 5000);
+            }
+            if (deleted.state === 'FAILED' && (await ctx.ic.hasAssignment(t))) {
+              await change(ctx, id, ['FAILED'], (r) => ({ set: { grant: { ...r.grant, cleanupDeletionId: null } } }));
+              return reschedule(ctx, id, 10_000);
+            }
           }
         }
         await held.save({ holders: holders.relying, heldBefore: settled.heldBefore, creating: null });

@@ -10,6 +10,7 @@ import type {
   IdentityCenterPort,
   OutboxPort,
   RequestStorePort,
+  SessionDenyStorePort,
   Signals,
 } from './ports.ts';
 
@@ -45,6 +46,7 @@ export interface ServiceContext extends Signals {
   slots: CreationSlotsPort;
   drift: DriftStorePort;
   freeze: FreezePort;
+  sessionDenies: SessionDenyStorePort;
   ic: IdentityCenterPort;
   directory: Directory;
   clock: Clock;

@@ -1,8 +1,9 @@
 import { addDuration } from '../domain/duration.ts';
 import { grantProblem } from '../domain/policy.ts';
 import { transition, type AccessRequest } from '../domain/request.ts';
-import { classifyHolders, LockLost, lockOwnerFor, settleForeignCreation, withAssignmentLock, type HeldAssignment } from './assignment-lock.ts';
+import { classifyHolders, lockOwnerFor, settleForeignCreation, withAssignmentLock, type HeldAssignment } from './assignment-lock.ts';
 import type { ServiceContext } from './context.ts';
+import { LockLost } from './renewed-lock.ts';
 import type { AssignmentRecord } from './ports.ts';
 import { change, later, reschedule } from './change.ts';
 import { describeError, isTransient, pollUntilSettled } from './poll.ts';

@@ -8,6 +8,7 @@ import type { KnownBlock } from '@slack/types';
 import type { Checkpoint, ChainRecord } from '../audit/chain.ts';
 import type { DomainEvent } from '../domain/events.ts';
 import type { AccessRequest, AssignmentTarget, RequestStatus } from '../domain/request.ts';
+import type { SessionDeny } from '../domain/session-policy.ts';
 
 // ---------------------------------------------------------------- time
 
@@ -206,6 +207,27 @@ export interface OutboxPort {
   chain(): AsyncIterable<ChainRecord>;
 }
 
+// ---------------------------------------------------------------- ending sessions
+
+/** What breakglass has denied in one permission set's inline policy, per Identity Store user id. */
+export interface SessionDenyRecord {
+  denies: Record<string, SessionDeny>;
+}
+
+/**
+ * One record per permission set with its lock: edits of the permission set's inline policy are
+ * read-modify-write on one document, so they are serialised across replicas.
+ */
+export interface SessionDenyStorePort {
+  lock(permissionSetArn: string, owner: string, now: string, until: string): Promise<SessionDenyRecord | null>;
+  renew(permissionSetArn: string, owner: string, until: string): Promise<boolean>;
+  /** Writes the record and lets go; `pruneAt`: when its earliest denial may be removed (null: none left). False when the lock was lost. */
+  saveAndUnlock(permissionSetArn: string, owner: string, record: SessionDenyRecord, pruneAt: string | null): Promise<boolean>;
+  unlock(permissionSetArn: string, owner: string): Promise<boolean>;
+  /** Permission sets with a denial whose time to go has come. */
+  due(now: string): Promise<string[]>;
+}
+
 export interface CheckpointStorePort {
   /** Stores one; a checkpoint of the same record already there is kept. */
   put(cp: Checkpoint): Promise<void>;
@@ -246,6 +268,17 @@ export interface IdentityCenterPort {
   creationStatus(instanceArn: string, requestId: string): Promise<OperationStatus>;
   startDeletion(t: AssignmentTarget, principalType?: 'USER' | 'GROUP'): Promise<string>;
   deletionStatus(instanceArn: string, requestId: string): Promise<OperationStatus>;
+  /** The permission set's inline policy document ('' when it has none). */
+  inlinePolicy(instanceArn: string, permissionSetArn: string): Promise<string>;
+  /** Replaces the inline policy; null deletes it. In force in an account only once provisioned there. */
+  putInlinePolicy(instanceArn: string, permissionSetArn: string, document: string | null): Promise<void>;
+  /** Provisions the permission set to one account (never to all); the provisioning request id. */
+  provision(instanceArn: string, permissionSetArn: string, accountId: string): Promise<string>;
+  provisioningStatus(instanceArn: string, requestId: string): Promise<OperationStatus>;
+  /** The permission set's session duration (ISO-8601), how long a session it issues lasts. */
+  sessionDuration(instanceArn: string, permissionSetArn: string): Promise<string>;
+  /** Whether the user is a member of any of the groups. */
+  memberOfAny(userId: string, groupIds: string[]): Promise<boolean>;
 }
 
 export interface SlackUser {

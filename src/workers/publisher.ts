@@ -66,6 +66,22 @@ class Coalesced {
     while (this.running) await this.running;
   }
 
+  /** Runs the work once now, never beside another run of it, and lets its error through (a kick meanwhile runs after). */
+  async runExclusive(): Promise<void> {
+    while (this.running) await this.running;
+    const run = this.work();
+    this.running = run
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        this.running = null;
+        if (this.again) this.kick();
+      });
+    await run;
+  }
+
   /** Clears `running` in the same step that sees no kick pending, so a kick can never fall between the two. */
   private async drain(): Promise<void> {
     try {
@@ -198,10 +214,10 @@ export class AuditPublisher {
     return queued;
   }
 
-  /** One full pass: the chain, then the Slack deliveries that are due. */
+  /** One full pass: the chain, then the Slack deliveries that are due; never beside the loops' own passes (a post could go out twice). */
   async runOnce(): Promise<void> {
-    await this.chainPass();
-    await this.slackPass();
+    await this.chainLoop.runExclusive();
+    await this.slackLoop.runExclusive();
   }
 
   private async slackPass(): Promise<void> {

@@ -245,7 +245,7 @@ describe.each(implementations)('stores: %s', (_name, make) => {
           await s.requests.appendEvents('req_big', [chunk(i)], at(i));
           accepted++;
         } catch (err) {
-          refusal = await errorOf(Promise.reject(err));
+          refusal = await errorOf(Promise.reject(err instanceof Error ? err : new Error(String(err))));
         }
       }
       // ~2 KB of request and 6 × 60 KB fit; the 7th would take it past 409,600 bytes.

@@ -65,6 +65,8 @@ import {
   type RequestStorePort,
   type SlackText,
   type SlackUser,
+  type SessionDenyRecord,
+  type SessionDenyStorePort,
 } from '../../src/services/ports.ts';
 import { assignmentKey } from '../../src/store/assignments.ts';
 import { driftKey } from '../../src/store/drift.ts';
@@ -188,7 +190,7 @@ function copyValue(v: unknown): unknown {
   const proto = Object.getPrototypeOf(v) as unknown;
   if (proto !== Object.prototype && proto !== null) {
     // The document client is configured with convertClassInstanceToMap: false.
-    throw new Error(`Unsupported type passed: ${String(v)}. Pass options.convertClassInstanceToMap=true to marshall typeof object as map attribute.`);
+    throw new Error(`Unsupported type passed: ${Object.prototype.toString.call(v)}. Pass options.convertClassInstanceToMap=true to marshall typeof object as map attribute.`);
   }
   const out: Item = {};
   for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = copyValue(x);
@@ -357,7 +359,7 @@ export class MemoryTable {
   /** A sparse index: items with `hashField = hash`, ordered by `rangeField` (ties by table key). */
   index(hashField: string, hash: string, rangeField: string, upTo: string | null): Item[] {
     return [...this.items.values()]
-      .filter((it) => it[hashField] === hash && typeof it[rangeField] === 'string' && (upTo === null || (it[rangeField] as string) <= upTo))
+      .filter((it) => it[hashField] === hash && typeof it[rangeField] === 'string' && (upTo === null || it[rangeField] <= upTo))
       .sort((a, b) => cmp(a[rangeField] as string, b[rangeField] as string) || cmp(tableKey(a as unknown as ItemKey), tableKey(b as unknown as ItemKey)))
       .map((it) => dynamoCopy(it));
   }
@@ -593,6 +595,68 @@ export class MemoryAssignments implements AssignmentStorePort {
   }
 }
 
+const sessionsKey = (permissionSetArn: string) => ({ pk: `SESSIONS#${permissionSetArn.split(':::').pop() ?? permissionSetArn}`, sk: 'SESSIONS' });
+
+/** src/store/session-denies.ts on the memory table. */
+export class MemorySessionDenies implements SessionDenyStorePort {
+  constructor(private readonly table: MemoryTable) {}
+
+  async lock(permissionSetArn: string, owner: string, now: string, until: string): Promise<SessionDenyRecord | null> {
+    await this.table.turn();
+    const it = this.table.updateIf(
+      sessionsKey(permissionSetArn),
+      (e) => e?.lockUntil === undefined || (e.lockUntil as string) < now || e.lockOwner === owner,
+      (d) => {
+        d.lockOwner = owner;
+        d.lockUntil = until;
+        d.permissionSetArn = permissionSetArn;
+      },
+    );
+    return it ? { denies: dynamoCopy((it.denies as SessionDenyRecord['denies'] | undefined) ?? {}) } : null;
+  }
+
+  async renew(permissionSetArn: string, owner: string, until: string): Promise<boolean> {
+    await this.table.turn();
+    return this.table.updateIf(sessionsKey(permissionSetArn), (e) => e?.lockOwner === owner, (d) => (d.lockUntil = until)) !== null;
+  }
+
+  async saveAndUnlock(permissionSetArn: string, owner: string, record: SessionDenyRecord, pruneAt: string | null): Promise<boolean> {
+    await this.table.turn();
+    const it = this.table.updateIf(
+      sessionsKey(permissionSetArn),
+      (e) => e?.lockOwner === owner,
+      (d) => {
+        d.denies = dynamoCopy(record.denies);
+        if (pruneAt) {
+          d.duePk = 'SESSIONS';
+          d.dueAt = pruneAt;
+          d.id = permissionSetArn;
+        } else {
+          delete d.duePk;
+          delete d.dueAt;
+        }
+        delete d.lockOwner;
+        delete d.lockUntil;
+      },
+    );
+    return it !== null;
+  }
+
+  async unlock(permissionSetArn: string, owner: string): Promise<boolean> {
+    await this.table.turn();
+    const it = this.table.updateIf(sessionsKey(permissionSetArn), (e) => e?.lockOwner === owner, (d) => {
+      delete d.lockOwner;
+      delete d.lockUntil;
+    });
+    return it !== null;
+  }
+
+  async due(now: string): Promise<string[]> {
+    await this.table.turn();
+    return this.table.index('duePk', 'SESSIONS', 'dueAt', now).map((it) => String(it.id));
+  }
+}
+
 const slotKey = (n: number) => ({ pk: 'CREATION_SLOT', sk: n.toString().padStart(2, '0') });
 
 export class MemorySlots implements CreationSlotsPort {
@@ -681,7 +745,7 @@ export class MemoryDrift implements DriftStorePort {
     });
     if (!closed) return false;
     await this.table.turn();
-    this.table.update(openKey(String(closed.profileId ?? '')), () => true, (d) => {
+    this.table.update(openKey(typeof closed.profileId === 'string' ? closed.profileId : ''), () => true, (d) => {
       const ids = new Set((d.ids as Set<string> | undefined) ?? []);
       ids.delete(id);
       // DynamoDB removes a set attribute that DELETE leaves empty.
@@ -921,6 +985,7 @@ export class MemoryStore {
   readonly freeze: MemoryFreeze;
   readonly outbox: MemoryOutbox;
   readonly checkpoints: MemoryCheckpoints;
+  readonly sessionDenies: MemorySessionDenies;
 
   constructor(o: MemoryStoreOptions = {}) {
     this.table = new MemoryTable(o);
@@ -931,6 +996,7 @@ export class MemoryStore {
     this.freeze = new MemoryFreeze(this.table);
     this.outbox = new MemoryOutbox(this.table);
     this.checkpoints = new MemoryCheckpoints(this.table);
+    this.sessionDenies = new MemorySessionDenies(this.table);
   }
 
   /** The request item as stored (with its outbox, lease and claim). */
@@ -961,7 +1027,7 @@ export class MemoryStore {
 // ================================================================ Identity Center
 
 /** An error as the AWS SDK throws it: `name` is the exception, `$metadata.httpStatusCode` 400. */
-export function awsError(name: 'ThrottlingException' | 'ConflictException' | 'ResourceNotFoundException' | string, message: string, httpStatusCode = 400): Error {
+export function awsError(name: string, message: string, httpStatusCode = 400): Error {
   const opts = { message, $metadata: { httpStatusCode } };
   if (name === 'ThrottlingException') return new ThrottlingException(opts);
   if (name === 'ConflictException') return new ConflictException(opts);
@@ -1163,6 +1229,69 @@ export class MemoryIdentityCenter implements IdentityCenterPort {
     return this.status('delete', requestId);
   }
 
+  // ---------------------------------------------------------------- inline policy, provisioning, sessions
+
+  /** The permission set's inline policy as last put ('' when none). */
+  inline = new Map<string, string>();
+  /** What each account has in force: the inline policy as it was when its last provisioning started. */
+  readonly provisioned = new Map<string, string>();
+  readonly provisionings: Array<{ requestId: string; permissionSetArn: string; accountId: string; state: OperationStatus['state']; policy: string; dueAt: number; failure: string | null }> = [];
+  private provisioningFailures: string[] = [];
+  sessionDurations = new Map<string, string>();
+  /** Group memberships: group id → user ids. */
+  readonly groups = new Map<string, string[]>();
+
+  failNextProvisionings(count: number, reason = 'Received a 500 status error: internal failure'): void {
+    this.provisioningFailures.push(...Array<string>(count).fill(reason));
+  }
+
+  /** The inline policy in force in an account for the permission set. */
+  effectivePolicy(permissionSetArn: string, accountId: string): string {
+    this.settle();
+    return this.provisioned.get(`${permissionSetArn}|${accountId}`) ?? '';
+  }
+
+  async inlinePolicy(_instanceArn: string, permissionSetArn: string): Promise<string> {
+    await this.enter('inlinePolicy');
+    return this.inline.get(permissionSetArn) ?? '';
+  }
+
+  async putInlinePolicy(_instanceArn: string, permissionSetArn: string, document: string | null): Promise<void> {
+    await this.enter('putInlinePolicy');
+    if (this.provisionings.some((p) => p.permissionSetArn === permissionSetArn && p.state === 'IN_PROGRESS')) {
+      throw awsError('ConflictException', 'Operation failed because another operation is in progress for this permission set.');
+    }
+    if (document === null) this.inline.delete(permissionSetArn);
+    else this.inline.set(permissionSetArn, document);
+  }
+
+  async provision(_instanceArn: string, permissionSetArn: string, accountId: string): Promise<string> {
+    await this.enter('provision');
+    if (this.provisionings.some((p) => p.permissionSetArn === permissionSetArn && p.state === 'IN_PROGRESS')) {
+      throw awsError('ConflictException', 'Operation failed because another operation is in progress for this permission set.');
+    }
+    const requestId = randomUUID();
+    this.provisionings.push({ requestId, permissionSetArn, accountId, state: 'IN_PROGRESS', policy: this.inline.get(permissionSetArn) ?? '', dueAt: this.clock.ms() + this.statusDelayMs, failure: this.provisioningFailures.shift() ?? null });
+    return requestId;
+  }
+
+  async provisioningStatus(_instanceArn: string, requestId: string): Promise<OperationStatus> {
+    await this.enter('provisioningStatus');
+    const p = this.provisionings.find((x) => x.requestId === requestId);
+    if (!p) throw awsError('ResourceNotFoundException', `Provisioning request ${requestId} does not exist.`);
+    return { state: p.state, failureReason: p.state === 'FAILED' ? p.failure : null };
+  }
+
+  async sessionDuration(_instanceArn: string, permissionSetArn: string): Promise<string> {
+    await this.enter('sessionDuration');
+    return this.sessionDurations.get(permissionSetArn) ?? 'PT1H';
+  }
+
+  async memberOfAny(userId: string, groupIds: string[]): Promise<boolean> {
+    await this.enter('memberOfAny');
+    return groupIds.some((g) => this.groups.get(g)?.includes(userId) ?? false);
+  }
+
   // ---------------------------------------------------------------- inside
 
   /** Records the call, waits out its latency, throws an injected error, and settles what is due. */
@@ -1227,6 +1356,10 @@ export class MemoryIdentityCenter implements IdentityCenterPort {
   /** Completes, in order, every operation whose time has come. */
   private settle(): void {
     const now = this.clock.ms();
+    for (const p of this.provisionings.filter((x) => x.state === 'IN_PROGRESS' && x.dueAt <= now)) {
+      p.state = p.failure ? 'FAILED' : 'SUCCEEDED';
+      if (!p.failure) this.provisioned.set(`${p.permissionSetArn}|${p.accountId}`, p.policy);
+    }
     for (const op of this.ops.filter((o) => o.state === 'IN_PROGRESS' && o.dueAt <= now).sort((a, b) => a.dueAt - b.dueAt)) {
       if (op.forcedFailure) {
         op.state = 'FAILED';
@@ -1411,7 +1544,7 @@ export const PEOPLE = {
 export function memoryPolicy(over: Partial<Policy> = {}): Policy {
   return {
     identityCenter: { instanceArn: INSTANCE_ARN, identityStoreId: IDENTITY_STORE, accessPortalUrl: 'https://d-0123456789.awsapps.com/start' },
-    profiles: [{ id: 'org-admin', name: 'Organizations administrator', accountId: ACCOUNT, permissionSetArn: PERMISSION_SET, durations: ['PT20S', 'PT1H'], approvals: 2, requireTicket: false }],
+    profiles: [{ id: 'org-admin', name: 'Organizations administrator', accountId: ACCOUNT, permissionSetArn: PERMISSION_SET, durations: ['PT20S', 'PT1H'], approvals: 2, requireTicket: false, endSessions: true }],
     requesters: { users: [PEOPLE.requester.slack, PEOPLE.second.slack, PEOPLE.nobody.slack, PEOPLE.approver1.slack], groups: [] },
     approvers: { users: [PEOPLE.approver1.slack, PEOPLE.approver2.slack, PEOPLE.approver3.slack], groups: [] },
     channels: { approvals: APPROVALS, audit: AUDIT },
@@ -1458,7 +1591,7 @@ export interface MemoryWorld {
   plantRecord(record: AssignmentRecord, principalId?: string): Promise<void>;
 }
 
-type PortName = 'requests' | 'assignments' | 'outbox' | 'slots' | 'drift' | 'freeze' | 'ic';
+type PortName = 'requests' | 'assignments' | 'outbox' | 'slots' | 'drift' | 'freeze' | 'sessionDenies' | 'ic';
 
 /**
  * Another replica on the same world, killed right after one call returns: from then on every
@@ -1490,6 +1623,7 @@ export function dyingReplica(w: MemoryWorld, port: PortName, method: string, o: 
     slots: wrap('slots', c.slots),
     drift: wrap('drift', c.drift),
     freeze: wrap('freeze', c.freeze),
+    sessionDenies: wrap('sessionDenies', c.sessionDenies),
     ic: wrap('ic', c.ic),
     killed: () => dead,
   };
@@ -1521,6 +1655,7 @@ export function memoryContext(o: MemoryWorldOptions = {}): MemoryWorld {
     slots: store.slots,
     drift: store.drift,
     freeze: store.freeze,
+    sessionDenies: store.sessionDenies,
     ic,
     directory,
     clock,

@@ -16,6 +16,7 @@ const policy = (over: Partial<Policy> = {}): Policy => ({
       durations: ['PT15M', 'PT1H'],
       approvals: 2,
       requireTicket: true,
+      endSessions: true,
     },
   ],
   requesters: { users: ['UREQ'], groups: [] },

@@ -38,10 +38,7 @@ async function submitted(w: MemoryWorld, user: string = requester.slack): Promis
   return r.request.id;
 }
 
-/**
- * One delivery round as the bot runs it (a kick, then wait): runOnce() is the CLI's, without
- * Slack; with Slack it would run beside the loop its own chain pass kicks.
- */
+/** One delivery round as the bot runs it: a kick, then wait. */
 async function deliver(...replicas: AuditPublisher[]): Promise<void> {
   for (const p of replicas) p.kick();
   await Promise.all(replicas.map((p) => p.idle()));
@@ -51,7 +48,7 @@ async function deliver(...replicas: AuditPublisher[]): Promise<void> {
  * The outbox as a process sees it that is killed at the first call of `method` for which `when`
  * holds: that call and every later one fail, and nothing after it happens.
  */
-function killedAt<M extends keyof OutboxPort>(outbox: OutboxPort, method: M, when: (...args: Parameters<OutboxPort[M]>) => boolean = () => true): OutboxPort {
+function killedAt(outbox: OutboxPort, method: keyof OutboxPort, when: (...args: never[]) => boolean = () => true): OutboxPort {
   let dead = false;
   return new Proxy(outbox, {
     get(target, prop, receiver) {
@@ -163,7 +160,7 @@ describe('a publisher killed mid-way', () => {
     const w = memoryContext();
     const id = await submitted(w);
     await approve(w.ctx, id, approver1.slack);
-    await expect(publisher(w, { slack: null, outbox: killedAt(w.ctx.outbox, method as 'markDone', when as () => boolean) }).runOnce()).rejects.toThrow('killed');
+    await expect(publisher(w, { slack: null, outbox: killedAt(w.ctx.outbox, method, when) }).runOnce()).rejects.toThrow('killed');
     await publisher(w, { owner: 'replica-2', slack: null }).runOnce();
     return { w, id };
   }
@@ -432,3 +429,16 @@ describe('running', () => {
     expect(await w.ctx.outbox.read(systemOutboxKey())).toBeNull();
   });
 });
+
+describe('runOnce beside a running publisher', () => {
+  it('never runs a Slack pass beside the loop its own chain pass kicks (the approval message is posted once)', async () => {
+    const w = memoryContext();
+    await submitted(w);
+    const p = publisher(w);
+    p.kick();
+    await Promise.all([p.runOnce(), p.runOnce()]);
+    await p.idle();
+    expect(w.slack.messages(APPROVALS)).toHaveLength(1);
+  });
+});
+

@@ -351,6 +351,19 @@ describe('cleanUpUnconfirmedGrant', () => {
     expectIdle(w);
   });
 
+  it('waits on its own deletion when it outlasts a poll round, instead of asking for another each pass', async () => {
+    const w = memoryContext({ timing: { pollRoundMs: 1000 } });
+    await unconfirmed(w, { landed: true, creationId: true });
+    w.ic.statusDelayMs = 5000;
+    for (let pass = 0; pass < 10 && (await w.get('req_unconfirmed')).grant.cleanupPending; pass++) {
+      await cleanUpUnconfirmedGrant(w.ctx, 'req_unconfirmed');
+      w.clock.advance(1000);
+    }
+    expect(w.ic.operations('delete')).toHaveLength(1);
+    expect(w.ic.holds(w.target())).toBe(false);
+    expect(await w.get('req_unconfirmed')).toMatchObject({ status: 'FAILED', grant: { cleanupPending: false } });
+  });
+
   it('settles without deleting anything when the creation never landed', async () => {
     const w = memoryContext();
     await unconfirmed(w, { landed: false, creationId: true });

@@ -1,0 +1,116 @@
+import { addDuration } from '../domain/duration.ts';
+import { mergeDenies, type SessionDeny } from '../domain/session-policy.ts';
+import type { AccessRequest } from '../domain/request.ts';
+import type { ServiceContext } from './context.ts';
+import type { SessionDenyRecord } from './ports.ts';
+import { pollUntilSettled } from './poll.ts';
+import { withRenewedLock, type HeldLock } from './renewed-lock.ts';
+
+/**
+ * Identity Center's limit on a permission set's inline policy, in characters (IAM Identity Center
+ * user guide, "IAM Identity Center quotas": inline policy per permission set, 32,768 bytes; the
+ * fake Identity Center enforces the same).
+ */
+export const INLINE_POLICY_MAX = 32_768;
+
+/** Why sessions were not ended for a request whose access ended, or null when they must be. */
+export async function sessionsKeptBecause(ctx: ServiceContext, request: AccessRequest): Promise<string | null> {
+  const profile = ctx.policy.profiles.find((p) => p.id === request.profileId);
+  if (profile && !profile.endSessions) return 'the profile does not end sessions (endSessions: false); sessions already open last until their own expiry';
+  // The same permission set on the same account through a group: those sessions are the user's standing access.
+  const t = request.target;
+  const groups = (await ctx.ic.listAssignments(t.instanceArn, t.accountId, t.permissionSetArn)).filter((a) => a.principalType === 'GROUP').map((a) => a.principalId);
+  if (await ctx.ic.memberOfAny(t.principalId, groups)) return 'the user holds this permission set on the account through a group, so their sessions stay';
+  return null;
+}
+
+export type SessionsOutcome = { ended: true; instant: string; combined: boolean } | { ended: false; retry: string };
+
+/**
+ * Denies the user's sessions issued before `instant` (the moment their access was removed) in
+ * the permission set's inline policy and provisions it to the account, waiting for Identity
+ * Center to confirm. Safe to run again after a crash at any step: the denial is written for its
+ * instant (a later revoke of the same user moves it forward), then provisioned again.
+ */
+export async function endSessions(ctx: ServiceContext, request: AccessRequest, instant: string): Promise<SessionsOutcome> {
+  const t = request.target;
+  const duration = await ctx.ic.sessionDuration(t.instanceArn, t.permissionSetArn);
+  const locked = await withPermissionSetLock(ctx, t.permissionSetArn, async (held) => {
+    const denies = { ...held.record.denies };
+    const previous = denies[t.principalId];
+    const newest = previous && previous.instant > instant ? previous.instant : instant;
+    denies[t.principalId] = { instant: newest, until: addDuration(newest, duration), accounts: [...new Set([...(previous?.accounts ?? []), t.accountId])] };
+    return rewrite(ctx, held, t.instanceArn, t.permissionSetArn, pruned(ctx, denies), [t.accountId]);
+  });
+  if (!locked) return { ended: false, retry: 'another change of the permission set is in progress' };
+  return locked.value.ok ? { ended: true, instant, combined: locked.value.combined } : { ended: false, retry: locked.value.problem };
+}
+
+/**
+ * Removes denials whose sessions have all expired (the permission set's session duration has
+ * passed since their instant; never earlier) and provisions the permission set again to their accounts.
+ */
+export async function pruneSessionDenies(ctx: ServiceContext, permissionSetArn: string): Promise<void> {
+  const instanceArn = ctx.policy.identityCenter.instanceArn;
+  await withPermissionSetLock(ctx, permissionSetArn, async (held) => {
+    const kept = pruned(ctx, held.record.denies);
+    const gone = Object.keys(held.record.denies).filter((u) => !(u in kept));
+    if (gone.length === 0) {
+      held.handedOver();
+      await save(ctx, held, permissionSetArn, kept);
+      return;
+    }
+    const accounts = [...new Set(gone.flatMap((u) => held.record.denies[u]?.accounts ?? []))];
+    const result = await rewrite(ctx, held, instanceArn, permissionSetArn, kept, accounts);
+    if (result.ok) ctx.log.info({ event: 'sessions.pruned', permissionSetArn, users: gone.length }, 'removed denials whose sessions have all expired');
+    else ctx.log.warn({ event: 'sessions.prune_failed', permissionSetArn, problem: result.problem }, 'could not remove expired denials; next sweep retries');
+  });
+}
+
+function pruned(ctx: ServiceContext, denies: Record<string, SessionDeny>): Record<string, SessionDeny> {
+  const now = ctx.clock.now();
+  return Object.fromEntries(Object.entries(denies).filter(([, d]) => d.until > now));
+}
+
+/** Writes the inline policy with exactly these denials (if it changed), provisions it to the accounts, waits, then saves the record. */
+async function rewrite(
+  ctx: ServiceContext,
+  held: HeldLock<SessionDenyRecord>,
+  instanceArn: string,
+  permissionSetArn: string,
+  denies: Record<string, SessionDeny>,
+  accounts: string[],
+): Promise<{ ok: true; combined: boolean } | { ok: false; problem: string }> {
+  const current = await ctx.ic.inlinePolicy(instanceArn, permissionSetArn);
+  const merged = mergeDenies(current, denies, INLINE_POLICY_MAX);
+  if (!merged.ok) return merged;
+  if (merged.combined) ctx.log.warn({ event: 'sessions.combined', permissionSetArn }, 'one statement per user would not fit: one statement denies every listed user up to the newest instant');
+  held.check();
+  if ((merged.document ?? '') !== current) await ctx.ic.putInlinePolicy(instanceArn, permissionSetArn, merged.document);
+  for (const accountId of accounts) {
+    held.check();
+    const requestId = await ctx.ic.provision(instanceArn, permissionSetArn, accountId);
+    const status = await pollUntilSettled(ctx.clock, () => ctx.ic.provisioningStatus(instanceArn, requestId), ctx.clock.ms() + ctx.timing.pollRoundMs);
+    if (status.state === 'FAILED') return { ok: false, problem: `Identity Center could not provision the permission set to ${accountId}: ${status.failureReason ?? 'no reason given'}` };
+    if (status.state === 'IN_PROGRESS') return { ok: false, problem: `Identity Center has not finished provisioning the permission set to ${accountId} yet` };
+  }
+  held.handedOver();
+  await save(ctx, held, permissionSetArn, denies);
+  return { ok: true, combined: merged.combined };
+}
+
+async function save(ctx: ServiceContext, held: HeldLock<SessionDenyRecord>, permissionSetArn: string, denies: Record<string, SessionDeny>): Promise<void> {
+  const pruneAt = Object.values(denies).map((d) => d.until).sort()[0] ?? null;
+  if (!(await ctx.sessionDenies.saveAndUnlock(permissionSetArn, held.owner, { denies }, pruneAt))) {
+    ctx.log.warn({ event: 'sessions.lock_lost', permissionSetArn }, 'the permission set lock was taken over before saving; the next pass re-reads the policy');
+  }
+}
+
+function withPermissionSetLock<T>(ctx: ServiceContext, permissionSetArn: string, work: (held: HeldLock<SessionDenyRecord>) => Promise<T>): Promise<{ value: T } | null> {
+  const port = {
+    lock: (o: string, now: string, until: string) => ctx.sessionDenies.lock(permissionSetArn, o, now, until),
+    renew: (o: string, until: string) => ctx.sessionDenies.renew(permissionSetArn, o, until),
+    unlock: (o: string) => ctx.sessionDenies.unlock(permissionSetArn, o),
+  };
+  return withRenewedLock(ctx, port, `sessions:${ctx.owner}`, 'a permission set', work);
+}
