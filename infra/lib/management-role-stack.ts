@@ -91,6 +91,12 @@ export class ManagementRoleStack extends Stack {
       }),
       // ListInstances supports no resource-level permissions; it is read-only.
       new iam.PolicyStatement({ sid: 'ListInstances', actions: ['sso:ListInstances'], resources: ['*'] }),
+      // Session activity reports: what a break-glass session did in the management account.
+      // LookupEvents is read-only (it reads CloudTrail's event history, changes nothing) and
+      // supports no resource-level permissions (Service Authorization Reference, "Actions,
+      // resources, and condition keys for AWS CloudTrail": no resource type), so "*" is the only
+      // form IAM accepts. It reads every management event of this account in the region called.
+      new iam.PolicyStatement({ sid: 'LookupManagementAccountEvents', actions: ['cloudtrail:LookupEvents'], resources: ['*'] }),
       new iam.PolicyStatement({
         sid: 'ReadIdentityStore',
         actions: [

@@ -119,6 +119,17 @@ describe('management-account role stack', () => {
     ]);
   });
 
+  it('looks up CloudTrail events in the management account, read-only, alone in its statement', () => {
+    expect(bySid(template).get('LookupManagementAccountEvents')).toEqual({
+      Sid: 'LookupManagementAccountEvents',
+      Effect: 'Allow',
+      Action: 'cloudtrail:LookupEvents',
+      Resource: '*',
+    });
+    const cloudtrail = identityStatements(template).flatMap(({ statement }) => list(statement.Action)).filter((a) => a.toLowerCase().startsWith('cloudtrail:'));
+    expect(cloudtrail).toEqual(['cloudtrail:LookupEvents']);
+  });
+
   it("may touch only the reserved roles of the named permission sets and Identity Center's SAML provider in the management account", () => {
     const iamStatements = identityStatements(template)
       .map(({ statement }) => statement)
@@ -234,6 +245,8 @@ describe('least-privilege check', () => {
           statements: [
             new iam.PolicyStatement({ sid: 'WriteAnywhere', actions: ['sso:CreateAccountAssignment', 'sso:ListInstances'], resources: ['*'] }),
             new iam.PolicyStatement({ sid: 'Everything', actions: ['dynamodb:*'], resources: ['arn:aws:dynamodb:eu-west-1:123456789012:table/t'] }),
+            // Only LookupEvents is exempt, not CloudTrail: stopping the trail on "*" is caught.
+            new iam.PolicyStatement({ sid: 'Trail', actions: ['cloudtrail:LookupEvents', 'cloudtrail:StopLogging'], resources: ['*'] }),
           ],
         }),
       },
@@ -241,6 +254,7 @@ describe('least-privilege check', () => {
     expect(leastPrivilegeViolations(Template.fromStack(stack)).map((v) => v.replace(/^Role[0-9A-F]{8}/, 'Role'))).toEqual([
       'Role/WriteAnywhere: sso:CreateAccountAssignment on *',
       'Role/Everything: every action of dynamodb:*',
+      'Role/Trail: cloudtrail:StopLogging on *',
     ]);
   });
 });

@@ -109,7 +109,7 @@ export function onlyId(template: Template, type: string): string {
  * Actions that may be granted on Resource "*": read-only, and without resource-level
  * permissions in the Service Authorization Reference. Anything else on "*" fails the test.
  */
-export const READ_ONLY_WITHOUT_RESOURCE_TYPES = new Set(['sso:ListInstances', 'iam:ListRoles', 'ecr:GetAuthorizationToken']);
+export const READ_ONLY_WITHOUT_RESOURCE_TYPES = new Set(['sso:ListInstances', 'iam:ListRoles', 'ecr:GetAuthorizationToken', 'cloudtrail:LookupEvents']);
 
 /** Statements that break least privilege, described for the failure message. */
 export function leastPrivilegeViolations(template: Template): string[] {
