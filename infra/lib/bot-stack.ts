@@ -52,6 +52,15 @@ const AUDIT_KEY_LENGTH = 64;
 /** The JSON keys of the Slack secret, injected as environment variables of the same names. */
 const SLACK_SECRET_KEYS = ['SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET'] as const;
 
+/** Fargate task size (README's cost table is computed from it). */
+export const TASK_CPU = 256;
+export const TASK_MEMORY_MIB = 1024;
+
+const ARCHITECTURES: Record<BotConfig['cpuArchitecture'], { cpuArchitecture: ecs.CpuArchitecture; imagePlatform: ecrAssets.Platform }> = {
+  x86_64: { cpuArchitecture: ecs.CpuArchitecture.X86_64, imagePlatform: ecrAssets.Platform.LINUX_AMD64 },
+  arm64: { cpuArchitecture: ecs.CpuArchitecture.ARM64, imagePlatform: ecrAssets.Platform.LINUX_ARM64 },
+};
+
 export interface BotStackProps extends StackProps {
   readonly config: BotConfig;
 }
@@ -169,15 +178,19 @@ export class BotStack extends Stack {
     // Container Insights publishes RunningTaskCount, which the no-tasks alarm watches.
     const cluster = new ecs.Cluster(this, 'Cluster', { vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
 
+    // The task and its image are for one architecture. arm64 (Graviton) costs less per hour
+    // and runs the same image: the Dockerfile's Debian base and the native modules (esbuild,
+    // classic-level) ship linux-arm64 builds.
+    const { cpuArchitecture, imagePlatform } = ARCHITECTURES[config.cpuArchitecture];
     // 1 GiB: at start-up tsx compiles src/ with esbuild, a second process beside node.
     const taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
-      cpu: 256,
-      memoryLimitMiB: 1024,
+      cpu: TASK_CPU,
+      memoryLimitMiB: TASK_MEMORY_MIB,
       taskRole: this.taskRole,
-      runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+      runtimePlatform: { cpuArchitecture, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
     });
     taskDefinition.addContainer('bot', {
-      image: ecs.ContainerImage.fromAsset(REPO_ROOT, { platform: ecrAssets.Platform.LINUX_AMD64 }),
+      image: ecs.ContainerImage.fromAsset(REPO_ROOT, { platform: imagePlatform }),
       // Non-blocking: if CloudWatch Logs stalls, the bot (and its revokes) keeps running; the
       // audit record of truth is the table, not the log.
       logging: ecs.LogDrivers.awsLogs({

@@ -108,6 +108,16 @@ class Reader {
     return value;
   }
 
+  /** One of a few words, as written (case-insensitive); the first is the default. */
+  choice<T extends string>(key: string, values: readonly [T, ...T[]]): T {
+    const raw = this.lookup(key);
+    if (raw === undefined) return values[0];
+    const value = shown(raw).trim().toLowerCase();
+    const found = values.find((v) => v === value);
+    if (found === undefined) throw new ConfigError(`${key} must be ${values.join(' or ')}, got "${shown(raw)}"`);
+    return found;
+  }
+
   flag(key: string): boolean {
     const raw = this.lookup(key);
     if (raw === undefined) return false;
@@ -122,6 +132,8 @@ function readRegion(r: Reader): string | undefined {
   return r.optional('region', /^[a-z]{2}(-[a-z]+)+-\d$/, 'a region name such as eu-west-1');
 }
 
+export const CPU_ARCHITECTURES = ['x86_64', 'arm64'] as const;
+
 export interface BotConfig {
   managementAccountId: string;
   /** Role in the management account the bot assumes: given, or derived from the fixed role name. */
@@ -130,6 +142,8 @@ export interface BotConfig {
   desiredCount: number;
   /** Run in an existing VPC (private subnets with a NAT route) instead of creating one. */
   existingVpc?: { vpcId: string; subnetIds: string[] };
+  /** x86_64, or arm64 (Graviton: the task and the image are built for linux/arm64). */
+  cpuArchitecture: (typeof CPU_ARCHITECTURES)[number];
   natGateways: number;
   logRetention: logs.RetentionDays;
   /** Days each audit checkpoint is locked (S3 Object Lock, compliance mode). */
@@ -159,6 +173,7 @@ export function readBotConfig(lookup: Lookup): BotConfig {
     managementRoleName: r.string('managementRoleName', ROLE_NAME, 'an IAM role name', DEFAULT_MANAGEMENT_ROLE_NAME),
     desiredCount: r.integer('desiredCount', 2, 0, 10),
     existingVpc: vpcId !== undefined && subnetIds !== undefined ? { vpcId, subnetIds } : undefined,
+    cpuArchitecture: r.choice('cpuArchitecture', CPU_ARCHITECTURES),
     natGateways: r.integer('natGateways', 2, 1, 2),
     logRetention: logRetentionDays,
     // S3 accepts up to 100 years of default retention.

@@ -4,7 +4,7 @@ import type { App } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { HEALTH_PROBE } from '../../infra/lib/bot-stack.ts';
-import { actionMatches, identityStatements, leastPrivilegeViolations, list, onlyId, render, synth, warnings, type Statement } from './template.ts';
+import { actionMatches, identityStatements, imagePlatforms, leastPrivilegeViolations, list, onlyId, render, synth, warnings, type Statement } from './template.ts';
 
 const MANAGEMENT_ACCOUNT = '123456789012';
 const ROLE_ARN = `arn:aws:iam::${MANAGEMENT_ACCOUNT}:role/breakglass-identity-center`;
@@ -203,6 +203,15 @@ describe('bot stack', () => {
       template.resourceCountIs('AWS::EC2::SecurityGroupEgress', 0);
       // The VPC's default security group is emptied too.
       template.resourceCountIs('Custom::VpcRestrictDefaultSG', 1);
+    });
+
+    it('runs on x86_64 by default: the task definition and the image built for linux/amd64', () => {
+      template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+        Cpu: '256',
+        Memory: '1024',
+        RuntimePlatform: { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' },
+      });
+      expect(imagePlatforms(synthesized.stacks.bot)).toEqual(['linux/amd64']);
     });
 
     it('configures the container from the table, the role ARN, the baked-in policy and the secret', () => {
@@ -435,5 +444,16 @@ describe('bot stack in an existing VPC', () => {
     expect(assume?.statement.Resource).toBe('arn:aws:iam::123456789012:role/custom/other-name');
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'security@example.com' });
     expect(leastPrivilegeViolations(template)).toEqual([]);
+  });
+});
+
+describe('bot stack on Graviton (cpuArchitecture=arm64)', () => {
+  it('runs the task on ARM64 with the image built for linux/arm64', () => {
+    const synthesized = synth({ managementAccountId: MANAGEMENT_ACCOUNT, cpuArchitecture: 'arm64' });
+    synthesized.bot.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
+    });
+    expect(imagePlatforms(synthesized.stacks.bot)).toEqual(['linux/arm64']);
+    expect(warnings(synthesized.stacks.bot)).toEqual([]);
   });
 });

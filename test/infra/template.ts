@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { App, type Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { addStacks } from '../../infra/lib/app.ts';
@@ -130,4 +132,13 @@ export function leastPrivilegeViolations(template: Template): string[] {
     }
   }
   return violations;
+}
+
+/** The platforms the stack's Docker image assets are built for (from the synthesized asset manifest). */
+export function imagePlatforms(stack: Stack): (string | undefined)[] {
+  const { directory } = (stack.node.root as App).synth();
+  const manifest = JSON.parse(readFileSync(join(directory, `${stack.artifactId}.assets.json`), 'utf8')) as {
+    dockerImages?: Record<string, { source: { platform?: string } }>;
+  };
+  return Object.values(manifest.dockerImages ?? {}).map((image) => image.source.platform);
 }
