@@ -234,7 +234,8 @@ export class BotStack extends Stack {
       maxHealthyPercent: 200,
       circuitBreaker: { rollback: true },
       vpcSubnets: { subnets },
-      assignPublicIp: false,
+      // Only the public layout: there the task reaches the internet through its own address.
+      assignPublicIp: config.networkLayout === 'public',
       securityGroups: [securityGroup],
       enableExecuteCommand: false,
     });
@@ -252,10 +253,13 @@ export class BotStack extends Stack {
   }
 
   /**
-   * Private subnets behind NAT rather than public subnets with public IPs: the tasks have no
-   * address reachable from the internet even if a security group rule were added by mistake,
-   * and the egress path is one place to watch. One NAT per AZ by default so an AZ outage
-   * (when break-glass access may be needed most) does not cut both tasks off.
+   * The private layout (default): private subnets behind NAT, so the tasks have no address
+   * reachable from the internet even if a security group rule were added by mistake, and the
+   * egress path is one place to watch. One NAT per AZ by default so an AZ outage (when
+   * break-glass access may be needed most) does not cut both tasks off.
+   * The public layout: public subnets and a public IP per task, no NAT gateway (cheaper). The
+   * security group (no inbound rule, HTTPS out) is then all that keeps the tasks unreachable,
+   * and each task leaves from its own address.
    */
   private network(config: BotConfig): { vpc: ec2.IVpc; subnets: ec2.ISubnet[] } {
     if (config.existingVpc !== undefined) {
@@ -269,16 +273,20 @@ export class BotStack extends Stack {
       Annotations.of(this).acknowledgeWarning('@aws-cdk/aws-ec2:noSubnetRouteTableId', idsOnly);
       return { vpc, subnets };
     }
+    const publicLayout = config.networkLayout === 'public';
+    const taskSubnets = publicLayout ? ec2.SubnetType.PUBLIC : ec2.SubnetType.PRIVATE_WITH_EGRESS;
     const vpc = new ec2.Vpc(this, 'Vpc', {
       maxAzs: 2,
-      natGateways: config.natGateways,
-      subnetConfiguration: [
-        { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
-        { name: 'private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 24 },
-      ],
+      natGateways: publicLayout ? 0 : config.natGateways,
+      subnetConfiguration: publicLayout
+        ? [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }]
+        : [
+            { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
+            { name: 'private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 24 },
+          ],
       restrictDefaultSecurityGroup: true,
     });
-    return { vpc, subnets: vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnets };
+    return { vpc, subnets: vpc.selectSubnets({ subnetType: taskSubnets }).subnets };
   }
 
   /**
