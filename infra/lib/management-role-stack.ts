@@ -127,9 +127,9 @@ export class ManagementRoleStack extends Stack {
       // (IAM Identity Center User Guide, "Understanding service-linked roles in IAM Identity
       // Center": "When IAM Identity Center performs any IAM operations in the AWS Organizations
       // management account, all operations happen using the credentials of the IAM principal";
-      // the role actions mirror AWSSSOServiceRolePolicy). Re-provisioning a changed inline
-      // policy is iam:PutRolePolicy on the reserved role, and iam:DeleteRolePolicy once the
-      // permission set has none. Only under Identity Center's reserved
+      // the role actions mirror AWSSSOServiceRolePolicy, which has iam:PutRolePolicy and
+      // iam:DeleteRolePolicy for what re-provisioning a changed or removed inline policy does to
+      // the reserved role; not verified by a deployment). Only under Identity Center's reserved
       // path; the path may carry a region (/aws-reserved/sso.amazonaws.com/eu-west-1/), hence
       // the `*`.
       const reservedRoles = permissionSetNames.map((name) => iamArn(`role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_${name}_*`));
