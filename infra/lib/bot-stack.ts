@@ -52,6 +52,15 @@ const AUDIT_KEY_LENGTH = 64;
 /** The JSON keys of the Slack secret, injected as environment variables of the same names. */
 const SLACK_SECRET_KEYS = ['SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET'] as const;
 
+/** Fargate task size (README's cost table is computed from it). */
+export const TASK_CPU = 256;
+export const TASK_MEMORY_MIB = 1024;
+
+const ARCHITECTURES: Record<BotConfig['cpuArchitecture'], { cpuArchitecture: ecs.CpuArchitecture; imagePlatform: ecrAssets.Platform }> = {
+  x86_64: { cpuArchitecture: ecs.CpuArchitecture.X86_64, imagePlatform: ecrAssets.Platform.LINUX_AMD64 },
+  arm64: { cpuArchitecture: ecs.CpuArchitecture.ARM64, imagePlatform: ecrAssets.Platform.LINUX_ARM64 },
+};
+
 export interface BotStackProps extends StackProps {
   readonly config: BotConfig;
 }
@@ -169,15 +178,19 @@ export class BotStack extends Stack {
     // Container Insights publishes RunningTaskCount, which the no-tasks alarm watches.
     const cluster = new ecs.Cluster(this, 'Cluster', { vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
 
+    // The task and its image are for one architecture. arm64 (Graviton) costs less per hour
+    // and runs the same image: the Dockerfile's Debian base and the native modules (esbuild,
+    // classic-level) ship linux-arm64 builds.
+    const { cpuArchitecture, imagePlatform } = ARCHITECTURES[config.cpuArchitecture];
     // 1 GiB: at start-up tsx compiles src/ with esbuild, a second process beside node.
     const taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
-      cpu: 256,
-      memoryLimitMiB: 1024,
+      cpu: TASK_CPU,
+      memoryLimitMiB: TASK_MEMORY_MIB,
       taskRole: this.taskRole,
-      runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+      runtimePlatform: { cpuArchitecture, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
     });
     taskDefinition.addContainer('bot', {
-      image: ecs.ContainerImage.fromAsset(REPO_ROOT, { platform: ecrAssets.Platform.LINUX_AMD64 }),
+      image: ecs.ContainerImage.fromAsset(REPO_ROOT, { platform: imagePlatform }),
       // Non-blocking: if CloudWatch Logs stalls, the bot (and its revokes) keeps running; the
       // audit record of truth is the table, not the log.
       logging: ecs.LogDrivers.awsLogs({
@@ -221,7 +234,8 @@ export class BotStack extends Stack {
       maxHealthyPercent: 200,
       circuitBreaker: { rollback: true },
       vpcSubnets: { subnets },
-      assignPublicIp: false,
+      // Only the public layout: there the task reaches the internet through its own address.
+      assignPublicIp: config.networkLayout === 'public',
       securityGroups: [securityGroup],
       enableExecuteCommand: false,
     });
@@ -239,10 +253,13 @@ export class BotStack extends Stack {
   }
 
   /**
-   * Private subnets behind NAT rather than public subnets with public IPs: the tasks have no
-   * address reachable from the internet even if a security group rule were added by mistake,
-   * and the egress path is one place to watch. One NAT per AZ by default so an AZ outage
-   * (when break-glass access may be needed most) does not cut both tasks off.
+   * The private layout (default): private subnets behind NAT, so the tasks have no address
+   * reachable from the internet even if a security group rule were added by mistake, and the
+   * egress path is one place to watch. One NAT per AZ by default so an AZ outage (when
+   * break-glass access may be needed most) does not cut both tasks off.
+   * The public layout: public subnets and a public IP per task, no NAT gateway (cheaper). The
+   * security group (no inbound rule, HTTPS out) is then all that keeps the tasks unreachable,
+   * and each task leaves from its own address.
    */
   private network(config: BotConfig): { vpc: ec2.IVpc; subnets: ec2.ISubnet[] } {
     if (config.existingVpc !== undefined) {
@@ -256,16 +273,20 @@ export class BotStack extends Stack {
       Annotations.of(this).acknowledgeWarning('@aws-cdk/aws-ec2:noSubnetRouteTableId', idsOnly);
       return { vpc, subnets };
     }
+    const publicLayout = config.networkLayout === 'public';
+    const taskSubnets = publicLayout ? ec2.SubnetType.PUBLIC : ec2.SubnetType.PRIVATE_WITH_EGRESS;
     const vpc = new ec2.Vpc(this, 'Vpc', {
       maxAzs: 2,
-      natGateways: config.natGateways,
-      subnetConfiguration: [
-        { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
-        { name: 'private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 24 },
-      ],
+      natGateways: publicLayout ? 0 : config.natGateways,
+      subnetConfiguration: publicLayout
+        ? [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }]
+        : [
+            { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
+            { name: 'private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 24 },
+          ],
       restrictDefaultSecurityGroup: true,
     });
-    return { vpc, subnets: vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnets };
+    return { vpc, subnets: vpc.selectSubnets({ subnetType: taskSubnets }).subnets };
   }
 
   /**

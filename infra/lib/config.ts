@@ -108,6 +108,16 @@ class Reader {
     return value;
   }
 
+  /** One of a few words, as written (case-insensitive); the first is the default. */
+  choice<T extends string>(key: string, values: readonly [T, ...T[]]): T {
+    const raw = this.lookup(key);
+    if (raw === undefined) return values[0];
+    const value = shown(raw).trim().toLowerCase();
+    const found = values.find((v) => v === value);
+    if (found === undefined) throw new ConfigError(`${key} must be ${values.join(' or ')}, got "${shown(raw)}"`);
+    return found;
+  }
+
   flag(key: string): boolean {
     const raw = this.lookup(key);
     if (raw === undefined) return false;
@@ -122,14 +132,22 @@ function readRegion(r: Reader): string | undefined {
   return r.optional('region', /^[a-z]{2}(-[a-z]+)+-\d$/, 'a region name such as eu-west-1');
 }
 
+export const CPU_ARCHITECTURES = ['x86_64', 'arm64'] as const;
+export const NETWORK_LAYOUTS = ['private', 'public'] as const;
+
 export interface BotConfig {
   managementAccountId: string;
   /** Role in the management account the bot assumes: given, or derived from the fixed role name. */
   assumeRoleArn?: string;
   managementRoleName: string;
   desiredCount: number;
-  /** Run in an existing VPC (private subnets with a NAT route) instead of creating one. */
+  /** Run in an existing VPC instead of creating one: private subnets with a NAT route, or public subnets in the public layout. */
   existingVpc?: { vpcId: string; subnetIds: string[] };
+  /** x86_64, or arm64 (Graviton: the task and the image are built for linux/arm64). */
+  cpuArchitecture: (typeof CPU_ARCHITECTURES)[number];
+  /** private: tasks in private subnets behind NAT; public: tasks in public subnets with a public IP, no NAT. */
+  networkLayout: (typeof NETWORK_LAYOUTS)[number];
+  /** NAT gateways of the created VPC; 0 in the public layout (natGateways is ignored there). */
   natGateways: number;
   logRetention: logs.RetentionDays;
   /** Days each audit checkpoint is locked (S3 Object Lock, compliance mode). */
@@ -147,8 +165,11 @@ export function readBotConfig(lookup: Lookup): BotConfig {
   const vpcId = r.optional('vpcId', /^vpc-[0-9a-f]{8,17}$/, 'a VPC id (vpc-...)');
   const subnetIds = r.list('subnetIds', /^subnet-[0-9a-f]{8,17}$/, 'subnet ids (subnet-...)');
   if ((vpcId === undefined) !== (subnetIds === undefined)) {
-    throw new ConfigError('vpcId and subnetIds go together: give both (private subnets that route to a NAT) or neither');
+    throw new ConfigError('vpcId and subnetIds go together: give both (private subnets that route to a NAT, or public subnets with networkLayout=public) or neither');
   }
+  const networkLayout = r.choice('networkLayout', NETWORK_LAYOUTS);
+  // Read (and so checked) in both layouts; the public layout has no NAT to count.
+  const natGateways = r.integer('natGateways', 2, 1, 2);
   const logRetentionDays = r.integer('logRetentionDays', logs.RetentionDays.ONE_YEAR, 1, 3653);
   if (!RETENTION_DAYS.has(logRetentionDays)) {
     throw new ConfigError(`logRetentionDays must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, ...), got ${logRetentionDays}`);
@@ -159,7 +180,9 @@ export function readBotConfig(lookup: Lookup): BotConfig {
     managementRoleName: r.string('managementRoleName', ROLE_NAME, 'an IAM role name', DEFAULT_MANAGEMENT_ROLE_NAME),
     desiredCount: r.integer('desiredCount', 2, 0, 10),
     existingVpc: vpcId !== undefined && subnetIds !== undefined ? { vpcId, subnetIds } : undefined,
-    natGateways: r.integer('natGateways', 2, 1, 2),
+    cpuArchitecture: r.choice('cpuArchitecture', CPU_ARCHITECTURES),
+    networkLayout,
+    natGateways: networkLayout === 'public' ? 0 : natGateways,
     logRetention: logRetentionDays,
     // S3 accepts up to 100 years of default retention.
     checkpointRetentionDays: r.integer('checkpointRetentionDays', 365, 1, 36500),

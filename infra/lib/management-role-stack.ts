@@ -15,7 +15,9 @@ const EXAMPLE_PERMISSION_SETS = [
 /**
  * The one role the bot assumes, in the Organizations management account. It trusts only the
  * bot's task role and may only create and delete account assignments of the configured
- * permission sets on the configured accounts, and read what it needs to do that safely.
+ * permission sets on the configured accounts, edit those permission sets' inline policy and
+ * re-provision them there (to end live sessions at revoke), and read what it needs to do
+ * that safely.
  *
  * Resource ARNs follow the Service Authorization Reference:
  *   sso:           instance/${InstanceId}, permissionSet/${InstanceId}/${PermissionSetId}, account/${AccountId}
@@ -46,6 +48,33 @@ export class ManagementRoleStack extends Stack {
         actions: ['sso:CreateAccountAssignment', 'sso:DeleteAccountAssignment'],
         resources: [config.identityCenterInstanceArn, ...permissionSetArns, ...accountArns],
       }),
+      // Ending live sessions at revoke: the bot adds a Deny to a break-glass permission set's
+      // inline policy, re-provisions it, and later puts the policy back without that statement
+      // (or deletes it when the Deny was its only statement: IAM refuses a policy with no
+      // statement, so "put it back empty" is not always possible). Service Authorization
+      // Reference, "Actions, resources, and condition keys for AWS IAM Identity Center": Get/
+      // Put/DeleteInlinePolicy... require Instance* and PermissionSet* and support no Account
+      // resource, so they are scoped to the instance and these permission sets only. Delete
+      // adds no power over Put, which can already replace the policy with anything.
+      new iam.PolicyStatement({
+        sid: 'EditInlinePolicyOfConfiguredPermissionSetsOnly',
+        actions: ['sso:GetInlinePolicyForPermissionSet', 'sso:PutInlinePolicyToPermissionSet', 'sso:DeleteInlinePolicyFromPermissionSet'],
+        resources: [config.identityCenterInstanceArn, ...permissionSetArns],
+      }),
+      // ProvisionPermissionSet requires Account*, Instance* and PermissionSet*: the bot may
+      // re-provision these permission sets to the configured accounts (TargetType AWS_ACCOUNT,
+      // one account at a time), nowhere else.
+      new iam.PolicyStatement({
+        sid: 'ProvisionConfiguredPermissionSetsOnly',
+        actions: ['sso:ProvisionPermissionSet'],
+        resources: [config.identityCenterInstanceArn, ...permissionSetArns, ...accountArns],
+      }),
+      // DescribePermissionSetProvisioningStatus supports the Instance resource only.
+      new iam.PolicyStatement({
+        sid: 'ReadProvisioningStatus',
+        actions: ['sso:DescribePermissionSetProvisioningStatus'],
+        resources: [config.identityCenterInstanceArn],
+      }),
       new iam.PolicyStatement({
         sid: 'ReadAssignmentsAndStatus',
         actions: [
@@ -62,6 +91,12 @@ export class ManagementRoleStack extends Stack {
       }),
       // ListInstances supports no resource-level permissions; it is read-only.
       new iam.PolicyStatement({ sid: 'ListInstances', actions: ['sso:ListInstances'], resources: ['*'] }),
+      // Session activity reports: what a break-glass session did in the management account.
+      // LookupEvents is read-only (it reads CloudTrail's event history, changes nothing) and
+      // supports no resource-level permissions (Service Authorization Reference, "Actions,
+      // resources, and condition keys for AWS CloudTrail": no resource type), so "*" is the only
+      // form IAM accepts. It reads every management event of this account in the region called.
+      new iam.PolicyStatement({ sid: 'LookupManagementAccountEvents', actions: ['cloudtrail:LookupEvents'], resources: ['*'] }),
       new iam.PolicyStatement({
         sid: 'ReadIdentityStore',
         actions: [
@@ -92,7 +127,9 @@ export class ManagementRoleStack extends Stack {
       // (IAM Identity Center User Guide, "Understanding service-linked roles in IAM Identity
       // Center": "When IAM Identity Center performs any IAM operations in the AWS Organizations
       // management account, all operations happen using the credentials of the IAM principal";
-      // the role actions mirror AWSSSOServiceRolePolicy). Only under Identity Center's reserved
+      // the role actions mirror AWSSSOServiceRolePolicy, which has iam:PutRolePolicy and
+      // iam:DeleteRolePolicy for what re-provisioning a changed or removed inline policy does to
+      // the reserved role; not verified by a deployment). Only under Identity Center's reserved
       // path; the path may carry a region (/aws-reserved/sso.amazonaws.com/eu-west-1/), hence
       // the `*`.
       const reservedRoles = permissionSetNames.map((name) => iamArn(`role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_${name}_*`));
@@ -142,7 +179,7 @@ export class ManagementRoleStack extends Stack {
 
     this.role = new iam.Role(this, 'AssignmentsRole', {
       roleName: config.roleName,
-      description: 'breakglass bot: create and delete Identity Center account assignments of the break-glass permission sets',
+      description: 'breakglass bot: create and delete Identity Center account assignments of the break-glass permission sets, and end their live sessions through their inline policy',
       // Exactly the bot's task role: not its account root, not any role in that account.
       assumedBy: new iam.ArnPrincipal(config.botTaskRoleArn),
       maxSessionDuration: Duration.hours(1),

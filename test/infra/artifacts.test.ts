@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { HEALTH_PROBE } from '../../infra/lib/bot-stack.ts';
+import { HEALTH_PROBE, TASK_CPU, TASK_MEMORY_MIB } from '../../infra/lib/bot-stack.ts';
+import { readBotConfig } from '../../infra/lib/config.ts';
 
 const read = (file: string): string => readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
 
@@ -76,5 +77,22 @@ describe('.dockerignore', () => {
     expect(lines.filter((line) => line.startsWith('!')).sort()).toEqual(
       ['!bin', '!breakglass.yml', '!manifest.yml', '!package-lock.json', '!package.json', '!src', '!tsconfig.json'].sort(),
     );
+  });
+});
+
+describe("README's cost table", () => {
+  const rows = read('README.md').split('\n');
+  const row = (item: string): string => rows.find((line) => line.startsWith(`| ${item}`)) ?? '';
+
+  it('prices the task size and count the bot stack deploys, at the prices it states', () => {
+    const tasks = readBotConfig(() => undefined).desiredCount;
+    const [vcpu, gib] = [TASK_CPU / 1024, TASK_MEMORY_MIB / 1024];
+    const fargate = row('Fargate');
+    expect(fargate).toContain(`| Fargate: ${tasks} tasks × ${vcpu} vCPU, ${gib} GiB |`);
+    const prices = /x86_64: \$([\d.]+) per vCPU-hour \+ \$([\d.]+) per GB-hour; arm64: \$([\d.]+) \+ \$([\d.]+)/.exec(fargate)?.slice(1).map(Number);
+    expect(prices).toHaveLength(4);
+    const [x86Cpu = 0, x86Gb = 0, armCpu = 0, armGb = 0] = prices ?? [];
+    const monthly = (perVcpu: number, perGb: number): string => (tasks * 730 * (vcpu * perVcpu + gib * perGb)).toFixed(2);
+    expect(fargate).toContain(`| $${monthly(x86Cpu, x86Gb)} | $${monthly(armCpu, armGb)} |`);
   });
 });

@@ -4,10 +4,24 @@ import type { App } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { HEALTH_PROBE } from '../../infra/lib/bot-stack.ts';
-import { actionMatches, identityStatements, leastPrivilegeViolations, list, onlyId, render, synth, warnings, type Statement } from './template.ts';
+import { actionMatches, identityStatements, imagePlatforms, leastPrivilegeViolations, list, onlyId, render, synth, warnings, type Statement } from './template.ts';
 
 const MANAGEMENT_ACCOUNT = '123456789012';
 const ROLE_ARN = `arn:aws:iam::${MANAGEMENT_ACCOUNT}:role/breakglass-identity-center`;
+
+/** The task's one security group: no inbound rule at all, outbound HTTPS only. */
+function expectNoInboundHttpsOutOnly(template: Template): void {
+  template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 0);
+  template.resourceCountIs('AWS::EC2::SecurityGroupEgress', 0);
+  const groups = Object.values(template.findResources('AWS::EC2::SecurityGroup'));
+  expect(groups).toHaveLength(1);
+  for (const group of groups) {
+    expect(group.Properties.SecurityGroupIngress).toBeUndefined();
+    expect(group.Properties.SecurityGroupEgress).toEqual([
+      { CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 443, ToPort: 443, Description: 'HTTPS to Slack and AWS APIs' },
+    ]);
+  }
+}
 
 describe('bot stack', () => {
   let template: Template;
@@ -191,18 +205,18 @@ describe('bot stack', () => {
     });
 
     it('accepts no inbound traffic at all and sends only HTTPS', () => {
-      template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 0);
-      const groups = Object.values(template.findResources('AWS::EC2::SecurityGroup'));
-      expect(groups).toHaveLength(1);
-      for (const group of groups) {
-        expect(group.Properties.SecurityGroupIngress).toBeUndefined();
-        expect(group.Properties.SecurityGroupEgress).toEqual([
-          { CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 443, ToPort: 443, Description: 'HTTPS to Slack and AWS APIs' },
-        ]);
-      }
-      template.resourceCountIs('AWS::EC2::SecurityGroupEgress', 0);
+      expectNoInboundHttpsOutOnly(template);
       // The VPC's default security group is emptied too.
       template.resourceCountIs('Custom::VpcRestrictDefaultSG', 1);
+    });
+
+    it('runs on x86_64 by default: the task definition and the image built for linux/amd64', () => {
+      template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+        Cpu: '256',
+        Memory: '1024',
+        RuntimePlatform: { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' },
+      });
+      expect(imagePlatforms(synthesized.stacks.bot)).toEqual(['linux/amd64']);
     });
 
     it('configures the container from the table, the role ARN, the baked-in policy and the secret', () => {
@@ -425,9 +439,10 @@ describe('bot stack in an existing VPC', () => {
     template.hasResourceProperties('AWS::ECS::Service', {
       DesiredCount: 0,
       NetworkConfiguration: {
-        AwsvpcConfiguration: Match.objectLike({ Subnets: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'] }),
+        AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: 'DISABLED', Subnets: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'] }),
       },
     });
+    expectNoInboundHttpsOutOnly(template);
   });
 
   it('uses an explicit role ARN and mails the alarms', () => {
@@ -435,5 +450,75 @@ describe('bot stack in an existing VPC', () => {
     expect(assume?.statement.Resource).toBe('arn:aws:iam::123456789012:role/custom/other-name');
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'security@example.com' });
     expect(leastPrivilegeViolations(template)).toEqual([]);
+  });
+});
+
+describe('bot stack on Graviton (cpuArchitecture=arm64)', () => {
+  it('runs the task on ARM64 with the image built for linux/arm64', () => {
+    const synthesized = synth({ managementAccountId: MANAGEMENT_ACCOUNT, cpuArchitecture: 'arm64' });
+    synthesized.bot.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
+    });
+    expect(imagePlatforms(synthesized.stacks.bot)).toEqual(['linux/arm64']);
+    expect(warnings(synthesized.stacks.bot)).toEqual([]);
+  });
+});
+
+describe('bot stack in the public layout (networkLayout=public)', () => {
+  let template: Template;
+  let synthesized: ReturnType<typeof synth>;
+  beforeAll(() => {
+    // natGateways is ignored in the public layout.
+    synthesized = synth({ managementAccountId: MANAGEMENT_ACCOUNT, networkLayout: 'public', natGateways: '2' });
+    template = synthesized.bot;
+  });
+
+  it('creates no NAT gateway and no private subnet, only public subnets in two zones', () => {
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    template.resourceCountIs('AWS::EC2::EIP', 0);
+    template.resourceCountIs('AWS::EC2::InternetGateway', 1);
+    const subnets = Object.keys(template.findResources('AWS::EC2::Subnet'));
+    expect(subnets).toHaveLength(2);
+    expect(subnets.every((id) => id.startsWith('Vpcpublic'))).toBe(true);
+  });
+
+  it('runs the tasks in the public subnets with a public IP', () => {
+    template.hasResourceProperties('AWS::ECS::Service', {
+      NetworkConfiguration: {
+        AwsvpcConfiguration: Match.objectLike({
+          AssignPublicIp: 'ENABLED',
+          Subnets: [{ Ref: Match.stringLikeRegexp('^Vpcpublic') }, { Ref: Match.stringLikeRegexp('^Vpcpublic') }],
+        }),
+      },
+    });
+  });
+
+  it('still accepts no inbound traffic at all and sends only HTTPS', () => {
+    expectNoInboundHttpsOutOnly(template);
+    template.resourceCountIs('Custom::VpcRestrictDefaultSG', 1);
+  });
+
+  it('changes nothing else: least privilege holds and no warning', () => {
+    expect(leastPrivilegeViolations(template)).toEqual([]);
+    expect(warnings(synthesized.stacks.bot)).toEqual([]);
+  });
+});
+
+describe('bot stack in the public layout in an existing VPC', () => {
+  it('gives the tasks a public IP in the given (public) subnets and creates no network', () => {
+    const template = synth({
+      managementAccountId: MANAGEMENT_ACCOUNT,
+      networkLayout: 'public',
+      vpcId: 'vpc-0123456789abcdef0',
+      subnetIds: 'subnet-0123456789abcdef0,subnet-0123456789abcdef1',
+    }).bot;
+    template.resourceCountIs('AWS::EC2::VPC', 0);
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    template.hasResourceProperties('AWS::ECS::Service', {
+      NetworkConfiguration: {
+        AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: 'ENABLED', Subnets: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'] }),
+      },
+    });
+    expectNoInboundHttpsOutOnly(template);
   });
 });

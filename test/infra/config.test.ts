@@ -16,7 +16,16 @@ describe('infra settings', () => {
 
   it('falls back to example values for the bot, and records which', () => {
     const config = readBotConfig(from({}));
-    expect(config).toMatchObject({ managementAccountId: '111111111111', managementRoleName: 'breakglass-identity-center', desiredCount: 2, natGateways: 2, logRetention: 365, checkpointRetentionDays: 365 });
+    expect(config).toMatchObject({
+      managementAccountId: '111111111111',
+      managementRoleName: 'breakglass-identity-center',
+      desiredCount: 2,
+      natGateways: 2,
+      logRetention: 365,
+      checkpointRetentionDays: 365,
+      cpuArchitecture: 'x86_64',
+      networkLayout: 'private',
+    });
     expect(config.defaulted).toEqual(['managementAccountId']);
   });
 
@@ -25,7 +34,19 @@ describe('infra settings', () => {
     expect(readBotConfig(from({ checkpointRetentionDays: '36500' })).checkpointRetentionDays).toBe(36500);
   });
 
+  it('takes cpuArchitecture and networkLayout, and needs no NAT gateway in the public layout', () => {
+    expect(readBotConfig(from({ cpuArchitecture: 'arm64' })).cpuArchitecture).toBe('arm64');
+    expect(readBotConfig(from({ cpuArchitecture: 'ARM64 ' })).cpuArchitecture).toBe('arm64');
+    expect(readBotConfig(from({ networkLayout: 'private', natGateways: '1' }))).toMatchObject({ networkLayout: 'private', natGateways: 1 });
+    expect(readBotConfig(from({ networkLayout: 'public' }))).toMatchObject({ networkLayout: 'public', natGateways: 0 });
+    expect(readBotConfig(from({ networkLayout: 'public', natGateways: '2' }))).toMatchObject({ networkLayout: 'public', natGateways: 0 });
+  });
+
   it.each([
+    [{ cpuArchitecture: 'amd64' }, /cpuArchitecture must be x86_64 or arm64, got "amd64"/],
+    [{ cpuArchitecture: 'graviton' }, /cpuArchitecture must be x86_64 or arm64, got "graviton"/],
+    [{ networkLayout: 'nat' }, /networkLayout must be private or public, got "nat"/],
+    [{ networkLayout: 'public', natGateways: '3' }, /natGateways must be a whole number from 1 to 2/],
     [{ managementAccountId: '1234' }, /managementAccountId must be a 12-digit account id, got "1234"/],
     [{ vpcId: 'vpc-0123456789abcdef0' }, /vpcId and subnetIds go together/],
     [{ subnetIds: 'subnet-0123456789abcdef0,nope', vpcId: 'vpc-0123456789abcdef0' }, /subnetIds must be a comma-separated list of subnet ids .*"nope"/],

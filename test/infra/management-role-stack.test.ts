@@ -1,7 +1,7 @@
 import { App, Stack, aws_iam as iam } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { identityStatements, leastPrivilegeViolations, list, render, synth, warnings, type Statement } from './template.ts';
+import { actionMatches, identityStatements, leastPrivilegeViolations, list, render, synth, warnings, type Statement } from './template.ts';
 
 const MANAGEMENT_ACCOUNT = '123456789012';
 const TASK_ROLE_ARN = 'arn:aws:iam::210987654321:role/BreakglassBot-TaskRole30FC0FBB-AbCdEf';
@@ -41,7 +41,7 @@ describe('management-account role stack', () => {
     });
   });
 
-  it('assigns and unassigns only the configured permission sets on the configured account', () => {
+  it('writes only assignments, inline policies and provisioning of the configured permission sets, on the configured account', () => {
     const writes = identityStatements(template)
       .map(({ statement }) => statement)
       .filter((s) => list(s.Action).some((a) => /^sso:(Create|Delete|Put|Update|Attach|Detach|Provision)/.test(a)));
@@ -50,7 +50,39 @@ describe('management-account role stack', () => {
         actions: ['sso:CreateAccountAssignment', 'sso:DeleteAccountAssignment'],
         resources: [INSTANCE, PERMISSION_SET, `arn:aws:sso:::account/${MANAGEMENT_ACCOUNT}`],
       },
+      {
+        actions: ['sso:GetInlinePolicyForPermissionSet', 'sso:PutInlinePolicyToPermissionSet', 'sso:DeleteInlinePolicyFromPermissionSet'],
+        resources: [INSTANCE, PERMISSION_SET],
+      },
+      {
+        actions: ['sso:ProvisionPermissionSet'],
+        resources: [INSTANCE, PERMISSION_SET, `arn:aws:sso:::account/${MANAGEMENT_ACCOUNT}`],
+      },
     ]);
+  });
+
+  it('may end live sessions: edit the inline policy of, re-provision and watch only the configured permission sets, never on "*"', () => {
+    const statements = bySid(template);
+    // Service Authorization Reference: the inline-policy actions take Instance* and
+    // PermissionSet*; ProvisionPermissionSet also Account*; the status only Instance*.
+    expect(statements.get('EditInlinePolicyOfConfiguredPermissionSetsOnly')?.Resource).toEqual([INSTANCE, PERMISSION_SET]);
+    expect(statements.get('ProvisionConfiguredPermissionSetsOnly')?.Resource).toEqual([INSTANCE, PERMISSION_SET, `arn:aws:sso:::account/${MANAGEMENT_ACCOUNT}`]);
+    expect(statements.get('ReadProvisioningStatus')).toMatchObject({ Action: 'sso:DescribePermissionSetProvisioningStatus', Resource: INSTANCE });
+    const sessionActions = [
+      'sso:GetInlinePolicyForPermissionSet',
+      'sso:PutInlinePolicyToPermissionSet',
+      'sso:DeleteInlinePolicyFromPermissionSet',
+      'sso:ProvisionPermissionSet',
+      'sso:DescribePermissionSetProvisioningStatus',
+    ];
+    const granting = identityStatements(template)
+      .map(({ statement }) => statement)
+      .filter((s) => list(s.Action).some((a) => sessionActions.some((action) => actionMatches(a, action))));
+    expect(granting.map((s) => s.Sid)).toEqual(['EditInlinePolicyOfConfiguredPermissionSetsOnly', 'ProvisionConfiguredPermissionSetsOnly', 'ReadProvisioningStatus']);
+    for (const statement of granting) {
+      expect([statement.Sid, list(statement.Resource).map(render).filter((r) => r.includes('*'))]).toEqual([statement.Sid, []]);
+      expect(statement.Condition).toBeUndefined();
+    }
   });
 
   it('grants no write on "*" and no service-wide action', () => {
@@ -87,6 +119,17 @@ describe('management-account role stack', () => {
     ]);
   });
 
+  it('looks up CloudTrail events in the management account, read-only, alone in its statement', () => {
+    expect(bySid(template).get('LookupManagementAccountEvents')).toEqual({
+      Sid: 'LookupManagementAccountEvents',
+      Effect: 'Allow',
+      Action: 'cloudtrail:LookupEvents',
+      Resource: '*',
+    });
+    const cloudtrail = identityStatements(template).flatMap(({ statement }) => list(statement.Action)).filter((a) => a.toLowerCase().startsWith('cloudtrail:'));
+    expect(cloudtrail).toEqual(['cloudtrail:LookupEvents']);
+  });
+
   it("may touch only the reserved roles of the named permission sets and Identity Center's SAML provider in the management account", () => {
     const iamStatements = identityStatements(template)
       .map(({ statement }) => statement)
@@ -96,6 +139,12 @@ describe('management-account role stack', () => {
       ['SsoSamlProviderInManagementAccount', [`arn:aws:iam::${MANAGEMENT_ACCOUNT}:saml-provider/AWSSSO_*`]],
       ['ListRolesForSso', ['*']],
     ]);
+  });
+
+  it('lets Identity Center write and remove the inline policy of the reserved roles when it re-provisions them', () => {
+    const provision = bySid(template).get('ProvisionReservedSsoRolesInManagementAccount');
+    expect(list(provision?.Action)).toEqual(expect.arrayContaining(['iam:PutRolePolicy', 'iam:DeleteRolePolicy', 'iam:GetRole', 'iam:ListRolePolicies']));
+    expect(provision?.Condition).toEqual({ Bool: { 'aws:ViaAWSService': 'true' } });
   });
 
   it('allows every IAM action only when a service (Identity Center) makes it with the role, never the bot directly', () => {
@@ -164,6 +213,18 @@ describe('management-account role stack with its own permission sets', () => {
     ]);
     expect(leastPrivilegeViolations(template)).toEqual([]);
   });
+
+  it('edits the inline policy of and re-provisions exactly those permission sets, on the configured accounts', () => {
+    const statements = bySid(template);
+    const created = ['${AdminPermissionSet.PermissionSetArn}', '${ReadOnlyPermissionSet.PermissionSetArn}'];
+    expect(list(statements.get('EditInlinePolicyOfConfiguredPermissionSetsOnly')?.Resource).map(render)).toEqual([INSTANCE, ...created]);
+    expect(list(statements.get('ProvisionConfiguredPermissionSetsOnly')?.Resource).map(render)).toEqual([
+      INSTANCE,
+      ...created,
+      `arn:aws:sso:::account/${MANAGEMENT_ACCOUNT}`,
+      'arn:aws:sso:::account/210987654321',
+    ]);
+  });
 });
 
 describe('management-account role stack for member accounts only', () => {
@@ -184,6 +245,8 @@ describe('least-privilege check', () => {
           statements: [
             new iam.PolicyStatement({ sid: 'WriteAnywhere', actions: ['sso:CreateAccountAssignment', 'sso:ListInstances'], resources: ['*'] }),
             new iam.PolicyStatement({ sid: 'Everything', actions: ['dynamodb:*'], resources: ['arn:aws:dynamodb:eu-west-1:123456789012:table/t'] }),
+            // Only LookupEvents is exempt, not CloudTrail: stopping the trail on "*" is caught.
+            new iam.PolicyStatement({ sid: 'Trail', actions: ['cloudtrail:LookupEvents', 'cloudtrail:StopLogging'], resources: ['*'] }),
           ],
         }),
       },
@@ -191,6 +254,7 @@ describe('least-privilege check', () => {
     expect(leastPrivilegeViolations(Template.fromStack(stack)).map((v) => v.replace(/^Role[0-9A-F]{8}/, 'Role'))).toEqual([
       'Role/WriteAnywhere: sso:CreateAccountAssignment on *',
       'Role/Everything: every action of dynamodb:*',
+      'Role/Trail: cloudtrail:StopLogging on *',
     ]);
   });
 });

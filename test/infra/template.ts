@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { App, type Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { addStacks } from '../../infra/lib/app.ts';
@@ -109,7 +111,7 @@ export function onlyId(template: Template, type: string): string {
  * Actions that may be granted on Resource "*": read-only, and without resource-level
  * permissions in the Service Authorization Reference. Anything else on "*" fails the test.
  */
-export const READ_ONLY_WITHOUT_RESOURCE_TYPES = new Set(['sso:ListInstances', 'iam:ListRoles', 'ecr:GetAuthorizationToken']);
+export const READ_ONLY_WITHOUT_RESOURCE_TYPES = new Set(['sso:ListInstances', 'iam:ListRoles', 'ecr:GetAuthorizationToken', 'cloudtrail:LookupEvents']);
 
 /** Statements that break least privilege, described for the failure message. */
 export function leastPrivilegeViolations(template: Template): string[] {
@@ -130,4 +132,13 @@ export function leastPrivilegeViolations(template: Template): string[] {
     }
   }
   return violations;
+}
+
+/** The platforms the stack's Docker image assets are built for (from the synthesized asset manifest). */
+export function imagePlatforms(stack: Stack): (string | undefined)[] {
+  const { directory } = (stack.node.root as App).synth();
+  const manifest = JSON.parse(readFileSync(join(directory, `${stack.artifactId}.assets.json`), 'utf8')) as {
+    dockerImages?: Record<string, { source: { platform?: string } }>;
+  };
+  return Object.values(manifest.dockerImages ?? {}).map((image) => image.source.platform);
 }
