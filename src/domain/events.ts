@@ -61,7 +61,8 @@ export interface EventPayloads {
     principalId: string;
     mode: 'alert' | 'revoke';
   };
-  'drift.revoked': { driftId: string; deletionRequestId: string };
+  /** `sessions`: 'ended', or why they were not. */
+  'drift.revoked': { driftId: string; deletionRequestId: string; sessions?: string };
   'drift.resolved': { driftId: string; note: string };
   'revoke_all.started': { operator: string; reason: string; count: number };
   'revoke_all.finished': { operator: string; reason: string; revoked: number; pending: number; remaining: string[] };

@@ -32,6 +32,15 @@ export interface PolicyDocument {
   [key: string]: unknown;
 }
 
+/**
+ * Identity Center's limits on a permission set's inline policy ("Quotas and limits in IAM
+ * Identity Center"): 32,768 bytes in all, and 10,240 bytes of non-whitespace characters.
+ */
+export function fitsIdentityCenter(document: string): boolean {
+  const encoder = new TextEncoder();
+  return encoder.encode(document).length <= 32_768 && encoder.encode(document.replace(/\s/g, '')).length <= 10_240;
+}
+
 /** Sids are alphanumeric; a hash keeps the user id out of the name and the name stable per user. */
 export function denySid(userId: string): string {
   return `${DENY_SID_PREFIX}${createHash('sha256').update(userId).digest('hex').slice(0, 16)}`;
@@ -66,19 +75,19 @@ export type MergedPolicy =
 /**
  * The inline policy with exactly `denies` as breakglass's statements, every other statement kept
  * as it was. `document` null: nothing is left (the inline policy should be deleted). When one
- * statement per user would not fit in `maxLength`, a single statement denies every listed user's
- * sessions issued before the newest instant (`combined`: stricter for some users, never looser).
+ * statement per user would not `fit`, a single statement denies every listed user's sessions
+ * issued before the newest instant (`combined`: stricter for some users, never looser).
  */
-export function mergeDenies(current: string, denies: Record<string, Pick<SessionDeny, 'instant'>>, maxLength: number): MergedPolicy {
+export function mergeDenies(current: string, denies: Record<string, Pick<SessionDeny, 'instant'>>, fits: (document: string) => boolean = fitsIdentityCenter): MergedPolicy {
   const doc = parsePolicy(current);
   const kept = doc.Statement.filter((s) => !isBreakglassStatement(s));
   const users = Object.keys(denies).sort();
   const render = (statements: PolicyStatement[]): string | null =>
     statements.length === 0 ? null : JSON.stringify({ ...doc, Version: doc.Version ?? '2012-10-17', Statement: statements });
   const each = render([...kept, ...users.map((u) => denyStatement(denySid(u), u, denies[u]?.instant ?? ''))]);
-  if (each === null || each.length <= maxLength) return { ok: true, document: each, combined: false };
+  if (each === null || fits(each)) return { ok: true, document: each, combined: false };
   const newest = users.map((u) => denies[u]?.instant ?? '').sort().at(-1) ?? '';
   const one = render([...kept, denyStatement(COMBINED_SID, users, newest)]);
-  if (one === null || one.length <= maxLength) return { ok: true, document: one, combined: true };
-  return { ok: false, problem: `the permission set's own inline policy leaves no room for breakglass's statement (${one.length} of ${maxLength} characters)` };
+  if (one === null || fits(one)) return { ok: true, document: one, combined: true };
+  return { ok: false, problem: "the permission set's own inline policy leaves no room for breakglass's statement within Identity Center's size limits" };
 }

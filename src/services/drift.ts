@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { AssignmentTarget } from '../domain/request.ts';
 import type { Profile } from '../domain/policy.ts';
 import { driftId } from '../store/drift.ts';
@@ -6,6 +7,7 @@ import type { ServiceContext } from './context.ts';
 import type { DecisionResult } from './decision.ts';
 import { classifyHolders, settleForeignCreation, withAssignmentLock } from './assignment-lock.ts';
 import { describeError, pollUntilSettled } from './poll.ts';
+import { endSessions, sessionsKeptBecause } from './sessions.ts';
 
 export interface DriftPass {
   raised: number;
@@ -79,7 +81,7 @@ async function resolveIfGone(ctx: ServiceContext, id: string): Promise<boolean> 
   const alert = await ctx.drift.get(id);
   if (alert?.status !== 'open') return false;
   const target: AssignmentTarget = { instanceArn: alert.instanceArn, accountId: alert.accountId, permissionSetArn: alert.permissionSetArn, principalId: alert.principalId };
-  const outcome = await underLock(ctx, alert.principalType, target, `drift:${ctx.owner}`, async () => {
+  const outcome = await underLock(ctx, alert.principalType, target, `drift:${ctx.owner}:${randomUUID()}`, async () => {
     const still = (await ctx.ic.listAssignments(target.instanceArn, target.accountId, target.permissionSetArn)).some(
       (a) => a.principalType === alert.principalType && a.principalId === alert.principalId,
     );
@@ -110,7 +112,7 @@ async function underLock<T>(ctx: ServiceContext, principalType: 'USER' | 'GROUP'
 
 async function judge(ctx: ServiceContext, profile: Profile, alert: Omit<DriftAlert, 'status' | 'alertMessage' | 'detectedAt' | 'profileId'>): Promise<Judgement> {
   const target: AssignmentTarget = { instanceArn: alert.instanceArn, accountId: alert.accountId, permissionSetArn: alert.permissionSetArn, principalId: alert.principalId };
-  const outcome = await underLock(ctx, alert.principalType, target, `drift:${ctx.owner}`, async (record): Promise<Judgement> => {
+  const outcome = await underLock(ctx, alert.principalType, target, `drift:${ctx.owner}:${randomUUID()}`, async (record): Promise<Judgement> => {
     if (await backed(ctx, record, target)) return 'backed';
     const now = ctx.clock.now();
     const raised = await ctx.drift.raise(
@@ -136,8 +138,23 @@ async function removeDriftAccess(ctx: ServiceContext, id: string, target: Assign
   if (status.state !== 'SUCCEEDED') {
     throw new Error(status.state === 'FAILED' ? `Identity Center could not delete it: ${status.failureReason ?? 'no reason given'}` : 'Identity Center has not confirmed the deletion yet');
   }
-  await ctx.drift.close(id, 'revoked', { type: 'drift.revoked', requestId: null, actor: by ? { slackUserId: by, principalId: null } : null, details: { driftId: id, deletionRequestId: deletionId } }, ctx.clock.now());
+  const sessions = await endDriftSessions(ctx, id, target, principalType);
+  await ctx.drift.close(id, 'revoked', { type: 'drift.revoked', requestId: null, actor: by ? { slackUserId: by, principalId: null } : null, details: { driftId: id, deletionRequestId: deletionId, sessions } }, ctx.clock.now());
   ctx.eventsQueued();
+}
+
+/** Ends the sessions of a user whose drifted access was removed; says what happened, in words for the alert. */
+async function endDriftSessions(ctx: ServiceContext, id: string, target: AssignmentTarget, principalType: 'USER' | 'GROUP'): Promise<string> {
+  if (principalType === 'GROUP') return 'not ended: sessions of a group assignment belong to its members, who may hold them otherwise';
+  const alert = await ctx.drift.get(id);
+  try {
+    const kept = await sessionsKeptBecause(ctx, alert?.profileId ?? '', target);
+    if (kept) return `not ended: ${kept}`;
+    const outcome = await endSessions(ctx, target, ctx.clock.now());
+    return outcome.ended ? 'ended' : `could not be ended: ${outcome.retry}`;
+  } catch (err) {
+    return `could not be ended: ${describeError(err)}`;
+  }
 }
 
 /** An approver clicks Revoke on a drift alert. */
@@ -148,7 +165,7 @@ export async function revokeDrift(ctx: ServiceContext, id: string, bySlackId: st
   if (alert.status !== 'open') return { ok: false, message: `This alert is already ${alert.status}.` };
   const target: AssignmentTarget = { instanceArn: alert.instanceArn, accountId: alert.accountId, permissionSetArn: alert.permissionSetArn, principalId: alert.principalId };
   try {
-    const outcome = await underLock(ctx, alert.principalType, target, `drift:${bySlackId}`, async (record): Promise<DecisionResult> => {
+    const outcome = await underLock(ctx, alert.principalType, target, `drift:${bySlackId}:${randomUUID()}`, async (record): Promise<DecisionResult> => {
       if (await backed(ctx, record, target)) return { ok: false, message: 'A breakglass grant now backs this assignment, so it was left in place.' };
       await removeDriftAccess(ctx, id, target, alert.principalType, bySlackId);
       return { ok: true, message: 'Removed: Identity Center confirmed the deletion.' };

@@ -7,6 +7,8 @@ import type { AssignmentRecord } from './ports.ts';
 import { classifyHolders, lockOwnerFor, settleForeignCreation, withAssignmentLock, type HeldAssignment } from './assignment-lock.ts';
 import { change, later, reschedule } from './change.ts';
 import { describeError, pollUntilSettled } from './poll.ts';
+import { endSessions, sessionsKeptBecause } from './sessions.ts';
+import { addDuration } from '../domain/duration.ts';
 import { withLease } from './lease.ts';
 
 /** ACTIVE → REVOKING; the caller runs or queues the revoke. Null when the request was not active. */
@@ -30,13 +32,15 @@ export async function startRevoke(
 }
 
 /**
- * Removes the assignment unless something else still relies on it, and
- * waits for Identity Center to confirm. Never gives up: a failure is
- * retried with backoff, and repeated failures are shouted.
+ * Removes the assignment unless something else still relies on it, and waits for Identity
+ * Center to confirm; then ends the sessions the grant issued (services/sessions.ts). Never gives
+ * up: a failure is retried with backoff, and repeated failures are shouted.
  */
 export async function continueRevoke(ctx: ServiceContext, id: string): Promise<void> {
   await withLease(ctx, id, 'REVOKING', async (claimed) => {
-    if (claimed.revoke) await runRevoke(ctx, claimed);
+    if (!claimed.revoke) return;
+    if (claimed.revoke.sessions?.state === 'ending') await runSessionEnding(ctx, claimed);
+    else await runRevoke(ctx, claimed);
   });
 }
 
@@ -80,13 +84,13 @@ async function revokeUnderLock(ctx: ServiceContext, request: AccessRequest, held
   const gone: AssignmentRecord = { holders: [], heldBefore: null, creating: null };
   if (status.state === 'SUCCEEDED') {
     await held.save(gone);
-    return finish(ctx, request.id, null);
+    return removed(ctx, request.id);
   }
   if (status.state === 'FAILED') {
     if (!(await ctx.ic.hasAssignment(t))) {
       // Someone removed it meanwhile: the access is gone, which is what the revoke is for.
       await held.save(gone);
-      return finish(ctx, request.id, null);
+      return removed(ctx, request.id);
     }
     return retryLater(ctx, request.id, `Identity Center could not delete the assignment: ${status.failureReason ?? 'no reason given'}`);
   }
@@ -95,20 +99,79 @@ async function revokeUnderLock(ctx: ServiceContext, request: AccessRequest, held
   await reschedule(ctx, request.id, 1000);
 }
 
-async function finish(ctx: ServiceContext, id: string, kept: string | null): Promise<void> {
+/** The assignment stays (another grant relies on it, or the user held it before): so do the sessions. */
+async function finish(ctx: ServiceContext, id: string, kept: string): Promise<void> {
   await change(ctx, id, ['REVOKING'], (r, now) =>
     r.revoke
       ? {
-          set: { ...transition(r, 'REVOKED'), revoke: { ...r.revoke, kept, doneAt: now } },
-          events: [
-            kept
-              ? { type: 'revoke.kept', requestId: id, actor: null, details: { why: kept } }
-              : { type: 'revoke.succeeded', requestId: id, actor: null, details: { deletionRequestId: r.revoke.deletionRequestId, attempts: r.revoke.attempts + 1 } },
-          ],
+          set: { ...transition(r, 'REVOKED'), revoke: { ...r.revoke, kept, doneAt: now, sessions: { state: 'kept', instant: null, why: kept, attempts: 0 } } },
+          events: [{ type: 'revoke.kept', requestId: id, actor: null, details: { why: kept } }],
           due: null,
         }
       : null,
   );
+}
+
+/**
+ * Identity Center confirmed the assignment gone. That is recorded first (so a failure later never
+ * deletes it again), with the instant before which the grant's sessions are to be denied; then the
+ * sessions are ended in the same pass.
+ */
+async function removed(ctx: ServiceContext, id: string): Promise<void> {
+  const marked = await change(ctx, id, ['REVOKING'], (r, now) =>
+    r.revoke
+      ? {
+          set: { revoke: { ...r.revoke, removedAt: now, sessions: { state: 'ending', instant: now, why: null, attempts: 0 } } },
+          events: [{ type: 'revoke.succeeded', requestId: id, actor: null, details: { deletionRequestId: r.revoke.deletionRequestId, attempts: r.revoke.attempts + 1 } }],
+          due: now,
+        }
+      : null,
+  );
+  if (marked) await runSessionEnding(ctx, marked);
+}
+
+/** Ends the sessions the grant issued, or records why they stay; retried with backoff until done or until they have all expired anyway. */
+async function runSessionEnding(ctx: ServiceContext, request: AccessRequest): Promise<void> {
+  const instant = request.revoke?.sessions?.instant ?? request.revoke?.removedAt ?? ctx.clock.now();
+  try {
+    const kept = await sessionsKeptBecause(ctx, request.profileId, request.target);
+    if (kept) return await sessionsSettled(ctx, request.id, { state: 'kept', why: kept }, { type: 'sessions.kept', requestId: request.id, actor: null, details: { why: kept } });
+    const outcome = await endSessions(ctx, request.target, instant);
+    if (outcome.ended) {
+      return await sessionsSettled(ctx, request.id, { state: 'ended', why: null }, { type: 'sessions.ended', requestId: request.id, actor: null, details: { instant, accountId: request.target.accountId, combined: outcome.combined } });
+    }
+    await sessionsRetry(ctx, request, instant, outcome.retry);
+  } catch (err) {
+    ctx.log.warn({ err, event: 'sessions.error', requestId: request.id }, 'ending sessions failed');
+    await sessionsRetry(ctx, request, instant, describeError(err));
+  }
+}
+
+async function sessionsSettled(ctx: ServiceContext, id: string, outcome: { state: 'ended' | 'kept' | 'lapsed'; why: string | null }, event: DomainEvent): Promise<void> {
+  await change(ctx, id, ['REVOKING'], (r, now) =>
+    r.revoke?.sessions
+      ? { set: { ...transition(r, 'REVOKED'), revoke: { ...r.revoke, doneAt: now, sessions: { ...r.revoke.sessions, ...outcome } } }, events: [event], due: null }
+      : null,
+  );
+}
+
+async function sessionsRetry(ctx: ServiceContext, request: AccessRequest, instant: string, error: string): Promise<void> {
+  // Once the session duration has passed since the instant, every session it was about has expired by itself.
+  const duration = await ctx.ic.sessionDuration(request.target.instanceArn, request.target.permissionSetArn).catch(() => null);
+  if (duration && ctx.clock.now() >= addDuration(instant, duration)) {
+    return sessionsSettled(ctx, request.id, { state: 'lapsed', why: error }, { type: 'sessions.lapsed', requestId: request.id, actor: null, details: { instant, error } });
+  }
+  await change(ctx, request.id, ['REVOKING'], (r, now) => {
+    const s = r.revoke?.sessions;
+    if (!r.revoke || !s) return null;
+    const attempt = s.attempts + 1;
+    const nextAttemptAt = later(now, backoffMs(attempt - 1, ctx.timing.revokeBackoffBaseMs, ctx.timing.revokeBackoffCapMs));
+    return {
+      set: { revoke: { ...r.revoke, sessions: { ...s, attempts: attempt, why: error } } },
+      events: [{ type: 'sessions.retrying', requestId: r.id, actor: null, details: { attempt, error, nextAttemptAt } }],
+      due: nextAttemptAt,
+    };
+  });
 }
 
 async function retryLater(ctx: ServiceContext, id: string, error: string): Promise<void> {

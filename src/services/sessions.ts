@@ -1,24 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import { addDuration } from '../domain/duration.ts';
 import { mergeDenies, type SessionDeny } from '../domain/session-policy.ts';
-import type { AccessRequest } from '../domain/request.ts';
+import type { AssignmentTarget } from '../domain/request.ts';
 import type { ServiceContext } from './context.ts';
 import type { SessionDenyRecord } from './ports.ts';
 import { pollUntilSettled } from './poll.ts';
 import { withRenewedLock, type HeldLock } from './renewed-lock.ts';
 
-/**
- * Identity Center's limit on a permission set's inline policy, in characters (IAM Identity Center
- * user guide, "IAM Identity Center quotas": inline policy per permission set, 32,768 bytes; the
- * fake Identity Center enforces the same).
- */
-export const INLINE_POLICY_MAX = 32_768;
-
-/** Why sessions were not ended for a request whose access ended, or null when they must be. */
-export async function sessionsKeptBecause(ctx: ServiceContext, request: AccessRequest): Promise<string | null> {
-  const profile = ctx.policy.profiles.find((p) => p.id === request.profileId);
+/** Why sessions were not ended when access to `t` ended, or null when they must be. */
+export async function sessionsKeptBecause(ctx: ServiceContext, profileId: string, t: AssignmentTarget): Promise<string | null> {
+  const profile = ctx.policy.profiles.find((p) => p.id === profileId);
   if (profile && !profile.endSessions) return 'the profile does not end sessions (endSessions: false); sessions already open last until their own expiry';
   // The same permission set on the same account through a group: those sessions are the user's standing access.
-  const t = request.target;
   const groups = (await ctx.ic.listAssignments(t.instanceArn, t.accountId, t.permissionSetArn)).filter((a) => a.principalType === 'GROUP').map((a) => a.principalId);
   if (await ctx.ic.memberOfAny(t.principalId, groups)) return 'the user holds this permission set on the account through a group, so their sessions stay';
   return null;
@@ -32,8 +25,7 @@ export type SessionsOutcome = { ended: true; instant: string; combined: boolean 
  * Center to confirm. Safe to run again after a crash at any step: the denial is written for its
  * instant (a later revoke of the same user moves it forward), then provisioned again.
  */
-export async function endSessions(ctx: ServiceContext, request: AccessRequest, instant: string): Promise<SessionsOutcome> {
-  const t = request.target;
+export async function endSessions(ctx: ServiceContext, t: AssignmentTarget, instant: string): Promise<SessionsOutcome> {
   const duration = await ctx.ic.sessionDuration(t.instanceArn, t.permissionSetArn);
   const locked = await withPermissionSetLock(ctx, t.permissionSetArn, async (held) => {
     const denies = { ...held.record.denies };
@@ -82,7 +74,7 @@ async function rewrite(
   accounts: string[],
 ): Promise<{ ok: true; combined: boolean } | { ok: false; problem: string }> {
   const current = await ctx.ic.inlinePolicy(instanceArn, permissionSetArn);
-  const merged = mergeDenies(current, denies, INLINE_POLICY_MAX);
+  const merged = mergeDenies(current, denies);
   if (!merged.ok) return merged;
   if (merged.combined) ctx.log.warn({ event: 'sessions.combined', permissionSetArn }, 'one statement per user would not fit: one statement denies every listed user up to the newest instant');
   held.check();
@@ -112,5 +104,6 @@ function withPermissionSetLock<T>(ctx: ServiceContext, permissionSetArn: string,
     renew: (o: string, until: string) => ctx.sessionDenies.renew(permissionSetArn, o, until),
     unlock: (o: string) => ctx.sessionDenies.unlock(permissionSetArn, o),
   };
-  return withRenewedLock(ctx, port, `sessions:${ctx.owner}`, 'a permission set', work);
+  // One owner per holding, not per process: two revokes in one process must not both hold it.
+  return withRenewedLock(ctx, port, `sessions:${ctx.owner}:${randomUUID()}`, 'a permission set', work);
 }

@@ -21,7 +21,7 @@ function slackSteps(e: QueuedEvent): Step[] {
   const steps: Step[] = [];
   if (e.type === 'request.submitted') steps.push('approvalMessage');
   steps.push('thread', 'dm', 'views');
-  if (e.type === 'revoke.failed') steps.push('shout');
+  if (e.type === 'revoke.failed' || (e.type === 'sessions.retrying' && e.details.attempt >= 3)) steps.push('shout');
   return steps;
 }
 
@@ -396,7 +396,8 @@ export class AuditPublisher {
         return null;
       }
       case 'dm': {
-        const dm = requesterDm(request, event, this.o.policy.identityCenter.accessPortalUrl);
+        const profile = this.o.policy.profiles.find((p) => p.id === request.profileId);
+        const dm = requesterDm(request, event, { accessPortalUrl: this.o.policy.identityCenter.accessPortalUrl, endsSessions: profile?.endSessions ?? true });
         if (!dm) return null;
         const channel = await slack.dmChannel(request.requester.slackUserId);
         await slack.post(channel, mark(dm));

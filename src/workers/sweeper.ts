@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ServiceContext } from '../services/context.ts';
 import { advance } from '../services/advance.ts';
+import { pruneSessionDenies } from '../services/sessions.ts';
 
 /**
  * Every interval, looks up the requests whose next action is due (the sparse
@@ -51,6 +52,8 @@ export class Sweeper {
       // A request still in flight here is skipped, not queued again: its own step has set when it is next due
       // (a revoke's backoff, a grant's next poll), and re-running it at once would defeat that.
       for (const item of due) if (!this.inFlight.has(item.id)) this.queue(item.id);
+      // Denials of sessions that have all expired by now leave the permission sets' inline policies.
+      for (const permissionSet of await this.ctx.sessionDenies.due(this.ctx.clock.now())) this.track(`sessions:${permissionSet}`, () => pruneSessionDenies(this.ctx, permissionSet));
     } catch (err) {
       this.log.error({ err, event: 'sweep.error' }, 'sweep failed');
     }
@@ -67,13 +70,19 @@ export class Sweeper {
       this.rerun.add(id);
       return;
     }
-    const run = advance(this.ctx, id)
-      .catch((err: unknown) => this.log.error({ err, event: 'lifecycle.error', requestId: id }, 'lifecycle step failed'))
+    this.track(id, () => advance(this.ctx, id));
+  }
+
+  /** Runs one piece of work, at most once at a time per key; a request queued meanwhile runs again after it. */
+  private track(key: string, work: () => Promise<void>): void {
+    if (this.stopping || this.inFlight.has(key)) return;
+    const run = work()
+      .catch((err: unknown) => this.log.error({ err, event: 'lifecycle.error', requestId: key }, 'lifecycle step failed'))
       .finally(() => {
-        this.inFlight.delete(id);
-        if (this.rerun.delete(id)) this.queue(id);
+        this.inFlight.delete(key);
+        if (this.rerun.delete(key)) this.queue(key);
       });
-    this.inFlight.set(id, run);
+    this.inFlight.set(key, run);
   }
 
   async idle(): Promise<void> {

@@ -8,6 +8,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { GetInlinePolicyForPermissionSetCommand, SSOAdminClient } from '@aws-sdk/client-sso-admin';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { captured } from '../support/cli.ts';
 import { runDoctor } from '../../src/cli/doctor.ts';
@@ -33,6 +34,7 @@ interface ProfileSpec {
   id: string;
   permissionSetArn?: string;
   durations?: string[];
+  endSessions?: boolean;
   approvals?: number;
 }
 
@@ -50,7 +52,7 @@ ${profiles
     permissionSetArn: ${p.permissionSetArn ?? PERMISSION_SET}
     durations: [${(p.durations ?? ['PT20S', 'PT1H']).join(', ')}]
     approvals: ${p.approvals ?? 2}
-`,
+${p.endSessions === undefined ? '' : `    endSessions: ${p.endSessions}\n`}`,
   )
   .join('')}requesters: { users: [${PEOPLE.requester.slack}, ${PEOPLE.second.slack}, ${PEOPLE.approver1.slack}], groups: [] }
 approvers: { users: [${PEOPLE.approver1.slack}, ${PEOPLE.approver2.slack}], groups: [SAPPROVERS] }
@@ -178,12 +180,17 @@ describe('breakglass doctor', () => {
       `Identity Center instance ${INSTANCE_ARN} is reachable`,
       'permission set ps-0123456789abcdef (OrgAdmin) exists and is provisioned to account 111111111111',
       'session duration PT1H',
+      'profile org-admin: the bot may read and write the inline policy of ps-0123456789abcdef (to end sessions)',
       `DynamoDB table ${db.table} is reachable`,
     ]) {
       expect(line(r, text).line.startsWith('✓'), text).toBe(true);
     }
-    expect(r.lines).toHaveLength(12);
-    expect(r.err).toContain('all 12 checks passed');
+    expect(r.lines).toHaveLength(13);
+    expect(r.err).toContain('all 13 checks passed');
+    // The write probe stored nothing.
+    const sso = new SSOAdminClient({ endpoint: ic.url, region: 'us-east-1' });
+    expect(await sso.send(new GetInlinePolicyForPermissionSetCommand({ InstanceArn: INSTANCE_ARN, PermissionSetArn: PERMISSION_SET }))).toMatchObject({ InlinePolicy: '' });
+    sso.destroy();
     // The membership probe posts nothing: Slack refused every call for want of text.
     expect(slack.messages()).toHaveLength(0);
     expect(slack.callsTo('chat.postMessage').map((c) => c.error)).toEqual(['channel_not_found', 'no_text', 'no_text']);
@@ -282,7 +289,8 @@ describe('breakglass doctor', () => {
           policyYaml({
             profiles: [
               { id: 'org-admin' },
-              { id: 'long', permissionSetArn: LONG_SESSION_SET, durations: ['PT15M', 'PT1H', 'PT2H'] },
+              { id: 'long', permissionSetArn: LONG_SESSION_SET, durations: ['PT15M', 'PT1H', 'PT2H'], endSessions: false },
+              { id: 'long-ended', permissionSetArn: LONG_SESSION_SET, durations: ['PT15M', 'PT1H', 'PT2H'] },
               { id: 'unprovisioned', permissionSetArn: UNPROVISIONED_SET },
             ],
           }),
@@ -294,6 +302,8 @@ describe('breakglass doctor', () => {
     expect(long.line).toMatch(/^✗ .*outlasts the longest grant \(PT2H\): revoking an assignment does not end sessions already issued/);
     expect(long.fix).toMatch(/^shorten the permission set's session duration to at most PT2H/);
     expect(line(r, 'profile org-admin: session duration PT1H').line).toMatch(/^✓/);
+    // Sessions are ended at revoke there: a long session only keeps the denial in the policy longer.
+    expect(line(r, 'profile long-ended: session duration PT12H').line).toMatch(/^⚠ .*outlasts the longest grant \(PT2H\)/);
     const unprovisioned = line(r, 'profile unprovisioned: permission set');
     expect(unprovisioned.line).toMatch(/^✗ .*not provisioned to account 111111111111/);
     expect(unprovisioned.fix).toContain(`provision-permission-set --instance-arn ${INSTANCE_ARN} --permission-set-arn ${UNPROVISIONED_SET}`);

@@ -52,6 +52,8 @@ export interface FakeUser {
 export interface FakeGroup {
   groupId: string;
   displayName: string;
+  /** Addition: user ids of its members (IsMemberInGroups). */
+  members?: string[];
 }
 
 export interface FakePermissionSet {
@@ -588,6 +590,7 @@ export class FakeIdentityCenter {
   private readonly identityStoreOps: Record<string, (input: Json) => Json> = {
     GetUserId: (i) => this.getUserId(i),
     DescribeUser: (i) => this.describeUser(i),
+    IsMemberInGroups: (i) => this.isMemberInGroups(i),
   };
 
   private constructor(
@@ -1668,6 +1671,24 @@ export class FakeIdentityCenter {
     // ExternalId never matches: the fake's users carry no external ids.
     if (!user) throw new AwsError('ResourceNotFoundException', 400, 'USER not found.', { ResourceType: 'USER' });
     return { IdentityStoreId: this.identityStoreId, UserId: user.userId };
+  }
+
+  /** Addition: IsMemberInGroups (Identity Store API reference): at most 100 group ids, one result per group. */
+  private isMemberInGroups(input: Json): Json {
+    this.validate(input, [
+      { name: 'IdentityStoreId', required: true, pattern: 'identityStoreId' },
+      { name: 'MemberId', required: true, type: 'object' },
+    ]);
+    this.requireIdentityStore(input);
+    const userId = (input.MemberId as Json).UserId;
+    const groupIds = input.GroupIds;
+    if (typeof userId !== 'string') throw validationError(["Value null at 'memberId.userId' failed to satisfy constraint: Member must not be null"]);
+    if (!Array.isArray(groupIds) || groupIds.length < 1 || groupIds.length > 100) {
+      throw validationError(["Value at 'groupIds' failed to satisfy constraint: Member must have length less than or equal to 100 and greater than or equal to 1"]);
+    }
+    return {
+      Results: groupIds.map((g) => ({ GroupId: g, MemberId: { UserId: userId }, MembershipExists: this.groups.get(String(g))?.members?.includes(userId) ?? false })),
+    };
   }
 
   private describeUser(input: Json): Json {

@@ -41,6 +41,7 @@ export interface HarnessOptions {
   durations?: string[];
   pendingTimeout?: string;
   requireTicket?: boolean;
+  endSessions?: boolean;
   standingAccess?: string;
   transport?: 'http' | 'socket';
   timing?: Partial<Timing>;
@@ -97,6 +98,7 @@ profiles:
     durations: [${(o.durations ?? ['PT20S', 'PT1H']).join(', ')}]
     approvals: ${o.approvals ?? 2}
     requireTicket: ${o.requireTicket ?? false}
+    endSessions: ${o.endSessions ?? true}
 requesters: { users: [${PEOPLE.requester.slack}, ${PEOPLE.second.slack}, ${PEOPLE.nobody.slack}, ${PEOPLE.approver1.slack}], groups: [] }
 approvers: { users: [${PEOPLE.approver1.slack}, ${PEOPLE.approver2.slack}], groups: [SAPPROVERS] }
 channels: { approvals: ${APPROVALS}, audit: ${AUDIT} }
@@ -112,7 +114,10 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     { userId: PEOPLE.second.principal, userName: 'sam', email: PEOPLE.second.email, displayName: 'Sam' },
     { userId: '9067000000-33333333-3333-4333-8333-333333333333', userName: 'ann', email: PEOPLE.approver1.email, displayName: 'Ann' },
   ];
+  // One clock for the bot and Identity Center: a session the fake issues and the instant the bot denies compare on the same time line.
+  const clock = new ShiftableClock();
   const ic = await FakeIdentityCenter.start({
+    now: () => clock.ms(),
     instanceArn: INSTANCE_ARN,
     identityStoreId: IDENTITY_STORE,
     users,
@@ -175,7 +180,6 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       done();
     },
   });
-  const clock = new ShiftableClock();
   const bot = await startBot(env, { logger: createLogger('debug', sink), timing: o.timing, clock });
   const driver = new SlackDriver({ slack, signingSecret: SIGNING_SECRET, eventsUrl: `http://127.0.0.1:${bot.port()}/slack/events`, transport });
 

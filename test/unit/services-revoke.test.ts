@@ -66,7 +66,8 @@ describe('revoke', () => {
     expect(r).toMatchObject({ status: 'REVOKED', revoke: { reason: 'ended', kept: null, doneAt: w.clock.now(), attempts: 0 } });
     expect(w.ic.holds(w.target())).toBe(false);
     expect(await w.ctx.assignments.get(w.target())).toEqual({ holders: [], heldBefore: null, creating: null });
-    expect(w.store.events(id).at(-1)).toMatchObject({ type: 'revoke.succeeded', details: { attempts: 1, deletionRequestId: r.revoke?.deletionRequestId } });
+    expect(w.store.events(id).at(-2)).toMatchObject({ type: 'revoke.succeeded', details: { attempts: 1, deletionRequestId: r.revoke?.deletionRequestId } });
+    expect(w.store.events(id).at(-1)?.type).toBe('sessions.ended');
     expect(w.store.dueAt(id)).toBeNull();
     expect(w.clock.pendingTimers()).toBe(0);
   });
@@ -118,7 +119,8 @@ describe('revoke', () => {
     }
     await advance(w.ctx, id);
     expect(await w.get(id)).toMatchObject({ status: 'REVOKED' });
-    expect(w.store.events(id).at(-1)).toMatchObject({ type: 'revoke.succeeded', details: { attempts: 5 } });
+    expect(w.store.events(id).at(-2)).toMatchObject({ type: 'revoke.succeeded', details: { attempts: 5 } });
+    expect(w.store.events(id).at(-1)?.type).toBe('sessions.ended');
     expect(w.ic.holds(w.target())).toBe(false);
     expect(w.ic.operations('delete').map((o) => o.state)).toEqual(['FAILED', 'FAILED', 'FAILED', 'FAILED', 'SUCCEEDED']);
   });
@@ -132,7 +134,8 @@ describe('revoke', () => {
     const r = await ended(w, id);
     expect(r).toMatchObject({ status: 'REVOKED', revoke: { attempts: 0, kept: null } });
     expect(w.ic.operations('delete').map((o) => o.state)).toEqual(['FAILED']);
-    expect(w.store.events(id).at(-1)?.type).toBe('revoke.succeeded');
+    expect(w.store.events(id).at(-2)?.type).toBe('revoke.succeeded');
+    expect(w.store.events(id).at(-1)?.type).toBe('sessions.ended');
   });
 
   it('retries a throttled deletion call', async () => {

@@ -1,6 +1,8 @@
 /** Identity Center checks of `breakglass doctor`: the instance, each profile's permission set. */
 import {
   DescribePermissionSetCommand,
+  GetInlinePolicyForPermissionSetCommand,
+  PutInlinePolicyToPermissionSetCommand,
   paginateListAccountsForProvisionedPermissionSet,
   paginateListInstances,
   SSOAdminClient,
@@ -149,14 +151,48 @@ export async function checkPermissionSets(sso: SSOAdminClient, policy: Policy, o
     const set = sets.get(profile.id);
     if (set) checkSessionDuration(profile, set, report);
   }
+  const checked = new Set<string>();
+  for (const profile of policy.profiles) {
+    if (!profile.endSessions || !sets.has(profile.id) || checked.has(profile.permissionSetArn)) continue;
+    checked.add(profile.permissionSetArn);
+    await checkInlinePolicyAccess(sso, instanceArn, profile, o, report);
+  }
+}
+
+/**
+ * Ending sessions edits the permission set's inline policy. Reading it is checked by reading it;
+ * writing it without changing anything is checked with a document that passes the request's
+ * shape rules but is not a policy: Identity Center answers ValidationException only to a caller
+ * IAM let through, AccessDeniedException otherwise, and stores nothing either way.
+ */
+export async function checkInlinePolicyAccess(sso: SSOAdminClient, instanceArn: string, profile: Profile, o: AwsOptions, report: Report): Promise<void> {
+  const what = `profile ${profile.id}: the bot may read and write the inline policy of ${ps(profile.permissionSetArn)} (to end sessions)`;
+  const target = { InstanceArn: instanceArn, PermissionSetArn: profile.permissionSetArn };
+  try {
+    await sso.send(new GetInlinePolicyForPermissionSetCommand(target));
+  } catch (err) {
+    report.fail(`${what}: reading it failed: ${describeError(err)}`, awsFix(err, { ...o, action: 'sso:GetInlinePolicyForPermissionSet', endpointVar: 'AWS_ENDPOINT_URL_SSO_ADMIN' }));
+    return;
+  }
+  try {
+    await sso.send(new PutInlinePolicyToPermissionSetCommand({ ...target, InlinePolicy: '{' }));
+    report.warn(`${what}: Identity Center accepted a document that is not a policy, which doctor did not expect`, 'check the permission set\'s inline policy in IAM Identity Center now');
+  } catch (err) {
+    const e = err as { name?: string };
+    if (e.name === 'ValidationException') report.ok(what);
+    else if (e.name === 'AccessDeniedException') {
+      report.fail(`${what}: writing it is denied`, awsFix(err, { ...o, action: 'sso:PutInlinePolicyToPermissionSet', endpointVar: 'AWS_ENDPOINT_URL_SSO_ADMIN' }));
+    } else report.warn(`${what}: could not tell whether it may write it (${describeError(err)})`, 'run doctor again; if it repeats, check sso:PutInlinePolicyToPermissionSet for the bot\'s role');
+  }
 }
 
 /** AWS allows session durations of 1 to 12 hours. */
 const SHORTEST_SESSION = 'PT1H';
 
 /**
- * Revoking an assignment does not end the sessions it already issued: a session that lasts longer
- * than the longest grant keeps access past the time-box. So the session may last at most the longest grant.
+ * A session that lasts longer than the longest grant: with endSessions its denial stays in the
+ * inline policy that long (a warning); without, revoking does not end it, so access would outlive
+ * the time-box (a failure where AWS allows a shorter session).
  */
 export function checkSessionDuration(profile: Profile, set: PermissionSet, report: Report): void {
   // AWS's default when a permission set sets none.
@@ -175,6 +211,13 @@ export function checkSessionDuration(profile: Profile, set: PermissionSet, repor
   }
   const shortestMs = parseDuration(SHORTEST_SESSION)?.as('milliseconds') ?? 3_600_000;
   const target = longestMs >= shortestMs ? longest : SHORTEST_SESSION;
+  if (profile.endSessions) {
+    report.warn(
+      `${what} outlasts the longest grant (${longest})`,
+      `revoking ends the grant's sessions, but each denial stays in the permission set's inline policy for ${humanDuration(session)}; shorten the session duration to ${target} to keep the policy small`,
+    );
+    return;
+  }
   if (sessionMs <= shortestMs) {
     // Already as short as AWS allows: nothing to shorten. Say what it means rather than fail forever.
     report.warn(

@@ -137,7 +137,15 @@ export function auditReply(e: DomainEvent): string {
     case 'revoke.succeeded':
       return e.details.cleanup ? `Removed what the failed grant may have left: ${text(e.details.note ?? '')}` : 'Access removed: Identity Center confirmed the deletion';
     case 'revoke.kept':
-      return `Access ended for this request; the assignment stays because ${text(e.details.why)}`;
+      return `Access ended for this request; the assignment stays because ${text(e.details.why)}, so open sessions are not ended`;
+    case 'sessions.ended':
+      return `Sessions ended: the permission set now denies this user's sessions issued before ${when(e.details.instant)} in account ${text(e.details.accountId)}; Identity Center confirmed the re-provisioning${e.details.combined ? ' (one statement for all listed users, the policy being near its size limit)' : ''}`;
+    case 'sessions.kept':
+      return `Sessions not ended: ${text(e.details.why)}`;
+    case 'sessions.retrying':
+      return `:warning: Ending open sessions failed (attempt ${e.details.attempt}): ${text(e.details.error)}. Retrying at ${when(e.details.nextAttemptAt)}`;
+    case 'sessions.lapsed':
+      return `Open sessions could not be ended (${text(e.details.error)}); they have all expired by now anyway`;
     case 'revoke.retrying':
       return `:warning: Removing access failed (attempt ${e.details.attempt}): ${text(e.details.error)}. Retrying at ${when(e.details.nextAttemptAt)}`;
     case 'revoke.failed':
@@ -148,7 +156,7 @@ export function auditReply(e: DomainEvent): string {
 }
 
 /** What the requester hears, by DM. Null: nothing to say for this event. */
-export function requesterDm(r: AccessRequest, e: DomainEvent, accessPortalUrl: string | undefined): SlackMessage | null {
+export function requesterDm(r: AccessRequest, e: DomainEvent, o: { accessPortalUrl: string | undefined; endsSessions: boolean }): SlackMessage | null {
   const tz = r.requester.tz || 'UTC';
   const name = escapeMrkdwn(r.profileName);
   const simple = (body: string): SlackMessage => ({ text: body, blocks: [{ type: 'section', text: mrkdwn(body) }] });
@@ -165,13 +173,13 @@ export function requesterDm(r: AccessRequest, e: DomainEvent, accessPortalUrl: s
       return e.details.by ? simple(`Your request \`${r.id}\` for *${name}* was cancelled: ${text(e.details.reason ?? 'an operator stopped breakglass')}.`) : null;
     case 'grant.succeeded': {
       const until = humanInstant(e.details.expiresAt, tz);
-      const portal = accessPortalUrl ? `<${accessPortalUrl}|AWS access portal>` : 'the AWS access portal';
+      const portal = o.accessPortalUrl ? `<${o.accessPortalUrl}|AWS access portal>` : 'the AWS access portal';
       const body = `:unlock: *${name}* is active until *${until}*. Sign in through ${portal}.`;
       return {
         text: body,
         blocks: [
           { type: 'section', text: mrkdwn(body) },
-          { type: 'context', elements: [mrkdwn(`Request \`${r.id}\` · account ${r.target.accountId} · ending access removes the assignment; sessions already open last until their own expiry`)] },
+          { type: 'context', elements: [mrkdwn(`Request \`${r.id}\` · account ${r.target.accountId} · ${o.endsSessions ? 'when access ends, the assignment is removed and the sessions it opened are ended' : 'ending access removes the assignment; sessions already open last until their own expiry'}`)] },
           {
             type: 'actions',
             block_id: 'access',
@@ -182,10 +190,16 @@ export function requesterDm(r: AccessRequest, e: DomainEvent, accessPortalUrl: s
     }
     case 'grant.failed':
       return simple(`:x: Access for \`${r.id}\` could not be granted: ${text(e.details.reason)}. Nothing was left behind; ask again or contact the platform team.`);
-    case 'revoke.succeeded':
-      return e.details.cleanup ? null : simple(`:lock: Your breakglass access \`${r.id}\` to *${name}* has ended.`);
     case 'revoke.kept':
-      return simple(`:lock: Your breakglass access \`${r.id}\` to *${name}* has ended.`);
+      return simple(`:lock: Your breakglass access \`${r.id}\` to *${name}* has ended; the assignment stays because ${text(e.details.why)}.`);
+    case 'sessions.ended':
+      return simple(`:lock: Your breakglass access \`${r.id}\` to *${name}* has ended, and the sessions it opened were ended too.`);
+    case 'sessions.kept':
+      return simple(`:lock: Your breakglass access \`${r.id}\` to *${name}* has ended. Sessions you already had open were not ended: ${text(e.details.why)}.`);
+    case 'sessions.retrying':
+      return e.details.attempt === 1 ? simple(`:lock: Your breakglass access \`${r.id}\` to *${name}* was removed; ending the sessions you had open is taking longer (${text(e.details.error)}). breakglass keeps trying.`) : null;
+    case 'sessions.lapsed':
+      return simple(`:lock: Your breakglass access \`${r.id}\` to *${name}* has ended; its sessions have expired.`);
     default:
       return null;
   }
@@ -217,7 +231,7 @@ export function systemAlert(e: DomainEvent): SlackMessage {
       };
     }
     case 'drift.revoked':
-      return section(`:lock: Drift \`${text(e.details.driftId)}\` removed by ${who(e)}; Identity Center confirmed the deletion.`);
+      return section(`:lock: Drift \`${text(e.details.driftId)}\` removed by ${who(e)}; Identity Center confirmed the deletion.${e.details.sessions ? ` Sessions ${text(e.details.sessions)}.` : ''}`);
     case 'drift.resolved':
       return section(`:white_check_mark: Drift \`${text(e.details.driftId)}\` resolved: the assignment is gone.`);
     case 'revoke_all.started':
