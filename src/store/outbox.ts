@@ -154,12 +154,12 @@ export class OutboxStore implements OutboxPort {
       }),
     );
     const it = out.Items?.[0];
-    return it ? toRecord(it) : null;
+    return it ? chainRecordOf(it) : null;
   }
 
   async chainRecord(seq: number): Promise<ChainRecord | null> {
     const out = await this.db.doc.send(new GetCommand({ TableName: this.db.table, Key: auditKey(seq), ConsistentRead: true }));
-    return out.Item ? toRecord(out.Item) : null;
+    return out.Item ? chainRecordOf(out.Item) : null;
   }
 
   /** Appends at record.seq; false when that position is taken (another replica won it). */
@@ -188,7 +188,7 @@ export class OutboxStore implements OutboxPort {
           ExclusiveStartKey: start,
         }),
       );
-      for (const it of out.Items ?? []) yield toRecord(it);
+      for (const it of out.Items ?? []) yield chainRecordOf(it);
       start = out.LastEvaluatedKey;
     } while (start);
   }
@@ -210,7 +210,8 @@ export class OutboxStore implements OutboxPort {
   }
 }
 
-function toRecord(it: Record<string, unknown>): ChainRecord {
+/** A chain record as an item holds it. */
+export function chainRecordOf(it: Record<string, unknown>): ChainRecord {
   return {
     seq: it.seq as number,
     at: it.at as string,

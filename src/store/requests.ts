@@ -8,7 +8,8 @@ import { ConflictError, type Changes, type DueItem, type Guard, type RequestStor
 import { updateIf, type Database } from './dynamo.ts';
 import { DUE_PARTITION, INDEX_DUE, OUTBOX_PARTITION, refusalKey, requestKey } from './keys.ts';
 
-const REQUEST_FIELDS = new Set([
+/** Top-level request fields an update may set. */
+export const REQUEST_FIELDS = new Set([
   'status',
   'updatedAt',
   'requester',

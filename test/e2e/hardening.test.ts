@@ -5,12 +5,11 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { addDuration } from '../../src/domain/duration.ts';
-import type { AccessRequest, RequestStatus } from '../../src/domain/request.ts';
 import { endAccess } from '../../src/services/end-access.ts';
 import { requestKey } from '../../src/store/keys.ts';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { cli } from '../support/cli.ts';
-import { pendingRequest } from '../support/fixtures.ts';
+import { approved, hasAssignment, plantRecord, stored, target } from '../support/plant.ts';
 import { ACCOUNT, AUDIT, INSTANCE_ARN, PEOPLE, PERMISSION_SET, eventually, startHarness, type Harness, type HarnessOptions } from '../support/harness.ts';
 
 let h: Harness | null = null;
@@ -30,49 +29,6 @@ async function start(o: HarnessOptions = {}): Promise<Harness> {
   return h;
 }
 
-const target = (principalId: string = PEOPLE.requester.principal) => ({ instanceArn: INSTANCE_ARN, accountId: ACCOUNT, permissionSetArn: PERMISSION_SET, principalId });
-
-/** A request item as the store would hold it, in any state, for the requester. */
-function stored(id: string, status: RequestStatus, over: Partial<AccessRequest> = {}): AccessRequest {
-  const now = new Date().toISOString();
-  return pendingRequest({
-    id,
-    status,
-    createdAt: now,
-    updatedAt: now,
-    requester: { slackUserId: PEOPLE.requester.slack, principalId: PEOPLE.requester.principal, email: PEOPLE.requester.email, name: 'Rita', tz: 'UTC' },
-    profileId: 'org-admin',
-    profileName: 'Organizations administrator',
-    target: target(),
-    pendingUntil: addDuration(now, 'PT1H'),
-    ...over,
-  });
-}
-
-/** Writes the assignment record as a crash or a lost lock could have left it. */
-async function plantRecord(x: Harness, record: { holders: string[]; heldBefore: string | null; creating: string | null }, principalId?: string): Promise<void> {
-  const t = target(principalId);
-  const now = new Date().toISOString();
-  // A drift pass may hold the lock for a moment.
-  await eventually(() => x.bot.ctx.assignments.lock(t, 'test', now, addDuration(now, 'PT1M')), 5000, () => 'the assignment lock');
-  expect(await x.bot.ctx.assignments.saveAndUnlock(t, 'test', record)).toBe(true);
-  if (record.creating) {
-    await x.bot.ctx.assignments.lock(t, 'test', now, addDuration(now, 'PT1M'));
-    expect(await x.bot.ctx.assignments.markCreating(t, 'test', record.creating)).toBe(true);
-    await x.bot.ctx.assignments.unlock(t, 'test');
-  }
-}
-
-async function approved(x: Harness, user: string = PEOPLE.requester.slack, duration = 'PT1H'): Promise<string> {
-  const { requestId } = await x.request(user, { duration });
-  const id = requestId ?? '';
-  await x.slack.waitFor(() => x.approvalMessage(id), 5000);
-  await x.click(PEOPLE.approver1.slack, 'approve', id);
-  await x.click(PEOPLE.approver2.slack, 'approve', id);
-  return id;
-}
-
-const hasAssignment = (x: Harness, principalId: string = PEOPLE.requester.principal) => x.ic.assignments().some((a) => a.principalId === principalId);
 
 describe('access state a stale record cannot corrupt', () => {
   it('creates the assignment when the record names a grant that already ended, instead of reporting "already granted"', async () => {

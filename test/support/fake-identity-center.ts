@@ -38,6 +38,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { mulberry32, TokenBucket } from './pacing.ts';
 
 export interface FakeUser {
   userId: string;
@@ -466,42 +467,6 @@ const ASSIGNMENT_FIELDS: FieldRule[] = [
   { name: 'PrincipalType', required: true, enumValues: PRINCIPAL_TYPES },
   { name: 'PrincipalId', required: true, pattern: 'principalId' },
 ];
-
-/** Small seeded PRNG (mulberry32) so injected faults replay identically for a given seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Token bucket: `rate` tokens per second, burst of `rate`; Infinity disables it. */
-class TokenBucket {
-  private tokens: number;
-  private last: number;
-
-  constructor(
-    private readonly rate: number,
-    private readonly now: () => number,
-  ) {
-    this.tokens = rate;
-    this.last = now();
-  }
-
-  take(): boolean {
-    if (!Number.isFinite(this.rate)) return true;
-    const t = this.now();
-    this.tokens = Math.min(this.rate, this.tokens + ((t - this.last) / 1000) * this.rate);
-    this.last = t;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-}
 
 const keyOf = (a: FakeAssignment): string =>
   `${a.accountId}|${a.permissionSetArn}|${a.principalType}|${a.principalId}`;

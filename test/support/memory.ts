@@ -71,7 +71,9 @@ import {
 import { assignmentKey } from '../../src/store/assignments.ts';
 import { driftKey } from '../../src/store/drift.ts';
 import { AUDIT_PARTITION, auditKey, DUE_PARTITION, OUTBOX_PARTITION, refusalKey, requestKey, seqKey, systemOutboxKey } from '../../src/store/keys.ts';
-import { materialize, toRequest } from '../../src/store/requests.ts';
+import { materialize, REQUEST_FIELDS, toRequest } from '../../src/store/requests.ts';
+import { chainRecordOf } from '../../src/store/outbox.ts';
+import { mulberry32 } from './pacing.ts';
 
 // ================================================================ the virtual clock
 
@@ -385,39 +387,8 @@ export class MemoryTable {
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-/** A small seeded PRNG, so an interleaving can be replayed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 // ================================================================ the stores
 
-/** Top-level request fields an update may set (src/store/requests.ts REQUEST_FIELDS). */
-const REQUEST_FIELDS = new Set([
-  'status',
-  'updatedAt',
-  'requester',
-  'profileId',
-  'profileName',
-  'target',
-  'duration',
-  'justification',
-  'ticket',
-  'approvalsRequired',
-  'approvals',
-  'pendingUntil',
-  'decision',
-  'grant',
-  'revoke',
-  'slack',
-]);
 
 const exists = (it: Item | undefined): it is Item => it !== undefined;
 
@@ -801,20 +772,6 @@ export class MemoryFreeze implements FreezePort {
   }
 }
 
-function toChainRecord(it: Item): ChainRecord {
-  return {
-    seq: it.seq as number,
-    at: it.at as string,
-    type: it.type as string,
-    requestId: (it.requestId as string | null) ?? null,
-    actor: (it.actor as ChainRecord['actor']) ?? null,
-    details: (it.details as Record<string, unknown>) ?? {},
-    eventId: it.eventId as string,
-    prevHash: it.prevHash as string,
-    ...(typeof it.keyId === 'string' ? { keyId: it.keyId } : {}),
-    hash: it.hash as string,
-  };
-}
 
 const outboxOf = (it: Item | undefined): QueuedEvent[] => (it?.outbox as QueuedEvent[] | undefined) ?? [];
 /** `outbox[index].id = :id`, the condition every per-event outbox write is made under. */
@@ -916,13 +873,13 @@ export class MemoryOutbox implements OutboxPort {
   async chainHead(): Promise<ChainRecord | null> {
     await this.table.turn();
     const it = this.table.partition(AUDIT_PARTITION, true)[0];
-    return it ? toChainRecord(it) : null;
+    return it ? chainRecordOf(it) : null;
   }
 
   async chainRecord(seq: number): Promise<ChainRecord | null> {
     await this.table.turn();
     const it = this.table.get(auditKey(seq));
-    return it ? toChainRecord(it) : null;
+    return it ? chainRecordOf(it) : null;
   }
 
   async putChainRecord(record: ChainRecord): Promise<boolean> {
@@ -938,7 +895,7 @@ export class MemoryOutbox implements OutboxPort {
 
   async *chain(): AsyncGenerator<ChainRecord> {
     await this.table.turn();
-    for (const it of this.table.partition(AUDIT_PARTITION)) yield toChainRecord(it);
+    for (const it of this.table.partition(AUDIT_PARTITION)) yield chainRecordOf(it);
   }
 
   private async conditional(key: ItemKey, condition: (e: Item | undefined) => boolean, apply: (d: Item) => void): Promise<boolean> {
