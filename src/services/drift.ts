@@ -150,7 +150,13 @@ async function endDriftSessions(ctx: ServiceContext, id: string, target: Assignm
   try {
     const kept = await sessionsKeptBecause(ctx, alert?.profileId ?? '', target);
     if (kept) return `not ended: ${kept}`;
-    const outcome = await endSessions(ctx, target, ctx.clock.now());
+    const instant = ctx.clock.now();
+    let outcome = await endSessions(ctx, target, instant);
+    // Another edit of the permission set is under way and will carry this one too: wait for it a while.
+    for (let i = 0; !outcome.ended && outcome.busy && i < 30; i++) {
+      await ctx.clock.sleep(500);
+      outcome = await endSessions(ctx, target, instant);
+    }
     return outcome.ended ? 'ended' : `could not be ended: ${outcome.retry}`;
   } catch (err) {
     return `could not be ended: ${describeError(err)}`;

@@ -219,6 +219,15 @@ export interface SessionDenyRecord {
  * read-modify-write on one document, so they are serialised across replicas.
  */
 export interface SessionDenyStorePort {
+  /**
+   * Asks for `userId`'s sessions issued before `instant` to be denied in `accountId` (a newer
+   * instant already asked for stays). Whoever holds the lock next writes every such wish at once.
+   */
+  want(permissionSetArn: string, userId: string, instant: string, accountId: string): Promise<void>;
+  /** Every wish asked for, per user: the newest instant and the accounts. */
+  wanted(permissionSetArn: string): Promise<Record<string, { instant: string; accounts: string[] }>>;
+  /** The record as it stands, without taking the lock. */
+  get(permissionSetArn: string): Promise<SessionDenyRecord>;
   lock(permissionSetArn: string, owner: string, now: string, until: string): Promise<SessionDenyRecord | null>;
   renew(permissionSetArn: string, owner: string, until: string): Promise<boolean>;
   /** Writes the record and lets go; `pruneAt`: when its earliest denial may be removed (null: none left). False when the lock was lost. */

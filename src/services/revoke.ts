@@ -140,6 +140,8 @@ async function runSessionEnding(ctx: ServiceContext, request: AccessRequest): Pr
     if (outcome.ended) {
       return await sessionsSettled(ctx, request.id, { state: 'ended', why: null }, { type: 'sessions.ended', requestId: request.id, actor: null, details: { instant, accountId: request.target.accountId, combined: outcome.combined } });
     }
+    // Another revoke holds the permission set and writes this wish with its own: look again soon, no failure.
+    if (outcome.busy) return await reschedule(ctx, request.id, 500);
     await sessionsRetry(ctx, request, instant, outcome.retry);
   } catch (err) {
     ctx.log.warn({ err, event: 'sessions.error', requestId: request.id }, 'ending sessions failed');

@@ -17,25 +17,42 @@ export async function sessionsKeptBecause(ctx: ServiceContext, profileId: string
   return null;
 }
 
-export type SessionsOutcome = { ended: true; instant: string; combined: boolean } | { ended: false; retry: string };
+/** `busy`: another holder is writing the permission set's policy now (it writes this wish too); try again soon. */
+export type SessionsOutcome = { ended: true; combined: boolean } | { ended: false; busy: boolean; retry: string };
 
 /**
  * Denies the user's sessions issued before `instant` (the moment their access was removed) in
  * the permission set's inline policy and provisions it to the account, waiting for Identity
- * Center to confirm. Safe to run again after a crash at any step: the denial is written for its
- * instant (a later revoke of the same user moves it forward), then provisioned again.
+ * Center to confirm. The wish is recorded first; whoever holds the permission set's lock writes
+ * every wish at once (one edit and one provisioning for many revokes), and a revoke whose wish
+ * someone else wrote is done. Safe to run again after a crash at any step.
  */
 export async function endSessions(ctx: ServiceContext, t: AssignmentTarget, instant: string): Promise<SessionsOutcome> {
-  const duration = await ctx.ic.sessionDuration(t.instanceArn, t.permissionSetArn);
+  const covers = (r: SessionDenyRecord) => {
+    const d = r.denies[t.principalId];
+    return d !== undefined && d.instant >= instant && d.accounts.includes(t.accountId);
+  };
+  await ctx.sessionDenies.want(t.permissionSetArn, t.principalId, instant, t.accountId);
   const locked = await withPermissionSetLock(ctx, t.permissionSetArn, async (held) => {
+    if (covers(held.record)) return { ok: true as const, combined: false };
+    const duration = await ctx.ic.sessionDuration(t.instanceArn, t.permissionSetArn);
     const denies = { ...held.record.denies };
-    const previous = denies[t.principalId];
-    const newest = previous && previous.instant > instant ? previous.instant : instant;
-    denies[t.principalId] = { instant: newest, until: addDuration(newest, duration), accounts: [...new Set([...(previous?.accounts ?? []), t.accountId])] };
-    return rewrite(ctx, held, t.instanceArn, t.permissionSetArn, pruned(ctx, denies), [t.accountId]);
+    const accounts = new Set<string>([t.accountId]);
+    for (const [userId, wish] of Object.entries(await ctx.sessionDenies.wanted(t.permissionSetArn))) {
+      const had = denies[userId];
+      const fresh = !had || had.instant < wish.instant || wish.accounts.some((a) => !had.accounts.includes(a));
+      if (!fresh) continue;
+      const newest = had && had.instant > wish.instant ? had.instant : wish.instant;
+      denies[userId] = { instant: newest, until: addDuration(newest, duration), accounts: [...new Set([...(had?.accounts ?? []), ...wish.accounts])].sort() };
+      for (const a of wish.accounts) accounts.add(a);
+    }
+    return rewrite(ctx, held, t.instanceArn, t.permissionSetArn, pruned(ctx, denies), [...accounts]);
   });
-  if (!locked) return { ended: false, retry: 'another change of the permission set is in progress' };
-  return locked.value.ok ? { ended: true, instant, combined: locked.value.combined } : { ended: false, retry: locked.value.problem };
+  if (!locked) {
+    if (covers(await ctx.sessionDenies.get(t.permissionSetArn))) return { ended: true, combined: false };
+    return { ended: false, busy: true, retry: 'another change of the permission set is in progress' };
+  }
+  return locked.value.ok ? { ended: true, combined: locked.value.combined } : { ended: false, busy: false, retry: locked.value.problem };
 }
 
 /**

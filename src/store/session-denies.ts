@@ -1,4 +1,4 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { SessionDenyRecord, SessionDenyStorePort } from '../services/ports.ts';
 import { updateIf, type Database } from './dynamo.ts';
 import { INDEX_DUE } from './keys.ts';
@@ -6,7 +6,10 @@ import { INDEX_DUE } from './keys.ts';
 /** The due index's partition for permission sets with a denial to remove (requests use DUE). */
 const SESSIONS_DUE = 'SESSIONS';
 
-const key = (permissionSetArn: string) => ({ pk: `SESSIONS#${permissionSetArn.split(':::').pop() ?? permissionSetArn}`, sk: 'SESSIONS' });
+const partition = (permissionSetArn: string) => `SESSIONS#${permissionSetArn.split(':::').pop() ?? permissionSetArn}`;
+const key = (permissionSetArn: string) => ({ pk: partition(permissionSetArn), sk: 'SESSIONS' });
+/** One item per user whose sessions are to be denied, beside the permission set's record. */
+const wantKey = (permissionSetArn: string, userId: string) => ({ pk: partition(permissionSetArn), sk: `WANT#${userId}` });
 
 function toRecord(item: Record<string, unknown>): SessionDenyRecord {
   return { denies: (item.denies as SessionDenyRecord['denies'] | undefined) ?? {} };
@@ -15,6 +18,45 @@ function toRecord(item: Record<string, unknown>): SessionDenyRecord {
 /** What breakglass denied in each permission set's inline policy, and the lock that serialises edits of it. */
 export class SessionDenyStore implements SessionDenyStorePort {
   constructor(private readonly db: Database) {}
+
+  async want(permissionSetArn: string, userId: string, instant: string, accountId: string): Promise<void> {
+    await this.db.doc.send(
+      new UpdateCommand({ TableName: this.db.table, Key: wantKey(permissionSetArn, userId), UpdateExpression: 'SET userId = :u ADD accounts :a', ExpressionAttributeValues: { ':u': userId, ':a': new Set([accountId]) } }),
+    );
+    // Only ever forward: a wish for an older instant never moves a newer one back.
+    await updateIf(this.db, {
+      Key: wantKey(permissionSetArn, userId),
+      UpdateExpression: 'SET instant = :i',
+      ConditionExpression: 'attribute_not_exists(instant) OR instant < :i',
+      ExpressionAttributeValues: { ':i': instant },
+    });
+  }
+
+  async wanted(permissionSetArn: string): Promise<Record<string, { instant: string; accounts: string[] }>> {
+    const out: Record<string, { instant: string; accounts: string[] }> = {};
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.doc.send(
+        new QueryCommand({
+          TableName: this.db.table,
+          KeyConditionExpression: 'pk = :p AND begins_with(sk, :w)',
+          ExpressionAttributeValues: { ':p': partition(permissionSetArn), ':w': 'WANT#' },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const it of page.Items ?? []) {
+        if (typeof it.instant === 'string') out[String(it.userId)] = { instant: it.instant, accounts: [...((it.accounts as Set<string> | undefined) ?? [])].sort() };
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return out;
+  }
+
+  async get(permissionSetArn: string): Promise<SessionDenyRecord> {
+    const out = await this.db.doc.send(new GetCommand({ TableName: this.db.table, Key: key(permissionSetArn), ConsistentRead: true }));
+    return toRecord(out.Item ?? {});
+  }
 
   async lock(permissionSetArn: string, owner: string, now: string, until: string): Promise<SessionDenyRecord | null> {
     const item = await updateIf(this.db, {

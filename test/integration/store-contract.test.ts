@@ -12,6 +12,7 @@ import {
   ConflictError,
   type AssignmentStorePort,
   type CheckpointStorePort,
+  type SessionDenyStorePort,
   type CreationSlotsPort,
   type DriftStorePort,
   type FreezePort,
@@ -21,6 +22,7 @@ import {
 } from '../../src/services/ports.ts';
 import { AssignmentStore } from '../../src/store/assignments.ts';
 import { CheckpointStore } from '../../src/store/checkpoints.ts';
+import { SessionDenyStore } from '../../src/store/session-denies.ts';
 import { DriftStore } from '../../src/store/drift.ts';
 import { ensureTable, type Database } from '../../src/store/dynamo.ts';
 import { FreezeStore } from '../../src/store/freeze.ts';
@@ -40,6 +42,7 @@ interface Stores {
   freeze: FreezePort;
   outbox: OutboxPort;
   checkpoints: CheckpointStorePort;
+  sessionDenies: SessionDenyStorePort;
   /** The raw item, as DynamoDB holds it. */
   raw(key: ItemKey): Promise<Record<string, unknown> | undefined>;
 }
@@ -69,6 +72,7 @@ const implementations: Array<[string, () => Promise<Stores>]> = [
         freeze: new FreezeStore(db),
         outbox: new OutboxStore(db),
         checkpoints: new CheckpointStore(db),
+        sessionDenies: new SessionDenyStore(db),
         raw: async (key) => (await db.doc.send(new GetCommand({ TableName: table, Key: key, ConsistentRead: true }))).Item,
       };
     },
@@ -85,6 +89,7 @@ const implementations: Array<[string, () => Promise<Stores>]> = [
         freeze: s.freeze,
         outbox: s.outbox,
         checkpoints: s.checkpoints,
+        sessionDenies: s.sessionDenies,
         raw: async (key) => s.table.get(key),
       };
     },
@@ -542,6 +547,36 @@ describe.each(implementations)('stores: %s', (_name, make) => {
       await s.checkpoints.put({ seq: 12, hash: 'c', at: at(3), keyId: null, mac: null });
       await s.checkpoints.put({ seq: 9, hash: 'd', at: at(4), keyId: null, mac: null });
       expect(await s.checkpoints.newest()).toEqual({ seq: 12, hash: 'b', at: at(2), keyId: 'k', mac: 'm' });
+    });
+  });
+
+  describe('session denials', () => {
+    const PS = 'arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-0123456789abcdef';
+    it('keeps each user\'s newest wish with every account, and never moves it back', async () => {
+      const s = await make();
+      await s.sessionDenies.want(PS, 'u1', at(10), '111111111111');
+      await s.sessionDenies.want(PS, 'u1', at(5), '222222222222');
+      await s.sessionDenies.want(PS, 'u2', at(7), '111111111111');
+      expect(await s.sessionDenies.wanted(PS)).toEqual({ u1: { instant: at(10), accounts: ['111111111111', '222222222222'] }, u2: { instant: at(7), accounts: ['111111111111'] } });
+      await s.sessionDenies.want(PS, 'u1', at(20), '111111111111');
+      expect((await s.sessionDenies.wanted(PS)).u1?.instant).toBe(at(20));
+    });
+
+    it('locks the record for one owner, saves it with its prune time, and lists it once that time comes', async () => {
+      const s = await make();
+      expect(await s.sessionDenies.lock(PS, 'a', NOW, at(6))).toEqual({ denies: {} });
+      expect(await s.sessionDenies.lock(PS, 'b', at(1), at(7))).toBeNull();
+      expect(await s.sessionDenies.renew(PS, 'a', at(12))).toBe(true);
+      const denies = { u1: { instant: at(1), until: at(3601), accounts: ['111111111111'] } };
+      expect(await s.sessionDenies.saveAndUnlock(PS, 'b', { denies }, at(3601))).toBe(false);
+      expect(await s.sessionDenies.saveAndUnlock(PS, 'a', { denies }, at(3601))).toBe(true);
+      expect(await s.sessionDenies.get(PS)).toEqual({ denies });
+      expect(await s.sessionDenies.due(at(3600))).toEqual([]);
+      expect(await s.sessionDenies.due(at(3601))).toEqual([PS]);
+      expect(await s.sessionDenies.lock(PS, 'b', at(2), at(8))).toEqual({ denies });
+      expect(await s.sessionDenies.saveAndUnlock(PS, 'b', { denies: {} }, null)).toBe(true);
+      expect(await s.sessionDenies.due(at(99_999))).toEqual([]);
+      expect(await s.sessionDenies.unlock(PS, 'b')).toBe(false);
     });
   });
 });

@@ -572,6 +572,31 @@ const sessionsKey = (permissionSetArn: string) => ({ pk: `SESSIONS#${permissionS
 export class MemorySessionDenies implements SessionDenyStorePort {
   constructor(private readonly table: MemoryTable) {}
 
+  async want(permissionSetArn: string, userId: string, instant: string, accountId: string): Promise<void> {
+    await this.table.turn();
+    const k = { pk: sessionsKey(permissionSetArn).pk, sk: `WANT#${userId}` };
+    this.table.update(k, () => true, (d) => {
+      d.userId = userId;
+      d.accounts = [...new Set([...((d.accounts as string[] | undefined) ?? []), accountId])].sort();
+    });
+    await this.table.turn();
+    this.table.updateIf(k, (e) => e?.instant === undefined || (e.instant as string) < instant, (d) => (d.instant = instant));
+  }
+
+  async wanted(permissionSetArn: string): Promise<Record<string, { instant: string; accounts: string[] }>> {
+    await this.table.turn();
+    const out: Record<string, { instant: string; accounts: string[] }> = {};
+    for (const it of this.table.partition(sessionsKey(permissionSetArn).pk)) {
+      if (String(it.sk).startsWith('WANT#') && typeof it.instant === 'string') out[String(it.userId)] = { instant: it.instant, accounts: dynamoCopy(it.accounts as string[]) };
+    }
+    return out;
+  }
+
+  async get(permissionSetArn: string): Promise<SessionDenyRecord> {
+    await this.table.turn();
+    return { denies: dynamoCopy((this.table.get(sessionsKey(permissionSetArn))?.denies as SessionDenyRecord['denies'] | undefined) ?? {}) };
+  }
+
   async lock(permissionSetArn: string, owner: string, now: string, until: string): Promise<SessionDenyRecord | null> {
     await this.table.turn();
     const it = this.table.updateIf(
