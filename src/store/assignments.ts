@@ -2,6 +2,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { AssignmentTarget } from '../domain/request.ts';
 import type { AssignmentRecord, AssignmentStorePort } from '../services/ports.ts';
 import { updateIf, type Database } from './dynamo.ts';
+import { lockItem, renewItem, unlockItem } from './item-lock.ts';
 
 function toRecord(item: Record<string, unknown> | undefined): AssignmentRecord {
   return {
@@ -27,24 +28,13 @@ export class AssignmentStore implements AssignmentStorePort {
 
   /** Takes the assignment's lock until `until`; null when someone else holds it. */
   async lock(t: AssignmentTarget, owner: string, now: string, until: string): Promise<AssignmentRecord | null> {
-    const item = await updateIf(this.db, {
-      Key: assignmentKey(t),
-      UpdateExpression: 'SET lockOwner = :me, lockUntil = :until, target = :t',
-      ConditionExpression: 'attribute_not_exists(lockUntil) OR lockUntil < :now OR lockOwner = :me',
-      ExpressionAttributeValues: { ':me': owner, ':until': until, ':now': now, ':t': t },
-    });
+    const item = await lockItem(this.db, assignmentKey(t), owner, now, until, { target: t });
     return item ? toRecord(item) : null;
   }
 
   /** Moves the lock's end while its owner still holds it; false once someone else has it. */
   async renew(t: AssignmentTarget, owner: string, until: string): Promise<boolean> {
-    const item = await updateIf(this.db, {
-      Key: assignmentKey(t),
-      UpdateExpression: 'SET lockUntil = :until',
-      ConditionExpression: 'lockOwner = :me',
-      ExpressionAttributeValues: { ':me': owner, ':until': until },
-    });
-    return item !== null;
+    return renewItem(this.db, assignmentKey(t), owner, until);
   }
 
   /** Records, under the lock, that `requestId` is about to create the assignment. */
@@ -81,12 +71,6 @@ export class AssignmentStore implements AssignmentStorePort {
 
   /** Lets go of the lock without changing the record; false when it was not (or no longer) held. */
   async unlock(t: AssignmentTarget, owner: string): Promise<boolean> {
-    const item = await updateIf(this.db, {
-      Key: assignmentKey(t),
-      UpdateExpression: 'REMOVE lockOwner, lockUntil',
-      ConditionExpression: 'lockOwner = :me',
-      ExpressionAttributeValues: { ':me': owner },
-    });
-    return item !== null;
+    return unlockItem(this.db, assignmentKey(t), owner);
   }
 }

@@ -1,6 +1,7 @@
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { SessionDenyRecord, SessionDenyStorePort } from '../services/ports.ts';
 import { updateIf, type Database } from './dynamo.ts';
+import { lockItem, renewItem, unlockItem } from './item-lock.ts';
 import { INDEX_DUE } from './keys.ts';
 
 /** The due index's partition for permission sets with a denial to remove (requests use DUE). */
@@ -59,23 +60,12 @@ export class SessionDenyStore implements SessionDenyStorePort {
   }
 
   async lock(permissionSetArn: string, owner: string, now: string, until: string): Promise<SessionDenyRecord | null> {
-    const item = await updateIf(this.db, {
-      Key: key(permissionSetArn),
-      UpdateExpression: 'SET lockOwner = :me, lockUntil = :until, permissionSetArn = :ps',
-      ConditionExpression: 'attribute_not_exists(lockUntil) OR lockUntil < :now OR lockOwner = :me',
-      ExpressionAttributeValues: { ':me': owner, ':until': until, ':now': now, ':ps': permissionSetArn },
-    });
+    const item = await lockItem(this.db, key(permissionSetArn), owner, now, until, { permissionSetArn });
     return item ? toRecord(item) : null;
   }
 
   async renew(permissionSetArn: string, owner: string, until: string): Promise<boolean> {
-    const item = await updateIf(this.db, {
-      Key: key(permissionSetArn),
-      UpdateExpression: 'SET lockUntil = :until',
-      ConditionExpression: 'lockOwner = :me',
-      ExpressionAttributeValues: { ':me': owner, ':until': until },
-    });
-    return item !== null;
+    return renewItem(this.db, key(permissionSetArn), owner, until);
   }
 
   async saveAndUnlock(permissionSetArn: string, owner: string, record: SessionDenyRecord, pruneAt: string | null): Promise<boolean> {
@@ -91,13 +81,7 @@ export class SessionDenyStore implements SessionDenyStorePort {
   }
 
   async unlock(permissionSetArn: string, owner: string): Promise<boolean> {
-    const item = await updateIf(this.db, {
-      Key: key(permissionSetArn),
-      UpdateExpression: 'REMOVE lockOwner, lockUntil',
-      ConditionExpression: 'lockOwner = :me',
-      ExpressionAttributeValues: { ':me': owner },
-    });
-    return item !== null;
+    return unlockItem(this.db, key(permissionSetArn), owner);
   }
 
   async due(now: string): Promise<string[]> {

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { denySid, parsePolicy } from '../../src/domain/session-policy.ts';
 import { cli } from '../support/cli.ts';
+import { approved } from '../support/plant.ts';
 import { ACCOUNT, AUDIT, INSTANCE_ARN, PEOPLE, PERMISSION_SET, eventually, startHarness, type Harness, type HarnessOptions } from '../support/harness.ts';
 
 let h: Harness | null = null;
@@ -20,11 +21,7 @@ async function start(o: HarnessOptions = {}): Promise<Harness> {
 }
 
 async function active(x: Harness, user: string = PEOPLE.requester.slack, duration = 'PT1H'): Promise<string> {
-  const { requestId } = await x.request(user, { duration });
-  const id = requestId ?? '';
-  await x.slack.waitFor(() => x.approvalMessage(id), 5000);
-  await x.click(PEOPLE.approver1.slack, 'approve', id);
-  await x.click(PEOPLE.approver2.slack, 'approve', id);
+  const id = await approved(x, user, duration);
   await x.waitForStatus(id, 'ACTIVE');
   return id;
 }
