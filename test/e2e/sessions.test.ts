@@ -47,8 +47,8 @@ async function expectSessionsEnded(x: Harness, id: string, sessionId: string, pr
   const provisionings = x.ic.provisionings();
   expect(provisionings.length).toBeGreaterThan(0);
   expect(provisionings.every((p) => p.targetType === 'AWS_ACCOUNT' && p.accounts.length === 1 && p.accounts[0] === ACCOUNT)).toBe(true);
-  await x.settle();
-  expect(JSON.stringify(x.slack.messages(AUDIT))).toContain('Sessions ended');
+  // Events the CLI recorded reach Slack at the bot's next delivery pass.
+  await x.slack.waitFor(() => x.slack.messages(AUDIT).find((m) => (m.text ?? '').startsWith('Sessions ended')), 5000);
 }
 
 describe('ending the sessions a grant issued', () => {
