@@ -9,7 +9,7 @@
 import { ConfigError } from '../config/errors.ts';
 import { readEnv, type Env } from '../config/env.ts';
 import { loadPolicy, type LoadedPolicy } from '../config/policy-file.ts';
-import { expand, quorumProblems, type GroupMembers, type Policy } from '../domain/policy.ts';
+import { describeRules, expand, policyGroupIds, quorumProblems, type GroupMembers, type Policy } from '../domain/policy.ts';
 import { createLogger, logLevel, scrub } from '../log.ts';
 import { awsRegion } from '../bootstrap.ts';
 import { checkInstance, checkPermissionSets, doctorSsoClient } from './doctor/aws.ts';
@@ -30,8 +30,13 @@ export function checkQuorum(policy: Policy, groups: GroupMembers, report: Report
   const approvers = expand(policy.approvers, groups);
   for (const profile of policy.profiles) {
     const mine = problems.filter((p) => p.profileId === profile.id);
+    const simple = profile.rules.length === 1 && !profile.rules[0]?.from;
     if (mine.length === 0) {
-      report.ok(`profile ${profile.id}: every requester reaches ${profile.approvals} approval${profile.approvals === 1 ? '' : 's'} without any one approver (pool of ${approvers.size})`);
+      report.ok(`profile ${profile.id}: every requester reaches ${describeRules(profile)} without any one approver${simple ? ` (pool of ${approvers.size})` : ''}`);
+      continue;
+    }
+    if (!simple) {
+      for (const p of mine) report.fail(p.message, `add people (users or a user group) to the pool of the rule that cannot be met, or lower its count in profile ${profile.id}`);
       continue;
     }
     const needed = profile.approvals + 1;
@@ -90,7 +95,7 @@ export async function runDoctor(env: NodeJS.ProcessEnv, out: NodeJS.WritableStre
 
   // 2–5. Slack: token and scopes, channels, user groups, quorum
   // Without user groups in the policy, quorum needs nothing from Slack.
-  const policyGroups = policy ? policy.approvers.groups.length + policy.requesters.groups.length : 0;
+  const policyGroups = policy ? policyGroupIds(policy).length : 0;
   let groups: GroupMembers | null = policy && policyGroups === 0 ? new Map() : null;
   await stage('Slack', async () => {
     const token = settings?.slack.botToken ?? '';

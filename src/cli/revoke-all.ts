@@ -18,10 +18,10 @@ class NoSlackDirectory implements Directory {
   user(): never {
     return this.refuse();
   }
-  isApprover(): never {
+  isIn(): never {
     return this.refuse();
   }
-  isRequester(): never {
+  members(): never {
     return this.refuse();
   }
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { isMap, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { Duration } from 'luxon';
 import { z } from 'zod';
 import { parseDuration } from '../domain/duration.ts';
 import type { Policy } from '../domain/policy.ts';
@@ -17,6 +18,22 @@ const principals = z.strictObject({
   users: z.array(slackUser).default([]),
   groups: z.array(slackGroup).default([]),
 });
+const somePrincipals = principals.refine((p) => p.users.length + p.groups.length > 0, { message: 'name at least one user or group' });
+
+const rule = z.strictObject({
+  count: z.number().int().min(1, 'a rule needs at least one approval').max(10),
+  from: somePrincipals,
+  name: z.string().min(1).max(40).optional(),
+});
+
+const emergency = z.strictObject({
+  maxDuration: isoDuration,
+  ratifyWithin: isoDuration,
+  perDay: z.number().int().min(1).max(10).default(1),
+  requireTicket: z.boolean().default(true),
+});
+
+const ms = (iso: string) => parseDuration(iso)?.as('milliseconds') ?? 0;
 
 const profile = z.strictObject({
   id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'profile ids are lower-case letters, digits, - and _ (at most 64)'),
@@ -28,9 +45,15 @@ const profile = z.strictObject({
     .string()
     .regex(/^arn:aws[\w-]*:sso:::permissionSet\/ssoins-[a-f0-9]{16}\/ps-[a-f0-9]{16}$/, 'a permission set ARN looks like arn:aws:sso:::permissionSet/ssoins-…/ps-…'),
   durations: z.array(isoDuration).min(1, 'offer at least one duration'),
-  approvals: z.number().int().min(1, 'at least one approval').max(10),
+  approvals: z.union([z.number().int().min(1, 'at least one approval').max(10), z.array(rule).min(1, 'give at least one rule').max(5, 'at most 5 rules')], {
+    error: (iss) => (iss.code === 'invalid_union' ? 'approvals is a number (1 to 10) or a list of rules such as - { count: 1, from: { groups: [S0123ABCD] } }' : undefined),
+  }),
+  requesters: somePrincipals.optional(),
+  denials: z.number().int().min(1).max(10).default(1),
+  maxTotal: isoDuration.optional(),
   requireTicket: z.boolean().default(false),
   endSessions: z.boolean().default(true),
+  emergency: emergency.optional(),
 });
 
 const schema = z
@@ -57,6 +80,9 @@ const schema = z
       )
       .default([]),
     drift: z.enum(['alert', 'revoke']).default('alert'),
+    expiryWarning: isoDuration.default('PT10M'),
+    reminders: z.strictObject({ every: isoDuration }).optional(),
+    escalation: z.strictObject({ after: isoDuration, approvers: somePrincipals }).optional(),
   })
   .superRefine((p, ctx) => {
     const seen = new Set<string>();
@@ -66,6 +92,16 @@ const schema = z
       const instanceId = p.identityCenter.instanceArn.split('/')[1];
       if (instanceId && !prof.permissionSetArn.includes(`/${instanceId}/`)) {
         ctx.addIssue({ code: 'custom', path: ['profiles', i, 'permissionSetArn'], message: `permission set is not in instance ${instanceId}` });
+      }
+      const longest = Math.max(...prof.durations.map(ms));
+      if (prof.maxTotal && ms(prof.maxTotal) < longest) {
+        ctx.addIssue({ code: 'custom', path: ['profiles', i, 'maxTotal'], message: `maxTotal ${prof.maxTotal} is shorter than the longest duration the profile offers` });
+      }
+      if (Array.isArray(prof.approvals) && prof.approvals.reduce((n, r) => n + r.count, 0) > 10) {
+        ctx.addIssue({ code: 'custom', path: ['profiles', i, 'approvals'], message: 'the rules ask for more than 10 approvals in all' });
+      }
+      if (prof.emergency && ms(prof.emergency.ratifyWithin) >= ms(prof.emergency.maxDuration)) {
+        ctx.addIssue({ code: 'custom', path: ['profiles', i, 'emergency', 'ratifyWithin'], message: 'ratifyWithin must be shorter than maxDuration, or unratified access would simply run out' });
       }
     });
     p.standingAccess.forEach((s, i) => {
@@ -128,7 +164,28 @@ export function parsePolicy(text: string, file: string): LoadedPolicy {
     });
     throw new ConfigError(problems, `the policy file ${file} has problems`);
   }
-  return { policy: parsed.data, digest: createHash('sha256').update(text).digest('hex'), path: file };
+  return { policy: toPolicy(parsed.data), digest: createHash('sha256').update(text).digest('hex'), path: file };
+}
+
+/** The policy as the rest of the code reads it: every default filled in, approvals always as rules. */
+function toPolicy(p: z.infer<typeof schema>): Policy {
+  return {
+    ...p,
+    profiles: p.profiles.map((prof) => {
+      const rules = typeof prof.approvals === 'number' ? [{ count: prof.approvals, from: null }] : prof.approvals;
+      const longest = prof.durations.reduce((a, b) => (ms(b) > ms(a) ? b : a));
+      return {
+        ...prof,
+        approvals: rules.reduce((n, r) => n + r.count, 0),
+        rules,
+        requesters: prof.requesters ?? null,
+        maxTotal: prof.maxTotal ?? Duration.fromMillis(ms(longest) * 2).rescale().toISO(),
+        emergency: prof.emergency ?? null,
+      };
+    }),
+    reminders: p.reminders ?? null,
+    escalation: p.escalation ?? null,
+  };
 }
 
 export function loadPolicy(file: string): LoadedPolicy {

@@ -23,8 +23,29 @@ export interface EventPayloads {
     ticket: string | null;
     approvalsRequired: number;
     identityCenterUser?: { userId: string; userName: string; email: string };
+    /** Absent: access. An extension names the request it extends; an emergency was granted at once. */
+    kind?: 'extension' | 'emergency';
+    extends?: string;
   };
-  'approval.given': { count: number; required: number };
+  /** `counted: false`: recorded, but it fills no rule still open (the person's rules were already met). */
+  'approval.given': { count: number; required: number; counted?: boolean };
+  /** One of several denials a profile needs (`denials` above 1); the last one is request.denied. */
+  'denial.given': { count: number; required: number; reason: string };
+  /** Approvers who had not acted were mentioned in the approval message's thread. */
+  'request.reminded': { mentioned: string[] };
+  /** The escalation pool may approve from now on; `mentioned`: who of it was told. */
+  'request.escalated': { after: string; mentioned: string[] };
+  /** The requester was warned that the grant ends soon. */
+  'access.expiring': { expiresAt: string; warning: string };
+  /** An approved extension moved this grant's end. */
+  'access.extended': { extensionId: string; duration: string; from: string; to: string; approvers: string[] };
+  /** This extension moved the end of the grant it extends. */
+  'extension.applied': { extends: string; expiresAt: string };
+  /** Emergency access was granted without approval; the quorum must ratify it by `ratifyBy`. `notified`: the approvers told by DM. */
+  'emergency.invoked': { ratifyBy: string; ratifyWithin: string; incident: string | null; notified: string[] };
+  'emergency.ratified': { approvers: string[] };
+  /** Not ratified in time, or denied: the access is revoked at once. */
+  'emergency.rejected': { why: 'denied' | 'unratified'; reason: string };
   'request.approved': { approvers: string[] };
   'request.denied': { reason: string };
   /** `by` and `reason` when an operator's kill switch cancelled it. */

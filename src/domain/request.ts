@@ -2,9 +2,13 @@
  * The access request and its lifecycle. Pure: no I/O, no clock of its own.
  *
  * PENDING ──quorum──▶ APPROVED ──▶ GRANTING ──▶ ACTIVE ──▶ REVOKING ──▶ REVOKED
- *    ├─deny──▶ DENIED               └─failure──▶ FAILED
- *    ├─cancel─▶ CANCELLED
+ *    ├─deny──▶ DENIED      │        └─failure──▶ FAILED
+ *    ├─cancel─▶ CANCELLED  └─(an extension)──▶ EXTENDED: the grant it extends runs longer
  *    └─timeout▶ EXPIRED
+ *
+ * Three kinds share it: access (the above), an extension (approved like access, then moves the
+ * expiry of the grant it extends instead of creating anything), and an emergency (created
+ * APPROVED and granted at once; approvers then ratify it, or it is revoked).
  */
 export const REQUEST_STATUSES = [
   'PENDING',
@@ -17,12 +21,13 @@ export const REQUEST_STATUSES = [
   'CANCELLED',
   'EXPIRED',
   'FAILED',
+  'EXTENDED',
 ] as const;
 export type RequestStatus = (typeof REQUEST_STATUSES)[number];
 
 const TRANSITIONS: Record<RequestStatus, readonly RequestStatus[]> = {
   PENDING: ['APPROVED', 'DENIED', 'CANCELLED', 'EXPIRED'],
-  APPROVED: ['GRANTING', 'FAILED', 'CANCELLED'],
+  APPROVED: ['GRANTING', 'FAILED', 'CANCELLED', 'EXTENDED'],
   GRANTING: ['ACTIVE', 'FAILED'],
   ACTIVE: ['REVOKING'],
   REVOKING: ['REVOKED'],
@@ -31,6 +36,7 @@ const TRANSITIONS: Record<RequestStatus, readonly RequestStatus[]> = {
   CANCELLED: [],
   EXPIRED: [],
   FAILED: [],
+  EXTENDED: [],
 };
 
 export function canTransition(from: RequestStatus, to: RequestStatus): boolean {
@@ -54,9 +60,46 @@ export function isFinal(status: RequestStatus): boolean {
   return TRANSITIONS[status].length === 0;
 }
 
+export const kindOf = (r: Pick<AccessRequest, 'kind'>): RequestKind => r.kind ?? 'access';
+
 export interface Approval {
   slackUserId: string;
   at: string;
+  /** The approval rules (indexes into the request's `rules`) this person could count toward when they approved; absent: the only rule. */
+  rules?: number[];
+}
+
+/** A denial, when a profile needs more than one to end a request. */
+export interface Denial {
+  slackUserId: string;
+  at: string;
+  reason: string;
+}
+
+/** One approval rule as the request was submitted under it: how many, and whom people see it asks. */
+export interface RuleSnapshot {
+  count: number;
+  label: string;
+}
+
+export type RequestKind = 'access' | 'extension' | 'emergency';
+
+/** An emergency grant: given at once, then ratified by the quorum or revoked. */
+export interface EmergencyState {
+  /** The quorum must approve before this instant, or the access is revoked. */
+  ratifyBy: string;
+  ratifiedAt: string | null;
+  /** Why the access is being taken back: an approver denied it, or nobody ratified it in time. */
+  rejected: { why: 'denied' | 'unratified'; by: string | null; at: string; reason: string } | null;
+}
+
+/** An extension that moved this grant's expiry. */
+export interface AppliedExtension {
+  requestId: string;
+  duration: string;
+  at: string;
+  from: string;
+  to: string;
 }
 
 /** What the bot stored about one assignment it manages for a request. */
@@ -77,10 +120,14 @@ export interface SessionEnding {
   attempts: number;
 }
 
-export type RevokeReason = 'expired' | 'ended' | 'revoke-all';
+export type RevokeReason = 'expired' | 'ended' | 'revoke-all' | 'denied' | 'unratified';
 
 export interface AccessRequest {
   id: string;
+  /** Absent on requests stored before kinds existed: 'access'. */
+  kind?: RequestKind;
+  /** An extension: the request whose grant it extends. */
+  extends?: string | null;
   status: RequestStatus;
   version: number;
   createdAt: string;
@@ -102,8 +149,18 @@ export interface AccessRequest {
   justification: string;
   ticket: string | null;
   approvalsRequired: number;
+  /** The profile's approval rules when it was submitted; absent: one rule of `approvalsRequired` from the approver pool. */
+  rules?: RuleSnapshot[];
   approvals: Approval[];
+  /** How many distinct denials end it (absent: 1), and those given so far. */
+  denialsRequired?: number;
+  denials?: Denial[];
   pendingUntil: string;
+  /** From this instant the policy's escalation approvers may approve too (absent: never). */
+  escalatesAt?: string | null;
+  /** Reminders and escalation: when the next reminder is due, whether the pool has grown, and everyone mentioned so far. */
+  nudges?: { nextReminderAt: string | null; escalated: boolean; pinged: string[] };
+  emergency?: EmergencyState | null;
   decision: { by: string; at: string; reason: string | null } | null;
   grant: {
     startedAt: string | null;
@@ -124,6 +181,10 @@ export interface AccessRequest {
     /** A creation that was never confirmed may still land: the sweeper removes it if so. */
     cleanupPending: boolean;
     attempts: number;
+    /** Extensions that moved `expiresAt`, oldest first. */
+    extensions?: AppliedExtension[];
+    /** The expiry the requester was last warned about (a moved expiry is warned about again). */
+    warnedFor?: string | null;
   };
   revoke: {
     reason: RevokeReason;

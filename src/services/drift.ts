@@ -4,6 +4,7 @@ import type { Profile } from '../domain/policy.ts';
 import { driftId } from '../store/drift.ts';
 import type { AssignmentRecord, DriftAlert } from './ports.ts';
 import type { ServiceContext } from './context.ts';
+import { mayRevoke } from './eligibility.ts';
 import type { DecisionResult } from './decision.ts';
 import { classifyHolders, settleForeignCreation, withAssignmentLock } from './assignment-lock.ts';
 import { describeError, pollUntilSettled } from './poll.ts';
@@ -165,9 +166,9 @@ async function endDriftSessions(ctx: ServiceContext, id: string, target: Assignm
 
 /** An approver clicks Revoke on a drift alert. */
 export async function revokeDrift(ctx: ServiceContext, id: string, bySlackId: string): Promise<DecisionResult> {
-  if (!(await ctx.directory.isApprover(bySlackId))) return { ok: false, message: 'Only breakglass approvers can revoke access found by drift detection.' };
   const alert = await ctx.drift.get(id);
   if (!alert) return { ok: false, message: `There is no drift alert ${id}.` };
+  if (!(await mayRevoke(ctx, alert.profileId, bySlackId))) return { ok: false, message: 'Only breakglass approvers can revoke access found by drift detection.' };
   if (alert.status !== 'open') return { ok: false, message: `This alert is already ${alert.status}.` };
   const target: AssignmentTarget = { instanceArn: alert.instanceArn, accountId: alert.accountId, permissionSetArn: alert.permissionSetArn, principalId: alert.principalId };
   try {

@@ -1,4 +1,5 @@
 import type { ServiceContext } from './context.ts';
+import { mayRevoke } from './eligibility.ts';
 import { recordRejection, type DecisionResult } from './decision.ts';
 import { startRevoke } from './revoke.ts';
 
@@ -6,7 +7,7 @@ import { startRevoke } from './revoke.ts';
 export async function endAccess(ctx: ServiceContext, id: string, bySlackId: string): Promise<DecisionResult> {
   const request = await ctx.requests.get(id);
   if (!request) return { ok: false, message: `There is no breakglass request ${id}.` };
-  const allowed = request.requester.slackUserId === bySlackId || (await ctx.directory.isApprover(bySlackId));
+  const allowed = request.requester.slackUserId === bySlackId || (await mayRevoke(ctx, request.profileId, bySlackId));
   if (!allowed) {
     const reason = 'Only the requester or an approver can end this access.';
     await recordRejection(ctx, id, bySlackId, 'end access', reason);

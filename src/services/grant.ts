@@ -3,6 +3,7 @@ import { grantProblem } from '../domain/policy.ts';
 import { transition, type AccessRequest } from '../domain/request.ts';
 import { classifyHolders, lockOwnerFor, settleForeignCreation, withAssignmentLock, type HeldAssignment } from './assignment-lock.ts';
 import type { ServiceContext } from './context.ts';
+import { approverRules, mayRequest, profileOf } from './eligibility.ts';
 import { LockLost } from './renewed-lock.ts';
 import type { AssignmentRecord } from './ports.ts';
 import { change, later, reschedule } from './change.ts';
@@ -40,9 +41,11 @@ export async function grant(ctx: ServiceContext, id: string): Promise<void> {
 async function refusal(ctx: ServiceContext, r: AccessRequest): Promise<string | null> {
   const frozen = await ctx.freeze.get();
   if (frozen) return `breakglass is frozen (by ${frozen.by}: ${frozen.reason}); nothing is granted until an operator lifts the freeze`;
-  const eligible: string[] = [];
-  for (const a of r.approvals) if (await ctx.directory.isApprover(a.slackUserId)) eligible.push(a.slackUserId);
-  return grantProblem(ctx.policy, r, { requesterEligible: await ctx.directory.isRequester(r.requester.slackUserId), eligibleApprovers: eligible });
+  const now = ctx.clock.now();
+  const approvers: { id: string; rules: number[] }[] = [];
+  for (const a of r.approvals) approvers.push({ id: a.slackUserId, rules: await approverRules(ctx, r, a.slackUserId, now) });
+  const profile = profileOf(ctx, r.profileId);
+  return grantProblem(ctx.policy, r, { requesterEligible: profile !== null && (await mayRequest(ctx, profile, r.requester.slackUserId)), approvers });
 }
 
 async function refuse(ctx: ServiceContext, id: string, from: ['APPROVED'] | ['GRANTING'], reason: string): Promise<void> {

@@ -8,6 +8,7 @@ import type { KnownBlock } from '@slack/types';
 import type { Checkpoint, ChainRecord } from '../audit/chain.ts';
 import type { DomainEvent } from '../domain/events.ts';
 import type { AccessRequest, AssignmentTarget, RequestStatus } from '../domain/request.ts';
+import type { Principals } from '../domain/policy.ts';
 import type { SessionDeny } from '../domain/session-policy.ts';
 
 // ---------------------------------------------------------------- time
@@ -299,11 +300,13 @@ export interface SlackUser {
   isBot: boolean;
 }
 
-/** Who people are, from Slack; eligibility is checked at click time. */
+/** Who people are, from Slack; eligibility is checked at click time (services/eligibility.ts). */
 export interface Directory {
   user(id: string): Promise<SlackUser | null>;
-  isApprover(id: string): Promise<boolean>;
-  isRequester(id: string): Promise<boolean>;
+  /** Whether the person is one of `who`: a listed user, or a member of a listed user group now. */
+  isIn(id: string, who: Principals): Promise<boolean>;
+  /** Everyone `who` names, groups expanded (recent enough to mention people, not to decide). */
+  members(who: Principals): Promise<string[]>;
 }
 
 /** A Slack delivery that did not happen, and whether it ever can. */

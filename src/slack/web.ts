@@ -1,7 +1,7 @@
 import { ErrorCode, LogLevel, WebClient, type Logger as SlackLogger } from '@slack/web-api';
 import type { Logger } from 'pino';
 import { SlackDeliveryError, type AuditSlack, type Clock, type Directory, type SlackUser } from '../services/ports.ts';
-import type { Policy } from '../domain/policy.ts';
+import { policyGroupIds, type Policy, type Principals } from '../domain/policy.ts';
 import type { SlackMessage } from './blocks/messages.ts';
 
 /** Slack's logger interface on top of pino, so Slack's own messages are JSON lines too. */
@@ -128,6 +128,13 @@ export class GroupMembership {
     return entry.members.has(userId);
   }
 
+  /** The group's members, re-read when the copy is older than a "no" would be. */
+  async members(groupId: string): Promise<Set<string>> {
+    const entry = this.cache.get(groupId);
+    if (entry && this.now() - entry.at <= this.o.missRefreshMs) return entry.members;
+    return (await this.refresh(groupId)).members;
+  }
+
   private async refresh(groupId: string): Promise<{ members: Set<string>; at: number }> {
     try {
       return await this.load(groupId);
@@ -211,16 +218,18 @@ export class SlackDirectory implements Directory {
     return false;
   }
 
-  async isApprover(id: string): Promise<boolean> {
-    return this.policy.approvers.users.includes(id) || this.inAny(id, this.policy.approvers.groups);
+  async isIn(id: string, who: Principals): Promise<boolean> {
+    return who.users.includes(id) || this.inAny(id, who.groups);
   }
 
-  async isRequester(id: string): Promise<boolean> {
-    return this.policy.requesters.users.includes(id) || this.inAny(id, this.policy.requesters.groups);
+  async members(who: Principals): Promise<string[]> {
+    const all = new Set(who.users);
+    for (const g of who.groups) for (const u of await this.membership.members(g)) all.add(u);
+    return [...all];
   }
 
   /** Every user group the policy names, resolved, for the quorum check. */
   async policyGroups(): Promise<Map<string, string[]>> {
-    return this.groups([...new Set([...this.policy.approvers.groups, ...this.policy.requesters.groups])]);
+    return this.groups(policyGroupIds(this.policy));
   }
 }

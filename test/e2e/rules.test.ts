@@ -40,7 +40,7 @@ describe('submission checks', () => {
   });
   it('refuses someone who is not a requester', async () => {
     const { body, requestId } = await h.request(PEOPLE.outsider.slack);
-    expect(body).toMatchObject({ response_action: 'errors', errors: { profile: expect.stringContaining('requester list') } });
+    expect(body).toMatchObject({ response_action: 'errors', errors: { profile: expect.stringContaining('not among its requesters') } });
     expect(requestId).toBeNull();
   });
   it('refuses a requester with no Identity Center user, naming the email', async () => {

@@ -38,6 +38,14 @@ export const PEOPLE = {
 
 export interface HarnessOptions {
   approvals?: number;
+  /** The profile's `approvals` as YAML (rules), instead of the number. */
+  approvalsYaml?: string;
+  /** More keys of the profile, one per line (`denials: 2`). */
+  profileExtra?: string[];
+  /** More top-level policy keys, as YAML. */
+  policyExtra?: string;
+  /** More Slack user groups. */
+  usergroups?: { id: string; handle: string; users: string[] }[];
   durations?: string[];
   pendingTimeout?: string;
   requireTicket?: boolean;
@@ -96,15 +104,16 @@ profiles:
     accountId: "${ACCOUNT}"
     permissionSetArn: ${PERMISSION_SET}
     durations: [${(o.durations ?? ['PT20S', 'PT1H']).join(', ')}]
-    approvals: ${o.approvals ?? 2}
+    approvals: ${o.approvalsYaml ?? o.approvals ?? 2}
     requireTicket: ${o.requireTicket ?? false}
     endSessions: ${o.endSessions ?? true}
-requesters: { users: [${PEOPLE.requester.slack}, ${PEOPLE.second.slack}, ${PEOPLE.nobody.slack}, ${PEOPLE.approver1.slack}], groups: [] }
+${(o.profileExtra ?? []).map((l) => `    ${l}\n`).join('')}requesters: { users: [${PEOPLE.requester.slack}, ${PEOPLE.second.slack}, ${PEOPLE.nobody.slack}, ${PEOPLE.approver1.slack}], groups: [] }
 approvers: { users: [${PEOPLE.approver1.slack}, ${PEOPLE.approver2.slack}], groups: [SAPPROVERS] }
 channels: { approvals: ${APPROVALS}, audit: ${AUDIT} }
 pendingTimeout: ${o.pendingTimeout ?? 'PT1H'}
 drift: ${o.drift ?? 'alert'}
 ${o.standingAccess ?? ''}
+${o.policyExtra ?? ''}
 `;
 }
 
@@ -136,7 +145,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   ];
   const slack = await FakeSlack.start({
     users: slackUsers,
-    usergroups: [{ id: 'SAPPROVERS', handle: 'approvers', users: [PEOPLE.approver3.slack, PEOPLE.approver4.slack] }],
+    usergroups: [{ id: 'SAPPROVERS', handle: 'approvers', users: [PEOPLE.approver3.slack, PEOPLE.approver4.slack] }, ...(o.usergroups ?? [])],
     channels: [
       { id: APPROVALS, name: 'breakglass-approvals', members: ['UBOT', PEOPLE.approver1.slack, PEOPLE.approver2.slack, PEOPLE.approver3.slack] },
       { id: AUDIT, name: 'breakglass-audit', members: ['UBOT'] },

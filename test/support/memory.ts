@@ -31,7 +31,7 @@ import { pino, type Logger } from 'pino';
 import type { ChainRecord, Checkpoint } from '../../src/audit/chain.ts';
 import type { CheckpointArchive, NewestCheckpoint } from '../../src/audit/checkpoint-archive.ts';
 import type { DomainEvent } from '../../src/domain/events.ts';
-import type { Policy } from '../../src/domain/policy.ts';
+import type { Policy, Principals, Profile } from '../../src/domain/policy.ts';
 import type { AccessRequest, AssignmentTarget, RequestStatus } from '../../src/domain/request.ts';
 import { backoffMs } from '../../src/aws/pacing.ts';
 import { DEFAULT_TIMING, type ServiceContext, type Timing } from '../../src/services/context.ts';
@@ -1443,13 +1443,14 @@ export const slackPermanent = (message = 'slack refused: cannot_dm_bot') => () =
 
 export class MemoryDirectory implements Directory {
   private readonly users = new Map<string, SlackUser>();
-  approvers: Set<string>;
-  requesters: Set<string>;
+  /** User-group members by group id. */
+  readonly groups = new Map<string, Set<string>>();
+  /** People taken out of every list and group (left the company, removed from the policy). */
+  readonly removed = new Set<string>();
 
-  constructor(o: { users?: SlackUser[]; approvers?: string[]; requesters?: string[] } = {}) {
+  constructor(o: { users?: SlackUser[]; groups?: Record<string, string[]> } = {}) {
     for (const u of o.users ?? []) this.users.set(u.id, { ...u });
-    this.approvers = new Set(o.approvers ?? []);
-    this.requesters = new Set(o.requesters ?? []);
+    for (const [g, members] of Object.entries(o.groups ?? {})) this.groups.set(g, new Set(members));
   }
 
   setUser(u: SlackUser): void {
@@ -1461,12 +1462,15 @@ export class MemoryDirectory implements Directory {
     return u ? { ...u } : null;
   }
 
-  async isApprover(id: string): Promise<boolean> {
-    return this.approvers.has(id);
+  async isIn(id: string, who: Principals): Promise<boolean> {
+    if (this.removed.has(id)) return false;
+    return who.users.includes(id) || who.groups.some((g) => this.groups.get(g)?.has(id));
   }
 
-  async isRequester(id: string): Promise<boolean> {
-    return this.requesters.has(id);
+  async members(who: Principals): Promise<string[]> {
+    const all = new Set(who.users);
+    for (const g of who.groups) for (const u of this.groups.get(g) ?? []) all.add(u);
+    return [...all].filter((id) => !this.removed.has(id));
   }
 }
 
@@ -1522,17 +1526,41 @@ export const PEOPLE = {
   nobody: { slack: 'UNOIDC', email: 'ghost@example.com', principal: 'p-none', name: 'ghost' },
 } as const;
 
+/** The profile of test/support/harness.ts: 2 approvals from the policy's approvers; `approvals` here sets that one rule's count. */
+export function memoryProfile(over: Partial<Profile> = {}): Profile {
+  const approvals = over.approvals ?? 2;
+  return {
+    id: 'org-admin',
+    name: 'Organizations administrator',
+    accountId: ACCOUNT,
+    permissionSetArn: PERMISSION_SET,
+    durations: ['PT20S', 'PT1H'],
+    approvals,
+    rules: [{ count: approvals, from: null }],
+    requesters: null,
+    denials: 1,
+    maxTotal: 'PT2H',
+    requireTicket: false,
+    endSessions: true,
+    emergency: null,
+    ...over,
+  };
+}
+
 /** The policy of test/support/harness.ts: one profile needing 2 approvals. */
 export function memoryPolicy(over: Partial<Policy> = {}): Policy {
   return {
     identityCenter: { instanceArn: INSTANCE_ARN, identityStoreId: IDENTITY_STORE, accessPortalUrl: 'https://d-0123456789.awsapps.com/start' },
-    profiles: [{ id: 'org-admin', name: 'Organizations administrator', accountId: ACCOUNT, permissionSetArn: PERMISSION_SET, durations: ['PT20S', 'PT1H'], approvals: 2, requireTicket: false, endSessions: true }],
+    profiles: [memoryProfile()],
     requesters: { users: [PEOPLE.requester.slack, PEOPLE.second.slack, PEOPLE.nobody.slack, PEOPLE.approver1.slack], groups: [] },
     approvers: { users: [PEOPLE.approver1.slack, PEOPLE.approver2.slack, PEOPLE.approver3.slack], groups: [] },
     channels: { approvals: APPROVALS, audit: AUDIT },
     pendingTimeout: 'PT1H',
     standingAccess: [],
     drift: 'alert',
+    expiryWarning: 'PT10M',
+    reminders: null,
+    escalation: null,
     ...over,
   };
 }
@@ -1624,8 +1652,6 @@ export function memoryContext(o: MemoryWorldOptions = {}): MemoryWorld {
   });
   const directory = new MemoryDirectory({
     users: people.map((p) => ({ id: p.slack, name: p.name, email: p.email, tz: 'UTC', deleted: false, isBot: false })),
-    approvers: policy.approvers.users,
-    requesters: policy.requesters.users,
   });
   const signals = { events: 0, work: [] as string[] };
   const log = pino({ level: 'silent' });

@@ -1,32 +1,40 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateApproval, evaluateDenial } from '../../src/domain/approval.ts';
+import { evaluateApproval, evaluateDenial, tally } from '../../src/domain/approval.ts';
 import { addDuration, humanDuration, humanInstant, parseDuration } from '../../src/domain/duration.ts';
 import { quorumProblems, validateSubmission, type Policy } from '../../src/domain/policy.ts';
 import { canTransition, isFinal, REQUEST_STATUSES, type AccessRequest } from '../../src/domain/request.ts';
 import { NOW, pendingRequest } from '../support/fixtures.ts';
+import { memoryProfile } from '../support/memory.ts';
 
 const policy = (over: Partial<Policy> = {}): Policy => ({
   identityCenter: { instanceArn: 'arn:aws:sso:::instance/ssoins-0123456789abcdef', identityStoreId: 'd-0123456789' },
-  profiles: [
-    {
-      id: 'org-admin',
-      name: 'Org admin',
-      accountId: '111111111111',
-      permissionSetArn: 'arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-0123456789abcdef',
-      durations: ['PT15M', 'PT1H'],
-      approvals: 2,
-      requireTicket: true,
-      endSessions: true,
-    },
-  ],
+  profiles: [memoryProfile({ name: 'Org admin', durations: ['PT15M', 'PT1H'], requireTicket: true })],
   requesters: { users: ['UREQ'], groups: [] },
   approvers: { users: ['UA1', 'UA2', 'UA3'], groups: [] },
   channels: { approvals: 'CAPPROVALS', audit: 'CAUDIT' },
   pendingTimeout: 'PT1H',
   standingAccess: [],
   drift: 'alert',
+  expiryWarning: 'PT10M',
+  reminders: null,
+  escalation: null,
   ...over,
 });
+
+/** Two rules: 1 from security (SSEC) and 1 from platform (SPLAT). */
+const twoRules = (over: Partial<Policy> = {}) =>
+  policy({
+    profiles: [
+      memoryProfile({
+        approvals: 2,
+        rules: [
+          { count: 1, from: { users: [], groups: ['SSEC'] }, name: 'security' },
+          { count: 1, from: { users: [], groups: ['SPLAT'] }, name: 'platform' },
+        ],
+      }),
+    ],
+    ...over,
+  });
 
 const request = (over: Partial<AccessRequest> = {}): AccessRequest => pendingRequest({ target: { instanceArn: 'i', accountId: '111111111111', permissionSetArn: 'ps', principalId: 'p' }, ...over });
 
@@ -38,33 +46,71 @@ describe('request lifecycle', () => {
     expect(canTransition('GRANTING', 'FAILED')).toBe(true);
     expect(canTransition('ACTIVE', 'REVOKED')).toBe(false);
     expect(canTransition('REVOKING', 'REVOKED')).toBe(true);
-    expect(REQUEST_STATUSES.filter(isFinal)).toEqual(['REVOKED', 'DENIED', 'CANCELLED', 'EXPIRED', 'FAILED']);
+    expect(canTransition('APPROVED', 'EXTENDED')).toBe(true);
+    expect(REQUEST_STATUSES.filter(isFinal)).toEqual(['REVOKED', 'DENIED', 'CANCELLED', 'EXPIRED', 'FAILED', 'EXTENDED']);
   });
 });
 
 describe('approvals', () => {
   const at = '2026-11-28T00:01:00.000Z';
   it('never counts the requester', () => {
-    const out = evaluateApproval(request(), 'UREQ', true, at);
+    const out = evaluateApproval(request(), 'UREQ', [0], at);
     expect(out).toMatchObject({ ok: false, rejection: { kind: 'self' } });
   });
   it('refuses ineligible approvers', () => {
-    expect(evaluateApproval(request(), 'UX', false, at)).toMatchObject({ ok: false, rejection: { kind: 'ineligible' } });
+    expect(evaluateApproval(request(), 'UX', [], at)).toMatchObject({ ok: false, rejection: { kind: 'ineligible' } });
   });
   it('counts each approver once and reaches quorum on distinct people', () => {
-    const first = evaluateApproval(request(), 'UA1', true, at);
+    const first = evaluateApproval(request(), 'UA1', [0], at);
     expect(first).toMatchObject({ ok: true, quorumReached: false });
     if (!first.ok) throw new Error('unreachable');
-    const again = evaluateApproval(request({ approvals: first.approvals }), 'UA1', true, at);
+    const again = evaluateApproval(request({ approvals: first.approvals }), 'UA1', [0], at);
     expect(again).toMatchObject({ ok: false, rejection: { kind: 'duplicate' } });
-    const second = evaluateApproval(request({ approvals: first.approvals }), 'UA2', true, at);
+    const second = evaluateApproval(request({ approvals: first.approvals }), 'UA2', [0], at);
     expect(second).toMatchObject({ ok: true, quorumReached: true });
   });
   it('refuses decisions on requests that are no longer pending', () => {
-    expect(evaluateApproval(request({ status: 'DENIED' }), 'UA1', true, at)).toMatchObject({ ok: false, rejection: { kind: 'not_pending' } });
-    expect(evaluateDenial(request({ status: 'ACTIVE' }), 'UA1', true, NOW)).toMatchObject({ ok: false, rejection: { kind: 'not_pending' } });
-    expect(evaluateDenial(request(), 'UREQ', true, NOW)).toMatchObject({ ok: false, rejection: { kind: 'self' } });
-    expect(evaluateDenial(request(), 'UA1', true, NOW)).toEqual({ ok: true });
+    expect(evaluateApproval(request({ status: 'DENIED' }), 'UA1', [0], at)).toMatchObject({ ok: false, rejection: { kind: 'not_pending' } });
+    expect(evaluateDenial(request({ status: 'ACTIVE' }), 'UA1', true, NOW, 'no')).toMatchObject({ ok: false, rejection: { kind: 'not_pending' } });
+    expect(evaluateDenial(request(), 'UREQ', true, NOW, 'no')).toMatchObject({ ok: false, rejection: { kind: 'self' } });
+    expect(evaluateDenial(request(), 'UA1', true, NOW, 'no')).toMatchObject({ ok: true, final: true });
+  });
+  it('ends a request only at its number of distinct denials, withdrawing a denier\'s approval', () => {
+    const r = request({ denialsRequired: 2, approvals: [{ slackUserId: 'UA1', at, rules: [0] }] });
+    const first = evaluateDenial(r, 'UA1', true, at, 'not now');
+    expect(first).toMatchObject({ ok: true, final: false, approvals: [] });
+    if (!first.ok) throw new Error('unreachable');
+    const again = evaluateDenial({ ...r, denials: first.denials, approvals: first.approvals }, 'UA1', true, at, 'still no');
+    expect(again).toMatchObject({ ok: false, rejection: { kind: 'duplicate' } });
+    expect(evaluateApproval({ ...r, denials: first.denials, approvals: first.approvals }, 'UA1', [0], at)).toMatchObject({ ok: false, rejection: { kind: 'duplicate' } });
+    expect(evaluateDenial({ ...r, denials: first.denials, approvals: first.approvals }, 'UA2', true, at, 'no')).toMatchObject({ ok: true, final: true });
+  });
+});
+
+describe('approval rules', () => {
+  const at = '2026-11-28T00:01:00.000Z';
+  const rules = [{ count: 1 }, { count: 1 }];
+  it('counts a person toward one rule at most', () => {
+    const t = tally(rules, [{ id: 'both', rules: [0, 1] }]);
+    expect(t).toMatchObject({ counted: 1, required: 2, met: false });
+  });
+  it('moves a person in both pools to the rule nobody else can fill', () => {
+    // "both" first fills security; "sec" can only fill security, so "both" moves to platform.
+    const t = tally(rules, [
+      { id: 'both', rules: [0, 1] },
+      { id: 'sec', rules: [0] },
+    ]);
+    expect(t).toMatchObject({ counted: 2, met: true, perRule: [['sec'], ['both']] });
+  });
+  it('does not let two people of one rule meet another', () => {
+    expect(tally(rules, [{ id: 'a', rules: [0] }, { id: 'b', rules: [0] }])).toMatchObject({ counted: 1, met: false });
+  });
+  it('records an approval that fills no open rule without counting it', () => {
+    const r = request({ approvalsRequired: 2, rules: [{ count: 1, label: 'security' }, { count: 1, label: 'platform' }], approvals: [{ slackUserId: 'US1', at, rules: [0] }] });
+    const out = evaluateApproval(r, 'US2', [0], at);
+    expect(out).toMatchObject({ ok: true, counts: false, quorumReached: false, tally: { counted: 1 } });
+    if (!out.ok) throw new Error('unreachable');
+    expect(evaluateApproval({ ...r, approvals: out.approvals }, 'UP1', [1], at)).toMatchObject({ ok: true, counts: true, quorumReached: true });
   });
 });
 
@@ -92,6 +138,24 @@ describe('quorum safety', () => {
   });
   it('does not count a requester who is also an approver', () => {
     const p = policy({ requesters: { users: ['UA1'], groups: [] } });
+    expect(quorumProblems(p, new Map())).toMatchObject([{ requester: 'UA1' }]);
+  });
+  it('checks every rule without any one person, a person in both pools counting once', () => {
+    // security: S1, S2; platform: P1, P2: safe.
+    const groups = new Map([['SSEC', ['US1', 'US2']], ['SPLAT', ['UP1', 'UP2']]]);
+    expect(quorumProblems(twoRules(), groups)).toEqual([]);
+    // security: BOTH, S1, S2; platform: BOTH: without BOTH, platform has nobody.
+    const thin = new Map([['SSEC', ['UBOTH', 'US1', 'US2']], ['SPLAT', ['UBOTH']]]);
+    expect(quorumProblems(twoRules({ approvers: { users: ['UA1'], groups: [] } }), thin)).toEqual([expect.objectContaining({ message: expect.stringContaining('only with UBOTH') })]);
+    // security: BOTH, S1; platform: BOTH, P1: each person counts once, and without any one of them both rules still hold.
+    const enough = new Map([['SSEC', ['UBOTH', 'US1']], ['SPLAT', ['UBOTH', 'UP1']]]);
+    expect(quorumProblems(twoRules(), enough)).toEqual([]);
+    // A requester in the security group leaves one security approver: that one is required.
+    const requesterInPool = twoRules({ requesters: { users: ['US1'], groups: [] } });
+    expect(quorumProblems(requesterInPool, groups)).toEqual([expect.objectContaining({ requester: 'US1', message: expect.stringContaining('only with US2') })]);
+  });
+  it('checks a profile against its own requesters', () => {
+    const p = policy({ profiles: [memoryProfile({ requesters: { users: ['UA1'], groups: [] } })], approvers: { users: ['UA1', 'UA2', 'UA3'], groups: [] } });
     expect(quorumProblems(p, new Map())).toMatchObject([{ requester: 'UA1' }]);
   });
   it('expands user groups', () => {

@@ -55,7 +55,7 @@ describe('submitRequest', () => {
   it('refuses someone who is not a requester, and stores nothing', async () => {
     const w = memoryContext();
     const r = await submitRequest(w.ctx, outsider.slack, input);
-    expect(r).toEqual({ ok: false, errors: { profile: expect.stringContaining('not on the breakglass requester list') } });
+    expect(r).toEqual({ ok: false, errors: { profile: expect.stringContaining('you are not among its requesters') } });
     expect(await w.ctx.requests.due(null)).toEqual([]);
   });
 
@@ -131,7 +131,7 @@ describe('approve', () => {
     const id = await submitted(w);
     expect((await approve(w.ctx, id, outsider.slack)).ok).toBe(false);
     // Eligibility is read at click time: someone removed from the approvers no longer counts.
-    w.directory.approvers.delete(approver3.slack);
+    w.directory.removed.add(approver3.slack);
     expect((await approve(w.ctx, id, approver3.slack)).message).toContain('not an approver');
     expect((await w.get(id)).approvals).toEqual([]);
     expect(w.eventTypes(id)).toEqual(['request.submitted', 'attempt.rejected', 'attempt.rejected']);
@@ -199,7 +199,7 @@ describe('deny', () => {
     const w = memoryContext();
     const id = await submitted(w, approver1.slack);
     expect((await deny(w.ctx, id, approver1.slack, 'x')).message).toContain('cannot decide your own request');
-    expect((await deny(w.ctx, id, outsider.slack, 'x')).message).toBe('Only breakglass approvers can deny a request.');
+    expect((await deny(w.ctx, id, outsider.slack, 'x')).message).toBe('Only approvers of this request can deny it.');
     expect((await w.get(id)).status).toBe('PENDING');
     expect(w.eventTypes(id).filter((t) => t === 'attempt.rejected')).toHaveLength(2);
   });

@@ -14,7 +14,7 @@
  */
 import { WebAPIPlatformError, WebAPIRateLimitedError, WebAPIRequestError, WebClient, LogLevel, type Logger as SlackLogger } from '@slack/web-api';
 import type { Logger } from 'pino';
-import type { GroupMembers, Policy } from '../../domain/policy.ts';
+import { policyGroupIds, type GroupMembers, type Policy } from '../../domain/policy.ts';
 import { REJECTED_TOKEN } from '../../slack/web.ts';
 import { describeError, type Report } from './report.ts';
 
@@ -206,7 +206,7 @@ export async function checkChannels(client: WebClient, identity: SlackIdentity, 
 
 /** Resolves every user group the policy names; returns the map when all resolved, else null. */
 export async function checkGroups(client: WebClient, policy: Policy, report: Report): Promise<GroupMembers | null> {
-  const ids = [...new Set([...policy.approvers.groups, ...policy.requesters.groups])];
+  const ids = policyGroupIds(policy);
   const groups = new Map<string, string[]>();
   if (ids.length === 0) {
     report.ok('user groups: the policy names none');
@@ -214,7 +214,7 @@ export async function checkGroups(client: WebClient, policy: Policy, report: Rep
   }
   let all = true;
   for (const id of ids) {
-    const roles = [policy.approvers.groups.includes(id) ? 'approvers' : null, policy.requesters.groups.includes(id) ? 'requesters' : null].filter(Boolean).join(' and ');
+    const roles = groupRoles(policy, id);
     const what = `user group ${id} (${roles}) resolves`;
     try {
       const out = await client.usergroups.users.list({ usergroup: id });
@@ -236,4 +236,17 @@ export async function checkGroups(client: WebClient, policy: Policy, report: Rep
     }
   }
   return all ? groups : null;
+}
+
+/** Where the policy names a user group, as people would look for it in the file. */
+function groupRoles(policy: Policy, id: string): string {
+  const roles: string[] = [];
+  if (policy.approvers.groups.includes(id)) roles.push('approvers');
+  if (policy.requesters.groups.includes(id)) roles.push('requesters');
+  if (policy.escalation?.approvers.groups.includes(id)) roles.push('escalation.approvers');
+  for (const p of policy.profiles) {
+    if (p.requesters?.groups.includes(id)) roles.push(`profile ${p.id} requesters`);
+    if (p.rules.some((r) => r.from?.groups.includes(id))) roles.push(`profile ${p.id} approvals`);
+  }
+  return roles.join(' and ');
 }

@@ -14,7 +14,7 @@ export function registerDeny(app: App, ctx: ServiceContext): void {
     await ack();
     const requestId = action.value ?? '';
     try {
-      const found = await deniable(ctx, requestId);
+      const found = await deniable(ctx, requestId, body.user.id);
       if ('refuse' in found) return await tell(respond, found.refuse);
       const r = found.request;
       const summary = `Deny ${mention(r.requester.slackUserId)}'s request for *${escapeMrkdwn(r.profileName)}* (${humanDuration(r.duration)})? The requester sees your reason.`;

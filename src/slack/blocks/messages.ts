@@ -2,8 +2,9 @@ import type { KnownBlock } from '@slack/types';
 import type { DomainEvent } from '../../domain/events.ts';
 import type { DriftAlert, SlackText } from '../../services/ports.ts';
 import { humanDuration, humanInstant } from '../../domain/duration.ts';
+import { rulesOf, tallyOf } from '../../domain/approval.ts';
 import type { AccessRequest } from '../../domain/request.ts';
-import { ACTION_APPROVE, ACTION_DENY, ACTION_DRIFT_REVOKE, ACTION_END_ACCESS } from '../ids.ts';
+import { approveButton, denyButton, driftRevokeButton, endAccessButton } from './buttons.ts';
 import { escapeMrkdwn, mention, mrkdwn, plain, quoteUserText } from '../text.ts';
 
 export type SlackMessage = SlackText;
@@ -19,11 +20,24 @@ const STATUS_LINE: Record<AccessRequest['status'], string> = {
   CANCELLED: ':wastebasket: Cancelled by the requester',
   EXPIRED: ':alarm_clock: Expired without a decision',
   FAILED: ':x: Grant failed',
+  EXTENDED: ':hourglass: Extension applied',
 };
 
-function approvalsLine(r: AccessRequest): string {
-  const who = r.approvals.map((a) => mention(a.slackUserId)).join(', ');
-  return `${r.approvals.length} of ${r.approvalsRequired} approvals${who ? `: ${who}` : ''}`;
+/** "1 of 2 approvals: @ann", or per rule when the profile has several: "security 1 of 1 (@ann) · platform 0 of 1". */
+export function approvalsLine(r: AccessRequest): string {
+  const rules = rulesOf(r);
+  const t = tallyOf(r);
+  const denials = (r.denials ?? []).length > 0 && (r.denialsRequired ?? 1) > 1 ? ` · ${(r.denials ?? []).length} of ${r.denialsRequired ?? 1} denials: ${(r.denials ?? []).map((d) => mention(d.slackUserId)).join(', ')}` : '';
+  if (rules.length === 1) {
+    const who = r.approvals.map((a) => mention(a.slackUserId)).join(', ');
+    return `${t.counted} of ${t.required} approvals${who ? `: ${who}` : ''}${denials}`;
+  }
+  const parts = rules.map((rule, i) => {
+    const who = t.perRule[i] ?? [];
+    return `${escapeMrkdwn(rule.label)} ${who.length} of ${rule.count}${who.length > 0 ? ` (${who.map(mention).join(', ')})` : ''}`;
+  });
+  const extra = r.approvals.filter((a) => !t.perRule.flat().includes(a.slackUserId));
+  return `${t.counted} of ${t.required} approvals: ${parts.join(' · ')}${extra.length > 0 ? ` · also approved: ${extra.map((a) => mention(a.slackUserId)).join(', ')}` : ''}${denials}`;
 }
 
 function outcomeLine(r: AccessRequest): string {
@@ -78,10 +92,7 @@ export function approvalMessage(r: AccessRequest): SlackMessage {
     blocks.push({
       type: 'actions',
       block_id: 'decision',
-      elements: [
-        { type: 'button', action_id: ACTION_APPROVE, style: 'primary', text: plain('Approve'), value: r.id },
-        { type: 'button', action_id: ACTION_DENY, style: 'danger', text: plain('Deny'), value: r.id },
-      ],
+      elements: [approveButton(r), denyButton(r)],
     });
   } else {
     const outcome = outcomeLine(r);
@@ -183,7 +194,7 @@ export function requesterDm(r: AccessRequest, e: DomainEvent, o: { accessPortalU
           {
             type: 'actions',
             block_id: 'access',
-            elements: [{ type: 'button', action_id: ACTION_END_ACCESS, style: 'danger', text: plain('End access now'), value: r.id }],
+            elements: [endAccessButton(r, { label: 'End access now', endsSessions: o.endsSessions })],
           },
         ],
       };
@@ -226,7 +237,7 @@ export function systemAlert(e: DomainEvent): SlackMessage {
         blocks: [
           { type: 'section', text: mrkdwn(body) },
           { type: 'context', elements: [mrkdwn(`Drift \`${text(d.driftId)}\` · approvers may remove it; add it to standingAccess if it is meant to stay`)] },
-          { type: 'actions', block_id: 'drift', elements: [{ type: 'button', action_id: ACTION_DRIFT_REVOKE, style: 'danger', text: plain('Revoke'), value: d.driftId }] },
+          { type: 'actions', block_id: 'drift', elements: [driftRevokeButton(d.driftId, `${d.principalType === 'GROUP' ? 'of group' : 'of user'} ${d.principalId} to ${d.profileName} (account ${d.accountId})`)] },
         ],
       };
     }
