@@ -39,3 +39,9 @@ export function humanInstant(isoInstant: string, zone: string): string {
   if (!local.isValid || local.offset === 0) return utcText;
   return `${local.toFormat(fmt)} ${local.offsetNameShort ?? zone} (${utcText})`;
 }
+
+/** "in 9 minutes", "2 hours ago": how far `isoInstant` is from `nowIso`, as people say it. */
+export function humanRelative(isoInstant: string, nowIso: string): string {
+  const at = DateTime.fromISO(isoInstant, { zone: 'utc' });
+  return at.toRelative({ base: DateTime.fromISO(nowIso, { zone: 'utc' }), locale: 'en' }) ?? isoInstant;
+}
