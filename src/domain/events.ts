@@ -50,7 +50,8 @@ export interface EventPayloads {
   'request.denied': { reason: string };
   /** `by` and `reason` when an operator's kill switch cancelled it. */
   'request.cancelled': { by?: string; reason?: string };
-  'request.expired': { pendingTimeout: string; pendingUntil: string };
+  /** `lapsed`: an extension whose grant ended first, and how. */
+  'request.expired': { pendingTimeout: string; pendingUntil: string; lapsed?: string };
   /** `count`: how many times this person has been refused on this request (the 1st, 10th, 100th… are recorded). */
   'attempt.rejected': { action: string; reason: string; count?: number };
   'grant.started': { target: AssignmentTarget };

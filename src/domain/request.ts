@@ -183,6 +183,8 @@ export interface AccessRequest {
     attempts: number;
     /** Extensions that moved `expiresAt`, oldest first. */
     extensions?: AppliedExtension[];
+    /** The latest extension asked for: one waits for approval at a time, and it lapses when this grant ends. */
+    extensionRequested?: string | null;
     /** The expiry the requester was last warned about (a moved expiry is warned about again). */
     warnedFor?: string | null;
   };

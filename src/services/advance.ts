@@ -1,4 +1,7 @@
+import { kindOf } from '../domain/request.ts';
 import { change } from './change.ts';
+import { applyExtension } from './extend.ts';
+import { warnBeforeExpiry } from './expiry-warning.ts';
 import { cleanUpUnconfirmedGrant } from './cleanup.ts';
 import type { ServiceContext } from './context.ts';
 import { expirePending } from './expire.ts';
@@ -19,13 +22,18 @@ export async function advance(ctx: ServiceContext, id: string): Promise<void> {
       if (now >= request.pendingUntil) await expirePending(ctx, id);
       return;
     case 'APPROVED':
+      if (kindOf(request) === 'extension') await applyExtension(ctx, id);
+      else await grant(ctx, id);
+      return;
     case 'GRANTING':
       await grant(ctx, id);
       return;
     case 'ACTIVE':
       if (request.grant.expiresAt && now >= request.grant.expiresAt) {
         if (await startRevoke(ctx, id, 'expired', null)) await continueRevoke(ctx, id);
+        return;
       }
+      await warnBeforeExpiry(ctx, id);
       return;
     case 'REVOKING':
       await continueRevoke(ctx, id);

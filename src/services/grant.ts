@@ -1,4 +1,5 @@
 import { addDuration } from '../domain/duration.ts';
+import { nextActiveCheck } from '../domain/grant-time.ts';
 import { grantProblem } from '../domain/policy.ts';
 import { transition, type AccessRequest } from '../domain/request.ts';
 import { classifyHolders, lockOwnerFor, settleForeignCreation, withAssignmentLock, type HeldAssignment } from './assignment-lock.ts';
@@ -37,8 +38,8 @@ export async function grant(ctx: ServiceContext, id: string): Promise<void> {
   await withLease(ctx, id, 'GRANTING', (claimed) => runGrant(ctx, claimed));
 }
 
-/** Why the request may not be granted under the policy in force now; null when it may. */
-async function refusal(ctx: ServiceContext, r: AccessRequest): Promise<string | null> {
+/** Why the request may not be granted (an extension: applied) under the policy in force now; null when it may. */
+export async function refusal(ctx: ServiceContext, r: AccessRequest): Promise<string | null> {
   const frozen = await ctx.freeze.get();
   if (frozen) return `breakglass is frozen (by ${frozen.by}: ${frozen.reason}); nothing is granted until an operator lifts the freeze`;
   const now = ctx.clock.now();
@@ -196,7 +197,7 @@ async function activate(ctx: ServiceContext, request: AccessRequest, held: HeldA
     return {
       set: { ...transition(r, 'ACTIVE'), grant: { ...r.grant, grantedAt, expiresAt, alreadyHeld } },
       events: [{ type: 'grant.succeeded', requestId: r.id, actor: null, details: { grantedAt, expiresAt, alreadyHeld, creationRequestId: r.grant.creationRequestId } }],
-      due: expiresAt,
+      due: nextActiveCheck({ ...r, grant: { ...r.grant, grantedAt, expiresAt } }, ctx.policy.expiryWarning) ?? expiresAt,
     };
   });
 }

@@ -10,6 +10,7 @@ import { describeError, pollUntilSettled } from './poll.ts';
 import { endSessions, sessionsKeptBecause } from './sessions.ts';
 import { addDuration } from '../domain/duration.ts';
 import { withLease } from './lease.ts';
+import { lapseWaitingExtension } from './extend.ts';
 
 /** ACTIVE → REVOKING; the caller runs or queues the revoke. Null when the request was not active. */
 export async function startRevoke(
@@ -19,7 +20,7 @@ export async function startRevoke(
   by: string | null,
   extra: { operator?: string; note?: string } = {},
 ): Promise<AccessRequest | null> {
-  return change(ctx, id, ['ACTIVE'], (r, now) => {
+  const started = await change(ctx, id, ['ACTIVE'], (r, now) => {
     const events: DomainEvent[] = [];
     if (by) events.push({ type: 'access.ended', requestId: id, actor: { slackUserId: by, principalId: by === r.requester.slackUserId ? r.requester.principalId : null }, details: { reason } });
     events.push({ type: 'revoke.started', requestId: id, actor: by ? { slackUserId: by, principalId: null } : null, details: { reason, expiresAt: r.grant.expiresAt, ...extra } });
@@ -29,7 +30,17 @@ export async function startRevoke(
       due: now,
     };
   });
+  if (started) await lapseWaitingExtension(ctx, started, LAPSED_BECAUSE[reason]);
+  return started;
 }
+
+const LAPSED_BECAUSE: Record<RevokeReason, string> = {
+  expired: 'the access it extends ran out first',
+  ended: 'the access it extends was ended early',
+  'revoke-all': 'an operator revoked all access',
+  denied: 'the access it extends was denied',
+  unratified: 'the access it extends was not ratified',
+};
 
 /**
  * Removes the assignment unless something else still relies on it, and waits for Identity

@@ -7,6 +7,7 @@ import { registerApprove } from './actions/approve.ts';
 import { registerDeny } from './actions/deny.ts';
 import { registerDriftRevoke } from './actions/drift-revoke.ts';
 import { registerEndAccess } from './actions/end-access.ts';
+import { registerExtend } from './actions/extend.ts';
 import { registerBreakglassCommand } from './commands/breakglass.ts';
 import { registerSubmissions } from './views/submissions.ts';
 import { slackLogger } from './web.ts';
@@ -80,6 +81,7 @@ export function createSlackRuntime(env: Env, ctx: ServiceContext, log: Logger, h
   registerApprove(app, ctx);
   registerDeny(app, ctx);
   registerEndAccess(app, ctx);
+  registerExtend(app, ctx);
   registerDriftRevoke(app, ctx);
   registerSubmissions(app, ctx);
   app.error((error) => {

@@ -11,3 +11,5 @@ export const BLOCK_JUSTIFICATION = 'justification';
 export const BLOCK_TICKET = 'ticket';
 export const BLOCK_REASON = 'reason';
 export const ACTION_DRIFT_REVOKE = 'drift_revoke';
+export const ACTION_EXTEND = 'extend';
+export const EXTEND_VIEW = 'breakglass_extend';

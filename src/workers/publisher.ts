@@ -397,7 +397,7 @@ export class AuditPublisher {
       }
       case 'dm': {
         const profile = this.o.policy.profiles.find((p) => p.id === request.profileId);
-        const dm = requesterDm(request, event, { accessPortalUrl: this.o.policy.identityCenter.accessPortalUrl, endsSessions: profile?.endSessions ?? true });
+        const dm = requesterDm(request, event, { accessPortalUrl: this.o.policy.identityCenter.accessPortalUrl, endsSessions: profile?.endSessions ?? true, now: new Date(this.now()).toISOString() });
         if (!dm) return null;
         const channel = await slack.dmChannel(request.requester.slackUserId);
         await slack.post(channel, mark(dm));

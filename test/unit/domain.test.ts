@@ -3,6 +3,7 @@ import { evaluateApproval, evaluateDenial, tally } from '../../src/domain/approv
 import { addDuration, humanDuration, humanInstant, parseDuration } from '../../src/domain/duration.ts';
 import { quorumProblems, validateSubmission, type Policy } from '../../src/domain/policy.ts';
 import { canTransition, isFinal, REQUEST_STATUSES, type AccessRequest } from '../../src/domain/request.ts';
+import { extensionDurations, warningAt } from '../../src/domain/grant-time.ts';
 import { NOW, pendingRequest } from '../support/fixtures.ts';
 import { memoryProfile } from '../support/memory.ts';
 
@@ -176,5 +177,22 @@ describe('durations', () => {
   it('shows instants in the person’s zone and UTC', () => {
     expect(humanInstant('2026-11-28T12:00:00.000Z', 'America/New_York')).toBe('Sat 28 Nov 2026, 07:00:00 EST (Sat 28 Nov 2026, 12:00:00 UTC)');
     expect(humanInstant('2026-11-28T12:00:00.000Z', 'UTC')).toBe('Sat 28 Nov 2026, 12:00:00 UTC');
+  });
+});
+
+describe('the time box with extensions', () => {
+  const grant = (grantedAt: string, expiresAt: string, warnedFor: string | null = null) => ({
+    grant: { ...pendingRequest().grant, grantedAt, expiresAt, warnedFor },
+  });
+  it('offers only durations that keep the grant within maxTotal', () => {
+    const profile = memoryProfile({ durations: ['PT20M', 'PT1H'], maxTotal: 'PT1H30M' });
+    expect(extensionDurations(profile, grant('2026-12-01T10:00:00.000Z', '2026-12-01T11:00:00.000Z'))).toEqual(['PT20M']);
+    expect(extensionDurations(profile, grant('2026-12-01T10:00:00.000Z', '2026-12-01T11:20:00.000Z'))).toEqual([]);
+  });
+  it('warns once per end, and not for grants shorter than the warning', () => {
+    expect(warningAt(grant('2026-12-01T10:00:00.000Z', '2026-12-01T10:20:00.000Z'), 'PT10M')).toBe('2026-12-01T10:10:00.000Z');
+    expect(warningAt(grant('2026-12-01T10:00:00.000Z', '2026-12-01T10:05:00.000Z'), 'PT10M')).toBeNull();
+    expect(warningAt(grant('2026-12-01T10:00:00.000Z', '2026-12-01T10:20:00.000Z', '2026-12-01T10:20:00.000Z'), 'PT10M')).toBeNull();
+    expect(warningAt(grant('2026-12-01T10:00:00.000Z', '2026-12-01T11:20:00.000Z', '2026-12-01T10:20:00.000Z'), 'PT10M')).toBe('2026-12-01T11:10:00.000Z');
   });
 });

@@ -57,7 +57,8 @@ describe('grant', () => {
     expect(Date.parse(r.grant.grantedAt ?? '')).toBeGreaterThanOrEqual(op?.startedAt ?? Infinity);
     expect(Date.parse(r.grant.grantedAt ?? '')).toBeLessThan(op?.dueAt ?? 0);
     expect(r.grant.expiresAt).toBe(addDuration(r.grant.grantedAt ?? '', 'PT1H'));
-    expect(w.store.dueAt(id)).toBe(r.grant.expiresAt);
+    // The sweeper next looks at it to warn the requester, expiryWarning (10 minutes) before the end.
+    expect(w.store.dueAt(id)).toBe(addDuration(r.grant.expiresAt ?? '', '-PT10M'));
     expect(w.eventTypes(id).slice(-2)).toEqual(['grant.started', 'grant.succeeded']);
     expect(emptySlots(w)).toBe(true);
     expectIdle(w);

@@ -6,7 +6,7 @@
 import type { Button, ConfirmationDialog } from '@slack/types';
 import { humanDuration } from '../../domain/duration.ts';
 import { kindOf, type AccessRequest } from '../../domain/request.ts';
-import { ACTION_APPROVE, ACTION_DENY, ACTION_DRIFT_REVOKE, ACTION_END_ACCESS } from '../ids.ts';
+import { ACTION_APPROVE, ACTION_DENY, ACTION_DRIFT_REVOKE, ACTION_END_ACCESS, ACTION_EXTEND } from '../ids.ts';
 import { plain } from '../text.ts';
 
 /** Slack's limits: title 100, text 300, button labels 30 characters. */
@@ -73,4 +73,9 @@ export function driftRevokeButton(driftId: string, subject: string): Button {
     value: driftId,
     confirm: confirm('Revoke this assignment?', `Remove the assignment ${subject} from Identity Center now? Nothing breakglass granted backs it; the user's open sessions are ended too.`, 'Revoke', 'danger'),
   };
+}
+
+/** Opens the extension form (no confirmation: the form is the next step, and an extension needs approval). */
+export function extendButton(r: AccessRequest): Button {
+  return { type: 'button', action_id: ACTION_EXTEND, text: plain('Extend'), value: r.id };
 }

@@ -1,10 +1,10 @@
 import type { KnownBlock } from '@slack/types';
 import type { DomainEvent } from '../../domain/events.ts';
 import type { DriftAlert, SlackText } from '../../services/ports.ts';
-import { humanDuration, humanInstant } from '../../domain/duration.ts';
+import { humanDuration, humanInstant, humanRelative } from '../../domain/duration.ts';
 import { rulesOf, tallyOf } from '../../domain/approval.ts';
-import type { AccessRequest } from '../../domain/request.ts';
-import { approveButton, denyButton, driftRevokeButton, endAccessButton } from './buttons.ts';
+import { kindOf, type AccessRequest, type RequestKind } from '../../domain/request.ts';
+import { approveButton, denyButton, driftRevokeButton, endAccessButton, extendButton } from './buttons.ts';
 import { escapeMrkdwn, mention, mrkdwn, plain, quoteUserText } from '../text.ts';
 
 export type SlackMessage = SlackText;
@@ -49,7 +49,9 @@ function outcomeLine(r: AccessRequest): string {
     case 'REVOKED':
       return r.revoke?.kept ? `Ended; the assignment was left in place: ${escapeMrkdwn(r.revoke.kept)}` : 'Ended; the assignment was removed';
     case 'FAILED':
-      return `Failed: ${escapeMrkdwn(r.grant.failure ?? 'unknown reason')}`;
+      return kindOf(r) === 'extension' ? `Not applied: ${escapeMrkdwn(r.grant.failure ?? 'unknown reason')}` : `Failed: ${escapeMrkdwn(r.grant.failure ?? 'unknown reason')}`;
+    case 'EXTENDED':
+      return `Extended \`${r.extends ?? ''}\` by ${humanDuration(r.duration)}`;
     default:
       return '';
   }
@@ -81,10 +83,21 @@ function requestFields(r: AccessRequest): KnownBlock[] {
   ];
 }
 
+const HEADER: Record<RequestKind, string> = { access: 'Breakglass request', extension: 'Breakglass extension', emergency: 'EMERGENCY breakglass access' };
+
+/** What kind of request this is, in one line, when it is not plain access. */
+function kindLine(r: AccessRequest): KnownBlock[] {
+  if (kindOf(r) === 'extension' && r.extends) {
+    return [{ type: 'section', text: mrkdwn(`:hourglass: Extends the active access \`${r.extends}\` by *${humanDuration(r.duration)}*; approving moves its end, nothing new is granted.`) }];
+  }
+  return [];
+}
+
 /** The message approvers act on; re-rendered from the stored request after every change. */
 export function approvalMessage(r: AccessRequest): SlackMessage {
   const blocks: KnownBlock[] = [
-    { type: 'header', text: plain(`Breakglass request: ${r.profileName}`, 150) },
+    { type: 'header', text: plain(`${HEADER[kindOf(r)]}: ${r.profileName}`, 150) },
+    ...kindLine(r),
     ...requestFields(r),
     { type: 'context', elements: [mrkdwn(`${STATUS_LINE[r.status]} · ${approvalsLine(r)} · request \`${r.id}\``)] },
   ];
@@ -120,7 +133,9 @@ export function auditReply(e: DomainEvent): string {
     case 'request.submitted':
       return `${who(e)} requested ${text(e.details.profileName)} for ${humanDuration(e.details.duration)}`;
     case 'approval.given':
-      return `${who(e)} approved (${e.details.count} of ${e.details.required})`;
+      return e.details.counted === false
+        ? `${who(e)} approved; it fills no rule still open (${e.details.count} of ${e.details.required})`
+        : `${who(e)} approved (${e.details.count} of ${e.details.required})`;
     case 'request.approved':
       return `Quorum reached: approved by ${e.details.approvers.map(mention).join(', ')}`;
     case 'request.denied':
@@ -128,7 +143,15 @@ export function auditReply(e: DomainEvent): string {
     case 'request.cancelled':
       return e.details.by ? `Cancelled by operator \`${text(e.details.by)}\` (${text(e.details.reason ?? '')})` : `${who(e)} cancelled the request`;
     case 'request.expired':
-      return `Expired: nobody decided within ${humanDuration(e.details.pendingTimeout)}`;
+      return e.details.lapsed ? `Lapsed: ${text(e.details.lapsed)}` : `Expired: nobody decided within ${humanDuration(e.details.pendingTimeout)}`;
+    case 'denial.given':
+      return `${who(e)} denied (${e.details.count} of the ${e.details.required} denials that end it):\n${quoteUserText(e.details.reason, 1000)}`;
+    case 'access.expiring':
+      return `The requester was warned that access ends at ${when(e.details.expiresAt)}`;
+    case 'access.extended':
+      return `Extended by ${humanDuration(e.details.duration)} through \`${text(e.details.extensionId)}\` (approved by ${e.details.approvers.map(mention).join(', ')}): now ends at ${when(e.details.to)} instead of ${when(e.details.from)}`;
+    case 'extension.applied':
+      return `Applied: \`${text(e.details.extends)}\` now ends at ${when(e.details.expiresAt)}`;
     case 'attempt.rejected': {
       const count = e.details.count ?? 1;
       return `:warning: ${who(e)} tried to ${text(e.details.action)} and was refused${count > 1 ? ` (${count} times so far)` : ''}: ${text(e.details.reason)}`;
@@ -166,22 +189,35 @@ export function auditReply(e: DomainEvent): string {
   }
 }
 
-/** What the requester hears, by DM. Null: nothing to say for this event. */
-export function requesterDm(r: AccessRequest, e: DomainEvent, o: { accessPortalUrl: string | undefined; endsSessions: boolean }): SlackMessage | null {
+/** The buttons of an active grant in its requester's DMs: Extend (plain access only) and End access now. */
+function accessButtons(r: AccessRequest, endsSessions: boolean): KnownBlock {
+  const elements = [...(kindOf(r) === 'access' ? [extendButton(r)] : []), endAccessButton(r, { label: 'End access now', endsSessions })];
+  return { type: 'actions', block_id: 'access', elements };
+}
+
+/** What the requester hears, by DM. Null: nothing to say for this event. `now`: when it is sent (for "in 9 minutes"). */
+export function requesterDm(r: AccessRequest, e: DomainEvent, o: { accessPortalUrl: string | undefined; endsSessions: boolean; now: string }): SlackMessage | null {
   const tz = r.requester.tz || 'UTC';
   const name = escapeMrkdwn(r.profileName);
   const simple = (body: string): SlackMessage => ({ text: body, blocks: [{ type: 'section', text: mrkdwn(body) }] });
+  const extension = kindOf(r) === 'extension';
+  const yours = extension ? `Your extension \`${r.id}\` of \`${r.extends ?? ''}\`` : `Your request \`${r.id}\``;
   switch (e.type) {
     case 'request.submitted':
-      return simple(`Your request \`${r.id}\` for *${name}* (${humanDuration(r.duration)}) is waiting for ${r.approvalsRequired} approval${r.approvalsRequired === 1 ? '' : 's'}.`);
+      return simple(
+        extension
+          ? `${yours} (*${name}*, ${humanDuration(r.duration)} more) is waiting for ${r.approvalsRequired} approval${r.approvalsRequired === 1 ? '' : 's'}. If it is not approved before your access ends, it lapses.`
+          : `Your request \`${r.id}\` for *${name}* (${humanDuration(r.duration)}) is waiting for ${r.approvalsRequired} approval${r.approvalsRequired === 1 ? '' : 's'}.`,
+      );
     case 'approval.given':
-      return simple(`${who(e)} approved your request \`${r.id}\` (${e.details.count} of ${e.details.required}).`);
+      return simple(`${who(e)} approved ${extension ? 'your extension' : 'your request'} \`${r.id}\` (${e.details.count} of ${e.details.required}).`);
     case 'request.denied':
-      return simple(`Your request \`${r.id}\` for *${name}* was denied by ${who(e)}:\n${quoteUserText(e.details.reason, 1000)}`);
+      return simple(`${yours} for *${name}* was denied by ${who(e)}:\n${quoteUserText(e.details.reason, 1000)}`);
     case 'request.expired':
-      return simple(`Your request \`${r.id}\` for *${name}* expired: nobody decided in time. Ask again if you still need access.`);
+      if (e.details.lapsed) return simple(`${yours} lapsed: ${text(e.details.lapsed)}.`);
+      return simple(`${yours} for *${name}* expired: nobody decided in time. Ask again if you still need access.`);
     case 'request.cancelled':
-      return e.details.by ? simple(`Your request \`${r.id}\` for *${name}* was cancelled: ${text(e.details.reason ?? 'an operator stopped breakglass')}.`) : null;
+      return e.details.by ? simple(`${yours} for *${name}* was cancelled: ${text(e.details.reason ?? 'an operator stopped breakglass')}.`) : null;
     case 'grant.succeeded': {
       const until = humanInstant(e.details.expiresAt, tz);
       const portal = o.accessPortalUrl ? `<${o.accessPortalUrl}|AWS access portal>` : 'the AWS access portal';
@@ -191,16 +227,20 @@ export function requesterDm(r: AccessRequest, e: DomainEvent, o: { accessPortalU
         blocks: [
           { type: 'section', text: mrkdwn(body) },
           { type: 'context', elements: [mrkdwn(`Request \`${r.id}\` · account ${r.target.accountId} · ${o.endsSessions ? 'when access ends, the assignment is removed and the sessions it opened are ended' : 'ending access removes the assignment; sessions already open last until their own expiry'}`)] },
-          {
-            type: 'actions',
-            block_id: 'access',
-            elements: [endAccessButton(r, { label: 'End access now', endsSessions: o.endsSessions })],
-          },
+          accessButtons(r, o.endsSessions),
         ],
       };
     }
+    case 'access.expiring': {
+      const body = `:hourglass_flowing_sand: Your access to *${name}* (\`${r.id}\`) ends *${humanRelative(e.details.expiresAt, o.now)}*, at ${humanInstant(e.details.expiresAt, tz)}. Need longer? *Extend* asks the approvers; done early? *End access now*.`;
+      return { text: body, blocks: [{ type: 'section', text: mrkdwn(body) }, accessButtons(r, o.endsSessions)] };
+    }
+    case 'access.extended':
+      return simple(`:hourglass: Your access to *${name}* (\`${r.id}\`) was extended by ${humanDuration(e.details.duration)}: it now ends at *${humanInstant(e.details.to, tz)}*.`);
     case 'grant.failed':
-      return simple(`:x: Access for \`${r.id}\` could not be granted: ${text(e.details.reason)}. Nothing was left behind; ask again or contact the platform team.`);
+      return extension
+        ? simple(`:x: ${yours} was not applied: ${text(e.details.reason)}. Your access still ends when it did.`)
+        : simple(`:x: Access for \`${r.id}\` could not be granted: ${text(e.details.reason)}. Nothing was left behind; ask again or contact the platform team.`);
     case 'revoke.kept':
       return simple(`:lock: Your breakglass access \`${r.id}\` to *${name}* has ended; the assignment stays because ${text(e.details.why)}.`);
     case 'sessions.ended':
