@@ -14,6 +14,7 @@ import { DEFAULT_TIMING, type ServiceContext, type Timing } from './services/con
 import type { Clock, Directory, Signals } from './services/ports.ts';
 import { AssignmentStore } from './store/assignments.ts';
 import { DriftStore } from './store/drift.ts';
+import { EmergencyUses } from './store/emergency-uses.ts';
 import type { Database } from './store/dynamo.ts';
 import { FreezeStore } from './store/freeze.ts';
 import { OutboxStore } from './store/outbox.ts';
@@ -77,6 +78,7 @@ export function serviceContext(p: ContextParts): { ctx: ServiceContext; close():
     drift: new DriftStore(p.db),
     freeze: new FreezeStore(p.db),
     sessionDenies: new SessionDenyStore(p.db),
+    emergencyUses: new EmergencyUses(p.db),
     ic,
     directory: p.directory,
     clock: p.clock ?? systemClock,

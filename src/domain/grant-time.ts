@@ -30,10 +30,11 @@ export function warningAt(r: Pick<AccessRequest, 'grant'>, expiryWarning: string
   return at > grantedAt ? at : null;
 }
 
-/** An emergency grant's ratification deadline while it still matters. */
+/** When an emergency grant must next be judged: its ratification deadline, or at once when an approver denied it. */
 export function ratifyDeadline(r: AccessRequest): string | null {
   const e = r.emergency;
-  return kindOf(r) === 'emergency' && e && !e.ratifiedAt && !e.rejected ? e.ratifyBy : null;
+  if (kindOf(r) !== 'emergency' || !e || e.ratifiedAt) return null;
+  return e.rejected ? e.rejected.at : e.ratifyBy;
 }
 
 /** The next instant an active grant needs the sweeper: the earliest of its warning, its ratification deadline and its end. */

@@ -242,6 +242,7 @@ export function longestDuration(profile: Profile): string {
 
 /** Who, of the people a request names, the directory says are eligible now. */
 export interface CurrentEligibility {
+  at: string;
   requesterEligible: boolean;
   /** The request's approvers and the profile's rules each may count toward now (none: not an approver any more). */
   approvers: { id: string; rules: number[] }[];
@@ -267,6 +268,7 @@ export function grantProblem(policy: Policy, r: AccessRequest, now: CurrentEligi
     if (!profile.emergency) return `profile "${profile.id}" no longer offers emergency access`;
     if (!fitsWithin(r.duration, profile.emergency.maxDuration)) return `${r.duration} is longer than the ${profile.emergency.maxDuration} emergency access profile "${profile.id}" allows now`;
     if (r.emergency?.rejected) return `an approver denied it before it was granted (${r.emergency.rejected.reason})`;
+    if (r.emergency && !r.emergency.ratifiedAt && now.at >= r.emergency.ratifyBy) return 'the quorum did not ratify it before its deadline, and it was never granted';
     return null;
   }
   if (!profile.durations.includes(r.duration)) return `${r.duration} is not a duration profile "${profile.id}" offers now (${profile.durations.join(', ')})`;

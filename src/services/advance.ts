@@ -1,5 +1,6 @@
 import { kindOf } from '../domain/request.ts';
 import { change } from './change.ts';
+import { revokeRejectedEmergency } from './emergency.ts';
 import { applyExtension } from './extend.ts';
 import { warnBeforeExpiry } from './expiry-warning.ts';
 import { cleanUpUnconfirmedGrant } from './cleanup.ts';
@@ -31,6 +32,10 @@ export async function advance(ctx: ServiceContext, id: string): Promise<void> {
     case 'ACTIVE':
       if (request.grant.expiresAt && now >= request.grant.expiresAt) {
         if (await startRevoke(ctx, id, 'expired', null)) await continueRevoke(ctx, id);
+        return;
+      }
+      if (kindOf(request) === 'emergency' && (await revokeRejectedEmergency(ctx, request))) {
+        await continueRevoke(ctx, id);
         return;
       }
       await warnBeforeExpiry(ctx, id);

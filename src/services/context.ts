@@ -6,6 +6,7 @@ import type {
   CreationSlotsPort,
   Directory,
   DriftStorePort,
+  EmergencyUsePort,
   FreezePort,
   IdentityCenterPort,
   OutboxPort,
@@ -47,6 +48,7 @@ export interface ServiceContext extends Signals {
   drift: DriftStorePort;
   freeze: FreezePort;
   sessionDenies: SessionDenyStorePort;
+  emergencyUses: EmergencyUsePort;
   ic: IdentityCenterPort;
   directory: Directory;
   clock: Clock;

@@ -46,7 +46,7 @@ export async function refusal(ctx: ServiceContext, r: AccessRequest): Promise<st
   const approvers: { id: string; rules: number[] }[] = [];
   for (const a of r.approvals) approvers.push({ id: a.slackUserId, rules: await approverRules(ctx, r, a.slackUserId, now) });
   const profile = profileOf(ctx, r.profileId);
-  return grantProblem(ctx.policy, r, { requesterEligible: profile !== null && (await mayRequest(ctx, profile, r.requester.slackUserId)), approvers });
+  return grantProblem(ctx.policy, r, { at: now, requesterEligible: profile !== null && (await mayRequest(ctx, profile, r.requester.slackUserId)), approvers });
 }
 
 async function refuse(ctx: ServiceContext, id: string, from: ['APPROVED'] | ['GRANTING'], reason: string): Promise<void> {

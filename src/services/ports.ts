@@ -153,7 +153,7 @@ export interface FreezePort {
 // ---------------------------------------------------------------- the outbox and the chain
 
 /** Slack deliveries of one event (and its place in the chain). */
-export type DeliveryStep = 'chain' | 'approvalMessage' | 'thread' | 'dm' | 'views' | 'shout' | 'alertUpdate';
+export type DeliveryStep = 'chain' | 'approvalMessage' | 'thread' | 'dm' | 'views' | 'shout' | 'alertUpdate' | `notify:${string}`;
 
 /** An event as it waits in an item's outbox, with what has been done with it so far. */
 export type QueuedEvent = DomainEvent & {
@@ -236,6 +236,15 @@ export interface SessionDenyStorePort {
   unlock(permissionSetArn: string, owner: string): Promise<boolean>;
   /** Permission sets with a denial whose time to go has come. */
   due(now: string): Promise<string[]>;
+}
+
+/** How often a person used emergency access to a profile. */
+export interface EmergencyUsePort {
+  /**
+   * Records a use at `now` unless `limit` uses fall within the `windowMs` before it; null when
+   * recorded, else the uses that stand in the way (oldest first).
+   */
+  take(slackUserId: string, profileId: string, now: string, windowMs: number, limit: number): Promise<string[] | null>;
 }
 
 export interface CheckpointStorePort {

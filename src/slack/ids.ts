@@ -13,3 +13,4 @@ export const BLOCK_REASON = 'reason';
 export const ACTION_DRIFT_REVOKE = 'drift_revoke';
 export const ACTION_EXTEND = 'extend';
 export const EXTEND_VIEW = 'breakglass_extend';
+export const EMERGENCY_VIEW = 'breakglass_emergency';

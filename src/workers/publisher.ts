@@ -4,7 +4,7 @@ import type { Policy } from '../domain/policy.ts';
 import type { AccessRequest } from '../domain/request.ts';
 import type { ChainAnchors } from '../audit/anchors.ts';
 import { SlackDeliveryError, type AuditSlack, type Clock, type DeliveryStep, type DriftAlert, type ItemKey, type OutboxItem, type OutboxPort, type QueuedEvent, type SlackText } from '../services/ports.ts';
-import { approvalMessage, auditParent, auditReply, closedDriftAlert, markRepeat, requesterDm, systemAlert } from '../slack/blocks/messages.ts';
+import { approvalMessage, approverEmergencyDm, auditParent, auditReply, closedDriftAlert, markRepeat, requesterDm, systemAlert } from '../slack/blocks/messages.ts';
 import { toRequest } from '../store/requests.ts';
 
 
@@ -21,12 +21,15 @@ function slackSteps(e: QueuedEvent): Step[] {
   const steps: Step[] = [];
   if (e.type === 'request.submitted') steps.push('approvalMessage');
   steps.push('thread', 'dm', 'views');
-  if (e.type === 'revoke.failed' || (e.type === 'sessions.retrying' && e.details.attempt >= 3)) steps.push('shout');
+  if (e.type === 'revoke.failed' || (e.type === 'sessions.retrying' && e.details.attempt >= 3) || e.type === 'emergency.invoked' || e.type === 'emergency.rejected') steps.push('shout');
+  // Every approver who may ratify an emergency hears of it directly, one recorded step each.
+  if (e.type === 'emergency.invoked') steps.push(...e.details.notified.map((u): Step => `notify:${u}`));
   return steps;
 }
 
 /** Slack steps that post a new message (a repeat would show twice); updates are idempotent. */
 const POSTS = new Set<DeliveryStep>(['approvalMessage', 'thread', 'dm', 'shout']);
+const isPost = (step: DeliveryStep) => POSTS.has(step) || step.startsWith('notify:');
 const DELIVERY_LEASE_MS = 30_000;
 
 export interface PublisherOptions {
@@ -334,12 +337,12 @@ export class AuditPublisher {
       if (!(await this.claimDelivery(item.key))) throw new Error('lost the delivery claim to another replica');
       // A post that was started before but never recorded may have landed: say so on the repeat.
       const repeat = event.tried?.[step] === true;
-      if (POSTS.has(step) && !repeat) await this.o.outbox.markTried(item.key, event.id, step);
+      if (isPost(step) && !repeat) await this.o.outbox.markTried(item.key, event.id, step);
       try {
         const extra = await this.deliverStep(step, item, event, request, repeat);
         await this.o.outbox.markDone(item.key, 0, event.id, step, extra ?? undefined);
       } catch (err) {
-        if (err instanceof SlackDeliveryError && err.refused && POSTS.has(step)) await this.o.outbox.clearTried(item.key, event.id, step);
+        if (err instanceof SlackDeliveryError && err.refused && isPost(step)) await this.o.outbox.clearTried(item.key, event.id, step);
         if (err instanceof SlackDeliveryError && err.permanent) {
           this.o.log.warn({ event: 'audit.slack_skipped', step, eventId: event.id, error: err.message }, 'Slack will not accept this delivery; skipped');
           await this.o.outbox.markDone(item.key, 0, event.id, step);
@@ -376,6 +379,12 @@ export class AuditPublisher {
       return null;
     }
     if (!request) return null;
+    if (step.startsWith('notify:')) {
+      if (event.type !== 'emergency.invoked') return null;
+      const channel = await slack.dmChannel(step.slice('notify:'.length));
+      await slack.post(channel, mark(approverEmergencyDm(request, event)));
+      return null;
+    }
     switch (step) {
       case 'approvalMessage': {
         if (request.slack.approvalMessage) return null;

@@ -12,6 +12,7 @@ import {
   ConflictError,
   type AssignmentStorePort,
   type CheckpointStorePort,
+  type EmergencyUsePort,
   type SessionDenyStorePort,
   type CreationSlotsPort,
   type DriftStorePort,
@@ -25,6 +26,7 @@ import { CheckpointStore } from '../../src/store/checkpoints.ts';
 import { SessionDenyStore } from '../../src/store/session-denies.ts';
 import { DriftStore } from '../../src/store/drift.ts';
 import { ensureTable, type Database } from '../../src/store/dynamo.ts';
+import { EmergencyUses } from '../../src/store/emergency-uses.ts';
 import { FreezeStore } from '../../src/store/freeze.ts';
 import { refusalKey, requestKey, systemOutboxKey } from '../../src/store/keys.ts';
 import { OutboxStore } from '../../src/store/outbox.ts';
@@ -43,6 +45,7 @@ interface Stores {
   outbox: OutboxPort;
   checkpoints: CheckpointStorePort;
   sessionDenies: SessionDenyStorePort;
+  emergencyUses: EmergencyUsePort;
   /** The raw item, as DynamoDB holds it. */
   raw(key: ItemKey): Promise<Record<string, unknown> | undefined>;
 }
@@ -73,6 +76,7 @@ const implementations: Array<[string, () => Promise<Stores>]> = [
         outbox: new OutboxStore(db),
         checkpoints: new CheckpointStore(db),
         sessionDenies: new SessionDenyStore(db),
+        emergencyUses: new EmergencyUses(db),
         raw: async (key) => (await db.doc.send(new GetCommand({ TableName: table, Key: key, ConsistentRead: true }))).Item,
       };
     },
@@ -90,6 +94,7 @@ const implementations: Array<[string, () => Promise<Stores>]> = [
         outbox: s.outbox,
         checkpoints: s.checkpoints,
         sessionDenies: s.sessionDenies,
+        emergencyUses: s.emergencyUses,
         raw: async (key) => s.table.get(key),
       };
     },
@@ -577,6 +582,22 @@ describe.each(implementations)('stores: %s', (_name, make) => {
       expect(await s.sessionDenies.saveAndUnlock(PS, 'b', { denies: {} }, null)).toBe(true);
       expect(await s.sessionDenies.due(at(99_999))).toEqual([]);
       expect(await s.sessionDenies.unlock(PS, 'b')).toBe(false);
+    });
+  });
+
+  describe('emergency uses', () => {
+    it('takes uses up to the limit per person and profile within the window, and none of two at once beyond it', async () => {
+      const s = await make();
+      const day = 24 * 3600 * 1000;
+      expect(await s.emergencyUses.take('U1', 'org-admin', NOW, day, 1)).toBeNull();
+      expect(await s.emergencyUses.take('U1', 'org-admin', at(60), day, 1)).toEqual([NOW]);
+      // Another profile, another person: counted apart.
+      expect(await s.emergencyUses.take('U1', 'billing', at(60), day, 1)).toBeNull();
+      expect(await s.emergencyUses.take('U2', 'org-admin', at(60), day, 1)).toBeNull();
+      // A day later the old use no longer counts.
+      expect(await s.emergencyUses.take('U1', 'org-admin', at(24 * 3600 + 1), day, 1)).toBeNull();
+      const raced = await Promise.all([s.emergencyUses.take('U3', 'org-admin', NOW, day, 1), s.emergencyUses.take('U3', 'org-admin', at(1), day, 1)]);
+      expect(raced.filter((r) => r === null)).toHaveLength(1);
     });
   });
 });

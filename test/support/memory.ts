@@ -47,6 +47,7 @@ import {
   type CreationSlotsPort,
   type DeliveryStep,
   type Directory,
+  type EmergencyUsePort,
   type DriftAlert,
   type DriftStatus,
   type DriftStorePort,
@@ -71,6 +72,7 @@ import {
 import { assignmentKey } from '../../src/store/assignments.ts';
 import { driftKey } from '../../src/store/drift.ts';
 import { AUDIT_PARTITION, auditKey, DUE_PARTITION, OUTBOX_PARTITION, refusalKey, requestKey, seqKey, systemOutboxKey } from '../../src/store/keys.ts';
+import { emergencyUsesKey } from '../../src/store/emergency-uses.ts';
 import { materialize, REQUEST_FIELDS, toRequest } from '../../src/store/requests.ts';
 import { chainRecordOf } from '../../src/store/outbox.ts';
 import { mulberry32 } from './pacing.ts';
@@ -958,6 +960,25 @@ export interface MemoryStoreOptions extends MemoryTableOptions {
 }
 
 /** Every store port on one memory table, as the bot has them on one DynamoDB table. */
+/** EmergencyUses in memory: one list per person and profile, replaced whole under a version check. */
+export class MemoryEmergencyUses implements EmergencyUsePort {
+  constructor(private readonly table: MemoryTable) {}
+
+  async take(slackUserId: string, profileId: string, now: string, windowMs: number, limit: number): Promise<string[] | null> {
+    const key = emergencyUsesKey(slackUserId, profileId);
+    await this.table.turn();
+    const it = this.table.get(key);
+    const version = typeof it?.version === 'number' ? it.version : 0;
+    const since = Date.parse(now) - windowMs;
+    const recent = ((it?.uses as string[] | undefined) ?? []).filter((u) => Date.parse(u) > since);
+    if (recent.length >= limit) return recent;
+    await this.table.turn();
+    const written = this.table.updateIf(key, (e) => (e?.version ?? 0) === version, (d) => Object.assign(d, { uses: [...recent, now], version: version + 1 }));
+    if (!written) return this.take(slackUserId, profileId, now, windowMs, limit);
+    return null;
+  }
+}
+
 export class MemoryStore {
   readonly table: MemoryTable;
   readonly requests: MemoryRequests;
@@ -968,6 +989,7 @@ export class MemoryStore {
   readonly outbox: MemoryOutbox;
   readonly checkpoints: MemoryCheckpoints;
   readonly sessionDenies: MemorySessionDenies;
+  readonly emergencyUses: MemoryEmergencyUses;
 
   constructor(o: MemoryStoreOptions = {}) {
     this.table = new MemoryTable(o);
@@ -979,6 +1001,7 @@ export class MemoryStore {
     this.outbox = new MemoryOutbox(this.table);
     this.checkpoints = new MemoryCheckpoints(this.table);
     this.sessionDenies = new MemorySessionDenies(this.table);
+    this.emergencyUses = new MemoryEmergencyUses(this.table);
   }
 
   /** The request item as stored (with its outbox, lease and claim). */
@@ -1601,7 +1624,7 @@ export interface MemoryWorld {
   plantRecord(record: AssignmentRecord, principalId?: string): Promise<void>;
 }
 
-type PortName = 'requests' | 'assignments' | 'outbox' | 'slots' | 'drift' | 'freeze' | 'sessionDenies' | 'ic';
+type PortName = 'requests' | 'assignments' | 'outbox' | 'slots' | 'drift' | 'freeze' | 'sessionDenies' | 'emergencyUses' | 'ic';
 
 /**
  * Another replica on the same world, killed right after one call returns: from then on every
@@ -1634,6 +1657,7 @@ export function dyingReplica(w: MemoryWorld, port: PortName, method: string, o: 
     drift: wrap('drift', c.drift),
     freeze: wrap('freeze', c.freeze),
     sessionDenies: wrap('sessionDenies', c.sessionDenies),
+    emergencyUses: wrap('emergencyUses', c.emergencyUses),
     ic: wrap('ic', c.ic),
     killed: () => dead,
   };
@@ -1664,6 +1688,7 @@ export function memoryContext(o: MemoryWorldOptions = {}): MemoryWorld {
     drift: store.drift,
     freeze: store.freeze,
     sessionDenies: store.sessionDenies,
+    emergencyUses: store.emergencyUses,
     ic,
     directory,
     clock,

@@ -87,6 +87,16 @@ const HEADER: Record<RequestKind, string> = { access: 'Breakglass request', exte
 
 /** What kind of request this is, in one line, when it is not plain access. */
 function kindLine(r: AccessRequest): KnownBlock[] {
+  const e = r.emergency;
+  if (kindOf(r) === 'emergency' && e) {
+    const incident = r.ticket ? ` for incident *${escapeMrkdwn(r.ticket)}*` : '';
+    const state = e.ratifiedAt
+      ? `:white_check_mark: Ratified at ${humanInstant(e.ratifiedAt, 'UTC')}.`
+      : e.rejected
+        ? `:lock: ${e.rejected.why === 'denied' ? `Denied by ${mention(e.rejected.by ?? '')}` : `Not ratified: ${escapeMrkdwn(e.rejected.reason)}`}; the access is revoked.`
+        : `The quorum must *Ratify* by *${humanInstant(e.ratifyBy, 'UTC')}*, or the access is revoked; one *Deny* revokes it now.`;
+    return [{ type: 'section', text: mrkdwn(`:rotating_light: *EMERGENCY*: granted at once${incident}, without approval. ${state}`) }];
+  }
   if (kindOf(r) === 'extension' && r.extends) {
     return [{ type: 'section', text: mrkdwn(`:hourglass: Extends the active access \`${r.extends}\` by *${humanDuration(r.duration)}*; approving moves its end, nothing new is granted.`) }];
   }
@@ -101,7 +111,7 @@ export function approvalMessage(r: AccessRequest): SlackMessage {
     ...requestFields(r),
     { type: 'context', elements: [mrkdwn(`${STATUS_LINE[r.status]} · ${approvalsLine(r)} · request \`${r.id}\``)] },
   ];
-  if (r.status === 'PENDING') {
+  if (takesDecisions(r)) {
     blocks.push({
       type: 'actions',
       block_id: 'decision',
@@ -112,6 +122,13 @@ export function approvalMessage(r: AccessRequest): SlackMessage {
     if (outcome) blocks.push({ type: 'section', text: mrkdwn(outcome) });
   }
   return { text: `Breakglass request from ${mention(r.requester.slackUserId)} for ${r.profileName}: ${STATUS_LINE[r.status]} (${approvalsLine(r)})`, blocks };
+}
+
+/** Whether the message offers Approve / Deny: a pending request, or an emergency grant awaiting ratification. */
+function takesDecisions(r: AccessRequest): boolean {
+  if (kindOf(r) !== 'emergency') return r.status === 'PENDING';
+  const e = r.emergency;
+  return Boolean(e && !e.ratifiedAt && !e.rejected && ['APPROVED', 'GRANTING', 'ACTIVE'].includes(r.status));
 }
 
 /** The audit thread's parent: names the request and the requester and always shows the current state. */
@@ -150,6 +167,14 @@ export function auditReply(e: DomainEvent): string {
       return `The requester was warned that access ends at ${when(e.details.expiresAt)}`;
     case 'access.extended':
       return `Extended by ${humanDuration(e.details.duration)} through \`${text(e.details.extensionId)}\` (approved by ${e.details.approvers.map(mention).join(', ')}): now ends at ${when(e.details.to)} instead of ${when(e.details.from)}`;
+    case 'emergency.invoked':
+      return `:rotating_light: EMERGENCY: ${who(e)} took access at once, without approval${e.details.incident ? ` (incident ${text(e.details.incident)})` : ''}; the quorum must ratify it by ${when(e.details.ratifyBy)} or it is revoked. ${e.details.notified.length} approver${e.details.notified.length === 1 ? '' : 's'} alerted by DM`;
+    case 'emergency.ratified':
+      return `Emergency access ratified by ${e.details.approvers.map(mention).join(', ')}`;
+    case 'emergency.rejected':
+      return e.details.why === 'denied'
+        ? `:rotating_light: Emergency access denied by ${who(e)}; revoking it now`
+        : `:rotating_light: Emergency access was not ratified: ${text(e.details.reason)}; revoking it now`;
     case 'extension.applied':
       return `Applied: \`${text(e.details.extends)}\` now ends at ${when(e.details.expiresAt)}`;
     case 'attempt.rejected': {
@@ -235,6 +260,18 @@ export function requesterDm(r: AccessRequest, e: DomainEvent, o: { accessPortalU
       const body = `:hourglass_flowing_sand: Your access to *${name}* (\`${r.id}\`) ends *${humanRelative(e.details.expiresAt, o.now)}*, at ${humanInstant(e.details.expiresAt, tz)}. Need longer? *Extend* asks the approvers; done early? *End access now*.`;
       return { text: body, blocks: [{ type: 'section', text: mrkdwn(body) }, accessButtons(r, o.endsSessions)] };
     }
+    case 'emergency.invoked':
+      return simple(
+        `:rotating_light: Emergency access to *${name}* (\`${r.id}\`) is being granted now. Every approver was alerted: unless the quorum ratifies it by *${humanInstant(e.details.ratifyBy, tz)}*, or if anyone denies it, it is revoked at once.`,
+      );
+    case 'emergency.ratified':
+      return simple(`:white_check_mark: Your emergency access \`${r.id}\` to *${name}* was ratified by ${e.details.approvers.map(mention).join(', ')}; it runs until it ends.`);
+    case 'emergency.rejected':
+      return simple(
+        e.details.why === 'denied'
+          ? `:lock: Your emergency access \`${r.id}\` to *${name}* was denied by ${who(e)}; it is being revoked now.`
+          : `:lock: Your emergency access \`${r.id}\` to *${name}* was not ratified in time (${text(e.details.reason)}); it is being revoked now.`,
+      );
     case 'access.extended':
       return simple(`:hourglass: Your access to *${name}* (\`${r.id}\`) was extended by ${humanDuration(e.details.duration)}: it now ends at *${humanInstant(e.details.to, tz)}*.`);
     case 'grant.failed':
@@ -254,6 +291,20 @@ export function requesterDm(r: AccessRequest, e: DomainEvent, o: { accessPortalU
     default:
       return null;
   }
+}
+
+/** The DM every eligible approver gets when someone takes emergency access: what, why, and Ratify / Deny. */
+export function approverEmergencyDm(r: AccessRequest, e: Extract<DomainEvent, { type: 'emergency.invoked' }>): SlackMessage {
+  const incident = e.details.incident ? ` for incident *${text(e.details.incident)}*` : '';
+  const body = `:rotating_light: *EMERGENCY*: ${mention(r.requester.slackUserId)} took access to *${escapeMrkdwn(r.profileName)}* (account ${r.target.accountId}) for ${humanDuration(r.duration)}${incident}, without approval. Ratify by *${humanInstant(e.details.ratifyBy, 'UTC')}* or it is revoked; one denial revokes it now.`;
+  return {
+    text: body,
+    blocks: [
+      { type: 'section', text: mrkdwn(body) },
+      { type: 'section', text: mrkdwn(`*Justification*\n${quoteUserText(r.justification, 1500)}`) },
+      { type: 'actions', block_id: 'decision', elements: [approveButton(r), denyButton(r)] },
+    ],
+  };
 }
 
 /** Who holds what, in a drift alert. */

@@ -27,6 +27,14 @@ export function registerBreakglassCommand(app: App, ctx: ServiceContext): void {
         await ack();
         await client.views.open({ trigger_id: command.trigger_id, view: requestModal(ctx.policy.profiles) });
         return;
+      case 'emergency':
+        if (!ctx.policy.profiles.some((p) => p.emergency)) {
+          await ack({ response_type: 'ephemeral', text: `No profile offers emergency access; ask with \`${COMMAND} request\`.` });
+          return;
+        }
+        await ack();
+        await client.views.open({ trigger_id: command.trigger_id, view: requestModal(ctx.policy.profiles, 'emergency') });
+        return;
       case 'help':
         await ack({ response_type: 'ephemeral', text: HELP });
         return;

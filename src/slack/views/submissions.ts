@@ -2,9 +2,10 @@ import type { App, SlackViewMiddlewareArgs } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
 import type { ServiceContext } from '../../services/context.ts';
 import { deny } from '../../services/deny.ts';
+import { invokeEmergency } from '../../services/emergency.ts';
 import { requestExtension } from '../../services/extend.ts';
 import { submitRequest, type SubmitResult } from '../../services/submit-request.ts';
-import { BLOCK_DURATION, BLOCK_JUSTIFICATION, BLOCK_PROFILE, BLOCK_REASON, BLOCK_TICKET, DENY_VIEW, EXTEND_VIEW, REQUEST_VIEW } from '../ids.ts';
+import { BLOCK_DURATION, BLOCK_JUSTIFICATION, BLOCK_PROFILE, BLOCK_REASON, BLOCK_TICKET, DENY_VIEW, EMERGENCY_VIEW, EXTEND_VIEW, REQUEST_VIEW } from '../ids.ts';
 import { plain } from '../text.ts';
 import { describeError } from '../../services/poll.ts';
 
@@ -66,6 +67,18 @@ export function registerSubmissions(app: App, ctx: ServiceContext): void {
     const values = view.state.values as StateValues;
     await answer(ctx, ack, client, body.user.id, 'request', () =>
       submitRequest(ctx, body.user.id, {
+        profileId: selected(values, BLOCK_PROFILE),
+        duration: selected(values, BLOCK_DURATION),
+        justification: typed(values, BLOCK_JUSTIFICATION),
+        ticket: typed(values, BLOCK_TICKET),
+      }),
+    );
+  });
+
+  app.view(EMERGENCY_VIEW, async ({ ack, body, view, client }) => {
+    const values = view.state.values as StateValues;
+    await answer(ctx, ack, client, body.user.id, 'emergency request', () =>
+      invokeEmergency(ctx, body.user.id, {
         profileId: selected(values, BLOCK_PROFILE),
         duration: selected(values, BLOCK_DURATION),
         justification: typed(values, BLOCK_JUSTIFICATION),
