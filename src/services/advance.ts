@@ -3,6 +3,7 @@ import { cleanUpUnconfirmedGrant } from './cleanup.ts';
 import type { ServiceContext } from './context.ts';
 import { expirePending } from './expire.ts';
 import { grant } from './grant.ts';
+import { nudgeApprovers } from './nudge.ts';
 import { continueRevoke, startRevoke } from './revoke.ts';
 
 /**
@@ -17,6 +18,7 @@ export async function advance(ctx: ServiceContext, id: string): Promise<void> {
   switch (request.status) {
     case 'PENDING':
       if (now >= request.pendingUntil) await expirePending(ctx, id);
+      else await nudgeApprovers(ctx, id);
       return;
     case 'APPROVED':
     case 'GRANTING':
