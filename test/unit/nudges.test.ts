@@ -1,14 +1,16 @@
 /**
  * Reminders and escalation (src/services/nudge.ts, src/domain/nudges.ts) on the in-memory ports
- * and a virtual clock: when they happen and whom they mention.
+ * and a virtual clock: when they happen, whom they mention, and what the publisher posts.
  */
 import { describe, expect, it } from 'vitest';
 import type { Policy } from '../../src/domain/policy.ts';
 import { advance } from '../../src/services/advance.ts';
 import { approve } from '../../src/services/approve.ts';
+import { cancel } from '../../src/services/cancel.ts';
 import { deny } from '../../src/services/deny.ts';
 import { submitRequest } from '../../src/services/submit-request.ts';
-import { memoryContext, memoryProfile, PEOPLE, type MemoryWorld } from '../support/memory.ts';
+import { AuditPublisher } from '../../src/workers/publisher.ts';
+import { APPROVALS, AUDIT, memoryContext, memoryProfile, PEOPLE, type MemoryWorld } from '../support/memory.ts';
 
 const { requester, approver1, approver2, approver3, outsider } = PEOPLE;
 const MIN = 60_000;
@@ -38,6 +40,16 @@ const nudgeEvents = (w: MemoryWorld, id: string) =>
     .events(id)
     .filter((e) => e.type === 'request.reminded' || e.type === 'request.escalated')
     .map((e) => ({ type: e.type, at: e.at, mentioned: (e.details as { mentioned: string[] }).mentioned }));
+
+function publisher(w: MemoryWorld): AuditPublisher {
+  return new AuditPublisher({ owner: 'replica-1', outbox: w.ctx.outbox, slack: w.slack, policy: w.policy, log: w.log, clock: w.clock });
+}
+
+async function deliver(w: MemoryWorld): Promise<void> {
+  const p = publisher(w);
+  p.kick();
+  await p.idle();
+}
 
 describe('when a request is due', () => {
   it('is due at its first reminder or escalation when that comes before its pending timeout', async () => {
@@ -164,5 +176,69 @@ describe('escalation', () => {
     expect(await approve(w.ctx, id, outsider.slack)).toMatchObject({ ok: true });
     expect((await w.get(id)).status).toBe('APPROVED');
     expect(nudgeEvents(w, id)).toEqual([]);
+  });
+});
+
+describe('in Slack', () => {
+  it('replies in the approval message\'s thread, notes each in the audit thread, shows the escalation on the message, and tells everyone pinged who decided', async () => {
+    const w = memoryContext({ start, policy: { ...remindEvery15, ...escalateAfter30 } });
+    const id = await submitted(w);
+    await deliver(w);
+    const [approval] = w.slack.messages(APPROVALS);
+    const [parent] = w.slack.messages(AUDIT);
+    await approve(w.ctx, id, approver1.slack);
+    await sweepAt(w, id, 15);
+    await sweepAt(w, id, 30);
+    await deliver(w);
+    const replies = () => w.slack.replies(APPROVALS, approval?.ts ?? '').map((m) => m.text);
+    expect(replies()).toEqual([
+      `:bell: Reminder: this request is still waiting for a decision, until Sat 28 Nov 2026, 01:00:00 UTC. <@${approver2.slack}>, <@${approver3.slack}>: please approve or deny it above.`,
+      `:arrow_up: Escalated: nobody decided within 30 minutes, so <@${outsider.slack}> may now approve or deny this request too.`,
+      expect.stringContaining(`<@${approver2.slack}>, <@${approver3.slack}>: please approve`),
+    ]);
+    expect(replies().join()).not.toContain(requester.slack);
+    const audit = w.slack.replies(AUDIT, parent?.ts ?? '').map((m) => m.text);
+    expect(audit).toContain(`Reminded the approvers who have not acted: <@${approver2.slack}>, <@${approver3.slack}>`);
+    expect(audit).toContain(`Escalated after 30 minutes: <@${outsider.slack}> may approve too`);
+    const shown = JSON.stringify(w.slack.updates.filter((u) => u.ts === approval?.ts).at(-1)?.blocks);
+    expect(shown).toContain(`Escalated at Sat 28 Nov 2026, 00:30:00 UTC: <@${outsider.slack}> may approve too`);
+
+    await approve(w.ctx, id, outsider.slack);
+    await deliver(w);
+    expect(replies()).toHaveLength(4);
+    // The approvers as the quorum counted them; everyone else pinged once each.
+    expect(replies()[3]).toBe(`:white_check_mark: Decided: approved by <@${outsider.slack}>, <@${approver1.slack}>. <@${approver2.slack}>, <@${approver3.slack}>: nothing left to do here.`);
+  });
+
+  it('says nothing more in the thread of a request nobody was reminded of', async () => {
+    const w = memoryContext({ start, policy: remindEvery15 });
+    const id = await submitted(w);
+    await cancel(w.ctx, id, requester.slack);
+    await deliver(w);
+    const [approval] = w.slack.messages(APPROVALS);
+    expect(w.slack.replies(APPROVALS, approval?.ts ?? '')).toEqual([]);
+  });
+
+  it('keeps a long list of mentions within Slack\'s limits and says how many more there are', async () => {
+    const big = Array.from({ length: 120 }, (_v, i) => `UBIG${String(i).padStart(4, '0')}`);
+    const w = memoryContext({ start, policy: { ...remindEvery15, approvers: { users: [], groups: ['SBIG'] } } });
+    w.directory.groups.set('SBIG', new Set(big));
+    const id = await submitted(w);
+    await sweepAt(w, id, 15);
+    await deny(w.ctx, id, big[0] ?? '', 'Not for this');
+    await deliver(w);
+    const [approval] = w.slack.messages(APPROVALS);
+    const replies = w.slack.replies(APPROVALS, approval?.ts ?? '');
+    expect(replies).toHaveLength(2);
+    for (const reply of replies) {
+      const section = reply.blocks[0] as { text: { text: string } };
+      expect(section.text.text.length).toBeLessThanOrEqual(3000);
+      expect(section.text.text).not.toContain('…');
+    }
+    expect(replies[0]?.text).toContain(`<@${big[49] ?? ''}> and 70 more: please approve`);
+    expect(replies[0]?.text).not.toContain(big[50] ?? '');
+    // The denier is named; the other 49 pinged are mentioned.
+    expect(replies[1]?.text).toMatch(new RegExp(`^:no_entry: Decided: denied by <@${big[0] ?? ''}>\\. <@${big[1] ?? ''}>.*<@${big[49] ?? ''}>: nothing left to do here\\.$`));
+    expect((await w.get(id)).nudges?.pinged).toHaveLength(50);
   });
 });
