@@ -31,10 +31,10 @@ export interface EventPayloads {
   'approval.given': { count: number; required: number; counted?: boolean };
   /** One of several denials a profile needs (`denials` above 1); the last one is request.denied. */
   'denial.given': { count: number; required: number; reason: string };
-  /** Approvers who had not acted were mentioned in the approval message's thread. */
-  'request.reminded': { mentioned: string[] };
+  /** Approvers who had not acted were mentioned in the approval message's thread; `more`: how many others were left out of one message. */
+  'request.reminded': { mentioned: string[]; more?: number };
   /** The escalation pool may approve from now on; `mentioned`: who of it was told. */
-  'request.escalated': { after: string; mentioned: string[] };
+  'request.escalated': { after: string; mentioned: string[]; more?: number };
   /** The requester was warned that the grant ends soon. */
   'access.expiring': { expiresAt: string; warning: string };
   /** An approved extension moved this grant's end. */

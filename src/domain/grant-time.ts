@@ -3,7 +3,8 @@
  * grant (warn its requester, revoke an unratified emergency, end it). Pure.
  */
 import { addDuration, parseDuration } from './duration.ts';
-import type { Profile } from './policy.ts';
+import { nextNudgeAt } from './nudges.ts';
+import type { Policy, Profile } from './policy.ts';
 import { kindOf, type AccessRequest } from './request.ts';
 
 const ms = (iso: string) => parseDuration(iso)?.as('milliseconds') ?? 0;
@@ -37,8 +38,13 @@ export function ratifyDeadline(r: AccessRequest): string | null {
   return e.rejected ? e.rejected.at : e.ratifyBy;
 }
 
-/** The next instant an active grant needs the sweeper: the earliest of its warning, its ratification deadline and its end. */
-export function nextActiveCheck(r: AccessRequest, expiryWarning: string): string | null {
-  const times = [warningAt(r, expiryWarning), ratifyDeadline(r), r.grant.expiresAt].filter((t): t is string => t !== null);
+/**
+ * The next instant an active grant needs the sweeper: the earliest of its warning, its end, and
+ * for an emergency awaiting ratification its deadline and the next reminder of its approvers.
+ */
+export function nextActiveCheck(r: AccessRequest, policy: Pick<Policy, 'expiryWarning' | 'reminders' | 'escalation'>): string | null {
+  const deadline = ratifyDeadline(r);
+  const nudge = deadline && !r.emergency?.rejected ? nextNudgeAt(r, policy) : null;
+  const times = [warningAt(r, policy.expiryWarning), deadline, nudge, r.grant.expiresAt].filter((t): t is string => t !== null);
   return times.length > 0 ? times.reduce((a, b) => (a < b ? a : b)) : null;
 }

@@ -159,7 +159,13 @@ export interface AccessRequest {
   /** From this instant the policy's escalation approvers may approve too (absent: never). */
   escalatesAt?: string | null;
   /** Reminders and escalation: when the next reminder is due, whether the pool has grown, and everyone mentioned so far. */
-  nudges?: { nextReminderAt: string | null; escalated: boolean; pinged: string[] };
+  nudges?: {
+    nextReminderAt: string | null;
+    escalated: boolean;
+    pinged: string[];
+    /** Who of the escalation pool was told when it grew (`more`: not mentioned, to keep the message short). */
+    escalatedTo?: { mentioned: string[]; more: number };
+  };
   emergency?: EmergencyState | null;
   decision: { by: string; at: string; reason: string | null } | null;
   grant: {

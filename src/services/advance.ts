@@ -1,3 +1,5 @@
+import { nextActiveCheck } from '../domain/grant-time.ts';
+import { nextNudgeAt } from '../domain/nudges.ts';
 import { kindOf } from '../domain/request.ts';
 import { change } from './change.ts';
 import { revokeRejectedEmergency } from './emergency.ts';
@@ -7,6 +9,7 @@ import { cleanUpUnconfirmedGrant } from './cleanup.ts';
 import type { ServiceContext } from './context.ts';
 import { expirePending } from './expire.ts';
 import { grant } from './grant.ts';
+import { nudgeApprovers } from './nudge.ts';
 import { continueRevoke, startRevoke } from './revoke.ts';
 
 /**
@@ -21,6 +24,7 @@ export async function advance(ctx: ServiceContext, id: string): Promise<void> {
   switch (request.status) {
     case 'PENDING':
       if (now >= request.pendingUntil) await expirePending(ctx, id);
+      else await nudgeApprovers(ctx, id);
       return;
     case 'APPROVED':
       if (kindOf(request) === 'extension') await applyExtension(ctx, id);
@@ -34,9 +38,17 @@ export async function advance(ctx: ServiceContext, id: string): Promise<void> {
         if (await startRevoke(ctx, id, 'expired', null)) await continueRevoke(ctx, id);
         return;
       }
-      if (kindOf(request) === 'emergency' && (await revokeRejectedEmergency(ctx, request))) {
-        await continueRevoke(ctx, id);
-        return;
+      if (kindOf(request) === 'emergency') {
+        if (await revokeRejectedEmergency(ctx, request)) {
+          await continueRevoke(ctx, id);
+          return;
+        }
+        // Approvers who have not ratified it yet are reminded like those of a pending request.
+        const nudge = request.emergency && !request.emergency.ratifiedAt && !request.emergency.rejected ? nextNudgeAt(request, ctx.policy) : null;
+        if (nudge && now >= nudge) {
+          await nudgeApprovers(ctx, id, (r) => nextActiveCheck(r, ctx.policy));
+          return;
+        }
       }
       await warnBeforeExpiry(ctx, id);
       return;

@@ -12,12 +12,12 @@ export async function warnBeforeExpiry(ctx: ServiceContext, id: string): Promise
   await change(ctx, id, ['ACTIVE'], (r, now) => {
     const at = warningAt(r, warning);
     const expiresAt = r.grant.expiresAt;
-    if (!at || now < at || !expiresAt) return { due: nextActiveCheck(r, warning) ?? expiresAt };
+    if (!at || now < at || !expiresAt) return { due: nextActiveCheck(r, ctx.policy) ?? expiresAt };
     const warned = { ...r, grant: { ...r.grant, warnedFor: expiresAt } };
     return {
       set: { grant: warned.grant },
       events: [{ type: 'access.expiring', requestId: id, actor: null, details: { expiresAt, warning } }],
-      due: nextActiveCheck(warned, warning) ?? expiresAt,
+      due: nextActiveCheck(warned, ctx.policy) ?? expiresAt,
     };
   });
 }

@@ -6,6 +6,7 @@
  */
 import { addDuration, humanDuration } from '../domain/duration.ts';
 import { extensionDurations, nextActiveCheck } from '../domain/grant-time.ts';
+import { pendingDue } from '../domain/nudges.ts';
 import { validateSubmission, type Profile } from '../domain/policy.ts';
 import { kindOf, transition, type AccessRequest } from '../domain/request.ts';
 import { change } from './change.ts';
@@ -76,7 +77,7 @@ export async function requestExtension(ctx: ServiceContext, slackUserId: string,
   // The grant names its extension first (guarded by its version), so two forms submitted at once make one extension.
   const claimed = await change(ctx, grant.id, ['ACTIVE'], (g) => (g.grant.extensionRequested === grant.grant.extensionRequested ? { set: { grant: { ...g.grant, extensionRequested: ext.id } } } : null));
   if (!claimed) return { ok: false, errors: { duration: 'This access changed meanwhile (it ended, or another extension was asked for); look at your DMs and try again.' } };
-  await ctx.requests.create(ext, [submitted(ext, who.identity)], ext.pendingUntil);
+  await ctx.requests.create(ext, [submitted(ext, who.identity)], pendingDue(ext, ctx.policy));
   ctx.log.info({ event: 'request.stored', requestId: ext.id, extends: grant.id }, 'extension stored');
   ctx.eventsQueued();
   return { ok: true, request: ext };
@@ -106,7 +107,7 @@ export async function applyExtension(ctx: ServiceContext, id: string): Promise<v
       return {
         set: { grant: moved.grant },
         events: [{ type: 'access.extended', requestId: grantId, actor: null, details: { extensionId: id, duration: ext.duration, from, to, approvers } }],
-        due: nextActiveCheck(moved, ctx.policy.expiryWarning) ?? to,
+        due: nextActiveCheck(moved, ctx.policy) ?? to,
       };
     });
   }

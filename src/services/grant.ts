@@ -197,7 +197,7 @@ async function activate(ctx: ServiceContext, request: AccessRequest, held: HeldA
     return {
       set: { ...transition(r, 'ACTIVE'), grant: { ...r.grant, grantedAt, expiresAt, alreadyHeld } },
       events: [{ type: 'grant.succeeded', requestId: r.id, actor: null, details: { grantedAt, expiresAt, alreadyHeld, creationRequestId: r.grant.creationRequestId } }],
-      due: nextActiveCheck({ ...r, grant: { ...r.grant, grantedAt, expiresAt } }, ctx.policy.expiryWarning) ?? expiresAt,
+      due: nextActiveCheck({ ...r, grant: { ...r.grant, grantedAt, expiresAt } }, ctx.policy) ?? expiresAt,
     };
   });
 }

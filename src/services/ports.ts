@@ -153,7 +153,7 @@ export interface FreezePort {
 // ---------------------------------------------------------------- the outbox and the chain
 
 /** Slack deliveries of one event (and its place in the chain). */
-export type DeliveryStep = 'chain' | 'approvalMessage' | 'thread' | 'dm' | 'views' | 'shout' | 'alertUpdate' | `notify:${string}`;
+export type DeliveryStep = 'chain' | 'approvalMessage' | 'approvalThread' | 'thread' | 'dm' | 'views' | 'shout' | 'alertUpdate' | `notify:${string}`;
 
 /** An event as it waits in an item's outbox, with what has been done with it so far. */
 export type QueuedEvent = DomainEvent & {

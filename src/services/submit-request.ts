@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { addDuration } from '../domain/duration.ts';
+import { pendingDue } from '../domain/nudges.ts';
 import { ruleSnapshots, validateSubmission, type Profile, type SubmissionErrors, type SubmissionInput } from '../domain/policy.ts';
 import type { AccessRequest, RequestKind } from '../domain/request.ts';
 import type { DomainEvent } from '../domain/events.ts';
@@ -32,7 +33,7 @@ export async function submitRequest(ctx: ServiceContext, slackUserId: string, in
   if (!who.ok) return who;
   const now = ctx.clock.now();
   const request = newRequest(ctx, { kind: 'access', profile, duration, justification, ticket, who, now, pendingUntil: addDuration(now, ctx.policy.pendingTimeout) });
-  await ctx.requests.create(request, [submitted(request, who.identity)], request.pendingUntil);
+  await ctx.requests.create(request, [submitted(request, who.identity)], pendingDue(request, ctx.policy));
   ctx.log.info({ event: 'request.stored', requestId: request.id }, 'request stored');
   ctx.eventsQueued();
   return { ok: true, request };

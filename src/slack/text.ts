@@ -18,6 +18,13 @@ export function quoteUserText(text: string, max = 2800): string {
 
 export const mention = (userId: string) => `<@${userId}>`;
 
+/** "<@a>, <@b> and 3 more": people mentioned, and how many others were left out to keep the message short. */
+export function mentions(userIds: readonly string[], more = 0): string {
+  const listed = userIds.map(mention).join(', ');
+  if (more <= 0) return listed;
+  return listed ? `${listed} and ${more} more` : `${more} people`;
+}
+
 export function plain(text: string, max = 75): { type: 'plain_text'; text: string; emoji: boolean } {
   return { type: 'plain_text', text: text.length > max ? `${text.slice(0, max - 1)}…` : text, emoji: true };
 }

@@ -4,7 +4,7 @@ import type { Policy } from '../domain/policy.ts';
 import type { AccessRequest } from '../domain/request.ts';
 import type { ChainAnchors } from '../audit/anchors.ts';
 import { SlackDeliveryError, type AuditSlack, type Clock, type DeliveryStep, type DriftAlert, type ItemKey, type OutboxItem, type OutboxPort, type QueuedEvent, type SlackText } from '../services/ports.ts';
-import { approvalMessage, approverEmergencyDm, auditParent, auditReply, closedDriftAlert, markRepeat, requesterDm, systemAlert } from '../slack/blocks/messages.ts';
+import { approvalMessage, approvalThreadReply, approverEmergencyDm, auditParent, auditReply, closedDriftAlert, markRepeat, repliesInApprovalThread, requesterDm, systemAlert } from '../slack/blocks/messages.ts';
 import { toRequest } from '../store/requests.ts';
 
 
@@ -13,13 +13,14 @@ type Step = Exclude<DeliveryStep, 'chain'>;
 const ALERTS = new Set(['audit.checkpoint', 'quorum.unsafe', 'drift.detected', 'drift.revoked', 'drift.resolved', 'revoke_all.started', 'revoke_all.finished', 'freeze.set', 'freeze.lifted']);
 
 /** Which Slack deliveries each event gets, beyond the chain and the log line. */
-function slackSteps(e: QueuedEvent): Step[] {
-  if (!e.requestId) {
+function slackSteps(e: QueuedEvent, request: AccessRequest | null): Step[] {
+  if (!e.requestId || !request) {
     if (e.type === 'drift.revoked' || e.type === 'drift.resolved') return ['shout', 'alertUpdate'];
     return ALERTS.has(e.type) ? ['shout'] : [];
   }
   const steps: Step[] = [];
   if (e.type === 'request.submitted') steps.push('approvalMessage');
+  if (repliesInApprovalThread(request, e)) steps.push('approvalThread');
   steps.push('thread', 'dm', 'views');
   if (e.type === 'revoke.failed' || (e.type === 'sessions.retrying' && e.details.attempt >= 3) || e.type === 'emergency.invoked' || e.type === 'emergency.rejected') steps.push('shout');
   // Every approver who may ratify an emergency hears of it directly, one recorded step each.
@@ -28,7 +29,7 @@ function slackSteps(e: QueuedEvent): Step[] {
 }
 
 /** Slack steps that post a new message (a repeat would show twice); updates are idempotent. */
-const POSTS = new Set<DeliveryStep>(['approvalMessage', 'thread', 'dm', 'shout']);
+const POSTS = new Set<DeliveryStep>(['approvalMessage', 'approvalThread', 'thread', 'dm', 'shout']);
 const isPost = (step: DeliveryStep) => POSTS.has(step) || step.startsWith('notify:');
 const DELIVERY_LEASE_MS = 30_000;
 
@@ -332,7 +333,7 @@ export class AuditPublisher {
 
   private async slackAll(item: OutboxItem, event: QueuedEvent): Promise<void> {
     const request = event.requestId ? toRequest(item.item) : null;
-    for (const step of slackSteps(event)) {
+    for (const step of slackSteps(event, request)) {
       if (event.done?.[step]) continue;
       if (!(await this.claimDelivery(item.key))) throw new Error('lost the delivery claim to another replica');
       // A post that was started before but never recorded may have landed: say so on the repeat.
@@ -391,6 +392,13 @@ export class AuditPublisher {
         const ts = await slack.post(channels.approvals, mark(approvalMessage(request)));
         request.slack.approvalMessage = { channel: channels.approvals, ts, ...(repeat ? { repeated: true } : {}) };
         return { path: ['slack', 'approvalMessage'], value: request.slack.approvalMessage };
+      }
+      case 'approvalThread': {
+        // request.submitted, delivered first, posted the approval message; with none (Slack refused it for good) there is no thread to reply in.
+        const approval = request.slack.approvalMessage;
+        const reply = approval ? approvalThreadReply(request, event) : null;
+        if (approval && reply) await slack.post(approval.channel, { ...mark(reply), threadTs: approval.ts });
+        return null;
       }
       case 'thread': {
         let thread = request.slack.auditThread;

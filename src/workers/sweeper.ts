@@ -5,8 +5,9 @@ import { pruneSessionDenies } from '../services/sessions.ts';
 
 /**
  * Every interval, looks up the requests whose next action is due (the sparse
- * "due" index, never a Scan) and moves each along: expire pending ones,
- * grant approved ones, revoke expired ones, retry failing revokes. Listeners
+ * "due" index, never a Scan) and moves each along: remind the approvers of
+ * pending ones, escalate or expire them, grant approved ones, revoke expired
+ * ones, retry failing revokes. Listeners
  * queue urgent work here too, so a quorum is granted without waiting.
  */
 export class Sweeper {

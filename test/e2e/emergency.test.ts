@@ -3,7 +3,7 @@
  * within `ratifyWithin`, or it is revoked; one denial revokes it. The bot's clock is moved.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { AUDIT, PEOPLE, eventually, startHarness, type Harness, type HarnessOptions } from '../support/harness.ts';
+import { APPROVALS, AUDIT, PEOPLE, eventually, startHarness, type Harness, type HarnessOptions } from '../support/harness.ts';
 
 const { requester, second, approver1, approver2, approver3, approver4 } = PEOPLE;
 const MINUTE = 60_000;
@@ -95,6 +95,25 @@ describe('emergency access', () => {
     // Too late to ratify now.
     await x.click(approver2.slack, 'approve', rid);
     await x.slack.waitFor(() => x.slack.ephemerals().find((e) => e.user === approver2.slack && text(e).includes('no longer waiting for ratification')));
+  });
+
+  it('reminds the approvers who have not ratified it, and tells them once it is ratified', async () => {
+    const x = await start({ policyExtra: 'reminders: { every: PT5M }' });
+    const { id } = await emergency(x, requester.slack);
+    const rid = id ?? '';
+    await x.waitForStatus(rid, 'ACTIVE');
+    await x.click(approver1.slack, 'approve', rid);
+    await eventually(async () => (await x.get(rid)).approvals.length === 1);
+    const approval = await x.slack.waitFor(() => x.approvalMessage(rid));
+    const replies = () => x.slack.thread(APPROVALS, approval.ts).map((m) => m.text ?? '');
+    x.clock.advance(5 * MINUTE);
+    const reminder = await eventually(() => replies().find((t) => t.includes('Reminder')), 10_000, () => 'no reminder');
+    expect(reminder).toContain(`<@${approver2.slack}>`);
+    expect(reminder).not.toContain(approver1.slack);
+    expect(reminder).not.toContain(requester.slack);
+    await x.click(approver2.slack, 'approve', rid);
+    await eventually(() => replies().find((t) => t.includes('Decided: ratified by')), 10_000, () => 'no decided reply');
+    expect((await x.get(rid)).status).toBe('ACTIVE');
   });
 
   it('is revoked at once when any approver denies it', async () => {

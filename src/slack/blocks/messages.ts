@@ -3,9 +3,10 @@ import type { DomainEvent } from '../../domain/events.ts';
 import type { DriftAlert, SlackText } from '../../services/ports.ts';
 import { humanDuration, humanInstant, humanRelative } from '../../domain/duration.ts';
 import { rulesOf, tallyOf } from '../../domain/approval.ts';
+import { capped, decisionDeadline, nudgesOf } from '../../domain/nudges.ts';
 import { kindOf, type AccessRequest, type RequestKind } from '../../domain/request.ts';
 import { approveButton, denyButton, driftRevokeButton, endAccessButton, extendButton } from './buttons.ts';
-import { escapeMrkdwn, mention, mrkdwn, plain, quoteUserText } from '../text.ts';
+import { escapeMrkdwn, mention, mentions, mrkdwn, plain, quoteUserText } from '../text.ts';
 
 export type SlackMessage = SlackText;
 
@@ -111,6 +112,8 @@ export function approvalMessage(r: AccessRequest): SlackMessage {
     ...requestFields(r),
     { type: 'context', elements: [mrkdwn(`${STATUS_LINE[r.status]} · ${approvalsLine(r)} · request \`${r.id}\``)] },
   ];
+  const escalation = escalationLine(r);
+  if (escalation) blocks.push({ type: 'context', elements: [mrkdwn(escalation)] });
   if (takesDecisions(r)) {
     blocks.push({
       type: 'actions',
@@ -129,6 +132,15 @@ function takesDecisions(r: AccessRequest): boolean {
   if (kindOf(r) !== 'emergency') return r.status === 'PENDING';
   const e = r.emergency;
   return Boolean(e && !e.ratifiedAt && !e.rejected && ['APPROVED', 'GRANTING', 'ACTIVE'].includes(r.status));
+}
+
+/** When the pool of people who may decide grew, and who joined it; null: it has not. */
+function escalationLine(r: AccessRequest): string | null {
+  const n = nudgesOf(r);
+  if (!n.escalated || !r.escalatesAt) return null;
+  const to = n.escalatedTo;
+  const who = to && to.mentioned.length + to.more > 0 ? mentions(to.mentioned, to.more) : 'the escalation approvers';
+  return `:arrow_up: Escalated at ${humanInstant(r.escalatesAt, 'UTC')}: ${who} may approve too`;
 }
 
 /** The audit thread's parent: names the request and the requester and always shows the current state. */
@@ -177,6 +189,10 @@ export function auditReply(e: DomainEvent): string {
         : `:rotating_light: Emergency access was not ratified: ${text(e.details.reason)}; revoking it now`;
     case 'extension.applied':
       return `Applied: \`${text(e.details.extends)}\` now ends at ${when(e.details.expiresAt)}`;
+    case 'request.reminded':
+      return `Reminded the approvers who have not acted: ${mentions(e.details.mentioned, e.details.more)}`;
+    case 'request.escalated':
+      return `Escalated after ${humanDuration(e.details.after)}: ${e.details.mentioned.length + (e.details.more ?? 0) > 0 ? mentions(e.details.mentioned, e.details.more) : 'the escalation approvers (none left to ask)'} may approve too`;
     case 'attempt.rejected': {
       const count = e.details.count ?? 1;
       return `:warning: ${who(e)} tried to ${text(e.details.action)} and was refused${count > 1 ? ` (${count} times so far)` : ''}: ${text(e.details.reason)}`;
@@ -213,6 +229,57 @@ export function auditReply(e: DomainEvent): string {
       return `${e.type} by ${who(e)}`;
   }
 }
+
+/**
+ * How an event that ends the wait for decisions reads, and whom it names as deciding; null: the
+ * event ends nothing. Everyone a reminder or the escalation mentioned hears it (one case per such event).
+ */
+function decided(e: DomainEvent): { line: string; by: string[] } | null {
+  switch (e.type) {
+    case 'request.approved':
+      return { line: `:white_check_mark: Decided: approved by ${mentions(e.details.approvers)}`, by: e.details.approvers };
+    case 'request.denied':
+      return { line: `:no_entry: Decided: denied by ${who(e)}`, by: e.actor?.slackUserId ? [e.actor.slackUserId] : [] };
+    case 'request.expired':
+      return { line: e.details.lapsed ? `:alarm_clock: Closed: it lapsed, ${text(e.details.lapsed)}` : `:alarm_clock: Closed: nobody decided within ${humanDuration(e.details.pendingTimeout)}, so the request expired`, by: [] };
+    case 'emergency.ratified':
+      return { line: `:white_check_mark: Decided: ratified by ${mentions(e.details.approvers)}`, by: e.details.approvers };
+    case 'emergency.rejected':
+      // A denial is told by its request.denied; only the missed deadline needs its own line.
+      return e.details.why === 'unratified' ? { line: `:lock: Closed: ${text(e.details.reason)}, so the emergency access is revoked`, by: [] } : null;
+    case 'request.cancelled':
+      return { line: e.details.by ? `:wastebasket: Closed: cancelled by operator \`${text(e.details.by)}\` (${text(e.details.reason ?? '')})` : ':wastebasket: Closed: the requester withdrew the request', by: [] };
+    default:
+      return null;
+  }
+}
+
+/** Whether the event gets a reply in the approval message's thread: reminders, escalation, and the end of a wait someone was reminded of. */
+export function repliesInApprovalThread(r: AccessRequest, e: DomainEvent): boolean {
+  if (e.type === 'request.reminded' || e.type === 'request.escalated') return true;
+  return decided(e) !== null && nudgesOf(r).pinged.length > 0;
+}
+
+/** The reply in the approval message's thread that mentions the people the event concerns (never the requester); null: none. */
+export function approvalThreadReply(r: AccessRequest, e: DomainEvent): SlackMessage | null {
+  const simple = (body: string): SlackMessage => ({ text: body, blocks: [{ type: 'section', text: mrkdwn(body) }] });
+  if (e.type === 'request.reminded') {
+    return simple(`:bell: Reminder: this request is still waiting for a decision, until ${when(decisionDeadline(r))}. ${mentions(e.details.mentioned, e.details.more)}: please approve or deny it above.`);
+  }
+  if (e.type === 'request.escalated') {
+    const d = e.details;
+    return d.mentioned.length + (d.more ?? 0) > 0
+      ? simple(`:arrow_up: Escalated: nobody decided within ${humanDuration(d.after)}, so ${mentions(d.mentioned, d.more)} may now approve or deny this request too.`)
+      : simple(`:arrow_up: Escalated: nobody decided within ${humanDuration(d.after)}, so the escalation approvers may now decide too (none of them is left to ask).`);
+  }
+  const end = decided(e);
+  const pinged = nudgesOf(r).pinged;
+  if (!end || pinged.length === 0) return null;
+  const named = new Set(end.by);
+  const { mentioned, more } = capped(pinged.filter((id) => !named.has(id)));
+  return simple(`${end.line}.${mentioned.length + more > 0 ? ` ${mentions(mentioned, more)}: nothing left to do here.` : ''}`);
+}
+
 
 /** The buttons of an active grant in its requester's DMs: Extend (plain access only) and End access now. */
 function accessButtons(r: AccessRequest, endsSessions: boolean): KnownBlock {
