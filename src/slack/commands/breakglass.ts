@@ -10,10 +10,12 @@ import { escapeMrkdwn } from '../text.ts';
 
 export const HELP = [
   '*breakglass*: time-boxed, approved access to the AWS management account.',
-  `• \`${COMMAND}\` or \`${COMMAND} request\`: ask for access (opens a form)`,
-  `• \`${COMMAND} status\`: your open requests and active access`,
+  `• \`${COMMAND}\` or \`${COMMAND} request\`: ask for access (opens a form); approvers decide in the approvals channel`,
+  `• \`${COMMAND} emergency\`: take emergency access at once when no quorum can be reached in time (only profiles that offer it; limited per day). Every approver is alerted; unless the quorum ratifies it within minutes, or if anyone denies it, it is revoked`,
+  `• \`${COMMAND} status\`: your open requests and active access (the App Home shows the same, with buttons)`,
   `• \`${COMMAND} cancel <request id>\`: withdraw a request nobody has decided yet`,
   `• \`${COMMAND} end <request id>\`: end your access now (approvers may end anyone's)`,
+  '• *Extend* (in your DMs and the App Home): ask for more time on active access; it needs the same approvals, and lapses if not approved before the access ends',
   `• \`${COMMAND} help\`: this list`,
 ].join('\n');
 
