@@ -64,6 +64,49 @@ describe('policy file', () => {
   });
 });
 
+describe('policy file: issue 11 keys', () => {
+  const rules = GOOD.replace(
+    '    approvals: 2\n',
+    `    approvals:
+      - { count: 1, from: { groups: [SSEC] }, name: security }
+      - { count: 1, from: { users: [UAPP1, UAPP2] } }
+    denials: 2
+    requesters: { users: [UREQ1] }
+    emergency: { maxDuration: PT1H, ratifyWithin: PT15M }
+`,
+  );
+  it('reads approval rules, denials, per-profile requesters and emergency, filling the defaults', () => {
+    const { policy } = parsePolicy(rules, 'p.yml');
+    expect(policy.profiles[0]).toMatchObject({
+      approvals: 2,
+      rules: [
+        { count: 1, from: { users: [], groups: ['SSEC'] }, name: 'security' },
+        { count: 1, from: { users: ['UAPP1', 'UAPP2'], groups: [] } },
+      ],
+      denials: 2,
+      requesters: { users: ['UREQ1'], groups: [] },
+      maxTotal: 'PT4H',
+      emergency: { maxDuration: 'PT1H', ratifyWithin: 'PT15M', perDay: 1, requireTicket: true },
+    });
+    expect(policy).toMatchObject({ expiryWarning: 'PT10M', reminders: null, escalation: null });
+    // A plain number is one rule from the policy's approvers.
+    expect(parsePolicy(GOOD, 'p.yml').policy.profiles[0]).toMatchObject({ rules: [{ count: 2, from: null }], denials: 1, requesters: null, emergency: null });
+  });
+  it('says what approvals may be, and names the line of a bad rule', () => {
+    expect(problemsOf(() => parsePolicy(GOOD.replace('    approvals: 2', '    approvals: two'), 'p.yml'))).toEqual([
+      'p.yml:11: profiles[0].approvals: approvals is a number (1 to 10) or a list of rules such as - { count: 1, from: { groups: [S0123ABCD] } }',
+    ]);
+    expect(problemsOf(() => parsePolicy(rules.replace('from: { groups: [SSEC] }', 'from: { groups: [] }'), 'p.yml'))[0]).toMatch(/^p\.yml:12: profiles\[0\]\.approvals\[0\]\.from: name at least one user or group/);
+    expect(problemsOf(() => parsePolicy(rules.replace('count: 1, from: { groups', 'count: 9, from: { groups').replace('count: 1, from: { users', 'count: 9, from: { users'), 'p.yml'))).toEqual([
+      'p.yml:12: profiles[0].approvals: the rules ask for more than 10 approvals in all',
+    ]);
+  });
+  it('refuses a maxTotal shorter than a duration, and a ratification window as long as the access', () => {
+    expect(problemsOf(() => parsePolicy(rules.replace('    denials: 2', '    denials: 2\n    maxTotal: PT1H'), 'p.yml'))[0]).toMatch(/maxTotal PT1H is shorter than the longest duration/);
+    expect(problemsOf(() => parsePolicy(rules.replace('ratifyWithin: PT15M', 'ratifyWithin: PT1H'), 'p.yml'))[0]).toMatch(/emergency\.ratifyWithin: ratifyWithin must be shorter than maxDuration/);
+  });
+});
+
 describe('environment', () => {
   it('defaults to Socket Mode and names every missing Slack setting', () => {
     const problems = problemsOf(() => readEnv({}));
