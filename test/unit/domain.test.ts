@@ -196,3 +196,24 @@ describe('the time box with extensions', () => {
     expect(warningAt(grant('2026-12-01T10:00:00.000Z', '2026-12-01T11:20:00.000Z', '2026-12-01T10:20:00.000Z'), 'PT10M')).toBe('2026-12-01T11:10:00.000Z');
   });
 });
+
+describe('doctor quorum check with rules', () => {
+  it('passes a safe rule profile and names the one person another would need', async () => {
+    const { checkQuorum, Report } = await import('../../src/cli/doctor.ts');
+    const { Writable } = await import('node:stream');
+    const sink = () => new Writable({ write: (_c, _e, done) => done() });
+    const rules = [
+      { count: 1, from: { users: [], groups: ['SSEC'] }, name: 'security' },
+      { count: 1, from: { users: [], groups: ['SPLAT'] }, name: 'platform' },
+    ];
+    const p = policy({ profiles: [memoryProfile({ approvals: 2, rules })] });
+    const safe = new Report(sink());
+    checkQuorum(p, new Map([['SSEC', ['US1', 'US2']], ['SPLAT', ['UP1', 'UP2']]]), safe);
+    expect(safe.text).toBe('✓ profile org-admin: every requester reaches 1 from security and 1 from platform without any one approver');
+    const thin = new Report(sink());
+    checkQuorum(p, new Map([['SSEC', ['US1', 'US2']], ['SPLAT', ['UP1']]]), thin);
+    expect(thin.passed).toBe(false);
+    expect(thin.text).toContain('only with UP1, so one person would be required');
+    expect(thin.text).toContain('fix: add people (users or a user group) to the pool of the rule that cannot be met');
+  });
+});
