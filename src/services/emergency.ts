@@ -28,6 +28,9 @@ export async function invokeEmergency(ctx: ServiceContext, slackUserId: string, 
   const who = await identify(ctx, slackUserId);
   if (!who.ok) return who;
   const now = ctx.clock.now();
+  const base = newRequest(ctx, { kind: 'emergency', profile, duration, justification, ticket, who, now, pendingUntil: now });
+  // Slack is asked who to alert before the use is counted: a directory failure costs nobody their use.
+  const notified = await eligibleApprovers(ctx, base, now);
   // Counted before anything is granted: a use that then fails still counts, so the limit cannot be probed.
   const blocking = await ctx.emergencyUses.take(slackUserId, profile.id, now, DAY_MS, policy.perDay);
   if (blocking) {
@@ -37,10 +40,8 @@ export async function invokeEmergency(ctx: ServiceContext, slackUserId: string, 
       errors: { profile: `You have used emergency access to ${profile.name} ${blocking.length} time${blocking.length === 1 ? '' : 's'} in the last 24 hours, the most its policy allows (perDay: ${policy.perDay}); ask for access with /breakglass request, or wait until ${humanInstant(next, who.user.tz || 'UTC')}.` },
     };
   }
-  const base = newRequest(ctx, { kind: 'emergency', profile, duration, justification, ticket, who, now, pendingUntil: now });
   const ratifyBy = addDuration(now, policy.ratifyWithin);
   const request: AccessRequest = { ...base, status: 'APPROVED', emergency: { ratifyBy, ratifiedAt: null, rejected: null } };
-  const notified = await eligibleApprovers(ctx, request, now);
   const events: DomainEvent[] = [
     submitted(request, who.identity),
     { type: 'emergency.invoked', requestId: request.id, actor: { slackUserId, principalId: request.requester.principalId }, details: { ratifyBy, ratifyWithin: policy.ratifyWithin, incident: ticket, notified } },
