@@ -37,6 +37,7 @@ import {
   ResourceNotFoundException as IdentityStoreNotFound,
 } from '@aws-sdk/client-identitystore';
 import { afterEach, describe, expect, it } from 'vitest';
+import { identityCenterRetryStrategy } from '../../src/aws/identity-center.ts';
 import { FakeIdentityCenter, type FakeIdentityCenterOptions } from '../support/fake-identity-center.ts';
 
 const INSTANCE_ARN = 'arn:aws:sso:::instance/ssoins-0123456789abcdef';
@@ -1074,5 +1075,21 @@ describe('FakeIdentityCenter sessions and Deny-based revocation (additions)', ()
     advance(100);
     expect(fake.unsupportedConditions()).toEqual([]);
     expect(fake.sessionAllowed(session.sessionId)).toBe(false);
+  });
+});
+
+describe("the bot's Identity Center retry strategy", () => {
+  it('retries a throttled delete within 2 s each time, where the SDK default would wait up to 20 s', async () => {
+    const fake = await startFake();
+    const client = new SSOAdminClient({ ...clientConfig(fake), retryStrategy: identityCenterRetryStrategy() });
+
+    fake.setFaults({ throttleRate: 1, operations: ['DeleteAccountAssignment'], limit: 6 });
+    await client.send(new DeleteAccountAssignmentCommand(assignment()));
+
+    const deletes = fake.calls.filter((c) => c.operation === 'DeleteAccountAssignment');
+    expect(deletes.map((c) => c.errorType ?? 'ok')).toEqual([...Array<string>(6).fill('ThrottlingException'), 'ok']);
+    // The SDK's own backoff for the 4th–6th throttles is drawn from up to 8, 16 and 20 s.
+    const waits = deletes.slice(1).map((c, i) => c.at - (deletes[i]?.at ?? 0));
+    for (const wait of waits) expect(wait).toBeLessThan(2_500);
   });
 });

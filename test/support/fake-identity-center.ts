@@ -114,6 +114,8 @@ export interface FaultPlan {
   latencyMs?: number;
   /** Limit faults to these operation names (default all). */
   operations?: string[];
+  /** Inject at most this many faults, then answer normally (default unlimited). */
+  limit?: number;
 }
 
 export interface RecordedCall {
@@ -931,8 +933,10 @@ export class FakeIdentityCenter {
       if (plan.latencyMs && plan.latencyMs > 0) await delay(plan.latencyMs);
       const r = this.random();
       const throttleRate = plan.throttleRate ?? 0;
-      if (r < throttleRate) throw throttling('Rate exceeded');
-      if (r < throttleRate + (plan.serverErrorRate ?? 0)) {
+      const spent = plan.limit !== undefined && plan.limit <= 0;
+      if (!spent && r < throttleRate + (plan.serverErrorRate ?? 0) && plan.limit !== undefined) plan.limit -= 1;
+      if (!spent && r < throttleRate) throw throttling('Rate exceeded');
+      if (!spent && r < throttleRate + (plan.serverErrorRate ?? 0)) {
         throw new AwsError(
           'InternalServerException',
           500,
