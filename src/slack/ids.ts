@@ -11,3 +11,5 @@ export const BLOCK_JUSTIFICATION = 'justification';
 export const BLOCK_TICKET = 'ticket';
 export const BLOCK_REASON = 'reason';
 export const ACTION_DRIFT_REVOKE = 'drift_revoke';
+/** On the App Home: opens the request modal (REQUEST_VIEW). */
+export const ACTION_REQUEST_ACCESS = 'request_access';
