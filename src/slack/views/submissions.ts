@@ -3,6 +3,8 @@ import type { ServiceContext } from '../../services/context.ts';
 import { deny } from '../../services/deny.ts';
 import { submitRequest, type SubmitResult } from '../../services/submit-request.ts';
 import { BLOCK_DURATION, BLOCK_JUSTIFICATION, BLOCK_PROFILE, BLOCK_REASON, BLOCK_TICKET, DENY_VIEW, REQUEST_VIEW } from '../ids.ts';
+import type { HomeNotes } from '../actions/respond.ts';
+import type { DenyFormState } from '../blocks/deny-modal.ts';
 import { plain } from '../text.ts';
 import { describeError } from '../../services/poll.ts';
 
@@ -14,7 +16,7 @@ const typed = (v: StateValues, block: string) => v[block]?.[block]?.value ?? nul
 /** Slack waits 3 seconds for the answer to a submission; past this, answer "working on it" and finish by DM. */
 const SUBMIT_ANSWER_MS = 2_300;
 
-export function registerSubmissions(app: App, ctx: ServiceContext): void {
+export function registerSubmissions(app: App, ctx: ServiceContext, homes: HomeNotes): void {
   app.view(REQUEST_VIEW, async ({ ack, body, view, client }) => {
     const values = view.state.values as StateValues;
     const userId = body.user.id;
@@ -58,14 +60,16 @@ export function registerSubmissions(app: App, ctx: ServiceContext): void {
       await ack({ response_action: 'errors', errors: { [BLOCK_REASON]: 'Give the requester a reason (at least 3 characters).' } });
       return;
     }
-    let requestId: string;
+    let state: DenyFormState;
     try {
-      const stored = (JSON.parse(view.private_metadata || '{}') as { requestId?: unknown }).requestId;
-      requestId = typeof stored === 'string' ? stored : '';
+      const stored = JSON.parse(view.private_metadata || '{}') as Partial<Record<keyof DenyFormState, unknown>>;
+      state = { requestId: typeof stored.requestId === 'string' ? stored.requestId : '', fromHome: stored.fromHome === true };
     } catch {
-      requestId = '';
+      state = { requestId: '', fromHome: false };
     }
-    const result = await deny(ctx, requestId, body.user.id, reason);
+    const result = await deny(ctx, state.requestId, body.user.id, reason);
     await ack(result.ok ? undefined : { response_action: 'errors', errors: { [BLOCK_REASON]: result.message } });
+    // Denied from the App Home: the home says so once the form has closed (a refusal stays in the form).
+    if (result.ok && state.fromHome) await homes.tell(body.user.id, result.message);
   });
 }
