@@ -15,9 +15,11 @@ import { createLogger } from './log.ts';
 import type { ServiceContext, Timing } from './services/context.ts';
 import type { Clock } from './services/ports.ts';
 import { createSlackRuntime } from './slack/app.ts';
-import { REJECTED_TOKEN, SlackAuditAdapter, SlackDirectory, webClient } from './slack/web.ts';
+import { REJECTED_TOKEN, SlackAuditAdapter, SlackDirectory, SlackHomeAdapter, webClient } from './slack/web.ts';
+import { HomeVisitorStore } from './store/home-visitors.ts';
 import { openDatabase, type Database } from './store/open.ts';
 import { DriftWatcher } from './workers/drift.ts';
+import { HomeRefresher } from './workers/home-refresher.ts';
 import { AuditPublisher } from './workers/publisher.ts';
 import { QuorumWatcher } from './workers/quorum.ts';
 import { Sweeper } from './workers/sweeper.ts';
@@ -28,6 +30,7 @@ export interface RunningBot {
   publisher: AuditPublisher;
   sweeper: Sweeper;
   drift: DriftWatcher;
+  homes: HomeRefresher;
   port(): number;
   /** Graceful: stop taking work, finish or hand back what is in flight, close. */
   stop(): Promise<void>;
@@ -75,8 +78,16 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
   const anchors = chainAnchors(env, db, awsRegion(source));
   if (!anchors.chainKey) log.warn({ event: 'audit.unkeyed' }, 'BREAKGLASS_AUDIT_KEY is not set: the audit chain is hashed, not signed, so anyone who can write the table could recompute it');
 
+  // Publishing homes never retries on its own: the refresher paces it and waits out a 429 itself.
+  const homes = new HomeRefresher({
+    ctx,
+    visitors: new HomeVisitorStore(db),
+    slack: new SlackHomeAdapter(webClient(env.slack.botToken, env.slack.apiUrl, log, { retries: 0, rejectRateLimited: true })),
+    log,
+  });
   const publisher = new AuditPublisher({
     owner: ctx.owner,
+    homes,
     outbox: ctx.outbox,
     slack: new SlackAuditAdapter(webClient(env.slack.botToken, env.slack.apiUrl, log, { retries: 0, rejectRateLimited: true })),
     policy,
@@ -91,11 +102,17 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
   signals.whenEvents(() => publisher.kick());
   signals.whenWork((id) => sweeper.queue(id));
 
-  const slack = createSlackRuntime(env, ctx, log, () => {
-    const sinceSweep = ctx.clock.ms() - sweeper.lastSweepAt;
-    const ok = sweeper.lastSweepAt > 0 && sinceSweep < Math.max(env.sweepSeconds * 5000, 30_000);
-    return { ok, detail: { mode: env.slack.socketMode ? 'socket' : 'http', lastSweepMsAgo: sinceSweep } };
-  });
+  const slack = createSlackRuntime(
+    env,
+    ctx,
+    log,
+    () => {
+      const sinceSweep = ctx.clock.ms() - sweeper.lastSweepAt;
+      const ok = sweeper.lastSweepAt > 0 && sinceSweep < Math.max(env.sweepSeconds * 5000, 30_000);
+      return { ok, detail: { mode: env.slack.socketMode ? 'socket' : 'http', lastSweepMsAgo: sinceSweep } };
+    },
+    homes,
+  );
 
   await ctx.outbox.appendSystem(
     [
@@ -121,6 +138,7 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
     publisher,
     sweeper,
     drift,
+    homes,
     port: () => slack.port(),
     async stop() {
       quorum.stop();
@@ -128,6 +146,7 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
       await drift.stop();
       await sweeper.stop();
       await publisher.stop();
+      await homes.stop();
       anchors.close();
       services.close();
       await db.close();

@@ -28,10 +28,15 @@ import { warnAboutExamples, type BotConfig } from './config.ts';
 /** The repository root: the Docker build context of the image asset. */
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Sparse indexes the store queries (docs/architecture.md: no Scan on a hot path). */
+/**
+ * Sparse indexes the store queries (docs/architecture.md: no Scan on a hot path), as
+ * src/store/dynamo.ts TABLE_DEFINITION has them. `requester` came later: a deploy over an
+ * existing table adds it (DynamoDB builds it from the items already there).
+ */
 const TABLE_INDEXES = [
-  { indexName: 'due', partitionKey: 'duePk', sortKey: 'dueAt' },
-  { indexName: 'outbox', partitionKey: 'outboxPk', sortKey: 'outboxAt' },
+  { indexName: 'due', partitionKey: 'duePk', sortKey: 'dueAt', projectionType: dynamodb.ProjectionType.ALL },
+  { indexName: 'outbox', partitionKey: 'outboxPk', sortKey: 'outboxAt', projectionType: dynamodb.ProjectionType.ALL },
+  { indexName: 'requester', partitionKey: 'requesterPk', sortKey: 'requesterAt', projectionType: dynamodb.ProjectionType.KEYS_ONLY },
 ] as const;
 
 /** Where the Dockerfile bakes the policy file (breakglass.yml at the repository root). */
@@ -119,7 +124,7 @@ export class BotStack extends Stack {
         indexName: index.indexName,
         partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },
         sortKey: { name: index.sortKey, type: dynamodb.AttributeType.STRING },
-        projectionType: dynamodb.ProjectionType.ALL,
+        projectionType: index.projectionType,
       });
     }
 

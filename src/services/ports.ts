@@ -4,7 +4,7 @@
  * unit tests wire in the in-memory versions (test/support/memory.ts), which keep the same
  * conditional-write rules, and run in milliseconds.
  */
-import type { KnownBlock } from '@slack/types';
+import type { HomeView, KnownBlock } from '@slack/types';
 import type { Checkpoint, ChainRecord } from '../audit/chain.ts';
 import type { DomainEvent } from '../domain/events.ts';
 import type { AccessRequest, AssignmentTarget, RequestStatus } from '../domain/request.ts';
@@ -66,6 +66,12 @@ export interface RequestStorePort {
   release(id: string, owner: string): Promise<void>;
   /** Requests whose next action is due by `until` (every live request when null), oldest first. */
   due(until: string | null, limit?: number): Promise<DueItem[]>;
+  /**
+   * The person's requests, newest first, at most `limit` (the App Home's history); null when the
+   * table has no usable requester index (made before it existed, or still building it).
+   * Requests stored before the index existed carry no requester key and are never listed.
+   */
+  ofRequester(slackUserId: string, limit: number): Promise<AccessRequest[] | null>;
   /** Counts a refused attempt beside the request (never growing it); returns this person's count. */
   countRefusal(id: string, slackUserId: string, action: string, at: string): Promise<number>;
   /** Queues events on a request without changing it (no version bump); false when it does not exist. */
@@ -253,6 +259,26 @@ export interface CheckpointStorePort {
   newest(): Promise<Checkpoint | null>;
 }
 
+// ---------------------------------------------------------------- the App Home
+
+/** Someone who opened the App Home, and the note answering their last click there. */
+export interface HomeVisitor {
+  slackUserId: string;
+  openedAt: string;
+  note: { text: string; at: string } | null;
+}
+
+/** Who has opened the App Home (so only their homes are kept current), in the table so every replica knows. */
+export interface HomeVisitorsPort {
+  /** The person opened their home: remembered, and the note of their last click there cleared. */
+  opened(slackUserId: string, at: string): Promise<void>;
+  /** Leaves a note at the top of the person's home: what their click there came to. */
+  note(slackUserId: string, text: string, at: string): Promise<void>;
+  get(slackUserId: string): Promise<HomeVisitor | null>;
+  /** Everyone who opened it at `since` or later. */
+  since(since: string): Promise<string[]>;
+}
+
 // ---------------------------------------------------------------- Identity Center and Slack
 
 export type OperationState = 'IN_PROGRESS' | 'SUCCEEDED' | 'FAILED';
@@ -339,6 +365,11 @@ export interface AuditSlack {
   post(channel: string, message: SlackText & { threadTs?: string }): Promise<string>;
   update(channel: string, ts: string, message: SlackText): Promise<void>;
   dmChannel(userId: string): Promise<string>;
+}
+
+/** Publishes a person's App Home (views.publish). Calls must not retry on their own: a 429 surfaces with its Retry-After. */
+export interface HomeSlack {
+  publish(slackUserId: string, view: HomeView): Promise<void>;
 }
 
 /** A message: the fallback text people's notifications show, and its Block Kit blocks. */

@@ -1,12 +1,13 @@
 import type { AccessRequest } from '../domain/request.ts';
 import type { ServiceContext } from './context.ts';
 
+/** Every request the sweeper still has work on (the due index): all not yet final, and failed grants being cleaned up; read fresh. */
+export async function liveRequests(ctx: ServiceContext): Promise<AccessRequest[]> {
+  const found = await Promise.all((await ctx.requests.due(null, 500)).map((item) => ctx.requests.get(item.id)));
+  return found.filter((r): r is AccessRequest => r !== null);
+}
+
 /** A person's open requests and active access (what `/breakglass status` lists). */
 export async function openRequestsOf(ctx: ServiceContext, slackUserId: string): Promise<AccessRequest[]> {
-  const mine: AccessRequest[] = [];
-  for (const item of await ctx.requests.due(null, 500)) {
-    const r = await ctx.requests.get(item.id);
-    if (r?.requester.slackUserId === slackUserId) mine.push(r);
-  }
-  return mine;
+  return (await liveRequests(ctx)).filter((r) => r.requester.slackUserId === slackUserId);
 }

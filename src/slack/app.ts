@@ -8,7 +8,10 @@ import { registerDeny } from './actions/deny.ts';
 import { registerDriftRevoke } from './actions/drift-revoke.ts';
 import { registerEndAccess } from './actions/end-access.ts';
 import { registerExtend } from './actions/extend.ts';
+import { registerRequestAccess } from './actions/request-access.ts';
+import type { HomeNotes } from './actions/respond.ts';
 import { registerBreakglassCommand } from './commands/breakglass.ts';
+import { registerHomeOpened, type HomeOpenings } from './events/home-opened.ts';
 import { registerSubmissions } from './views/submissions.ts';
 import { slackLogger } from './web.ts';
 
@@ -31,9 +34,10 @@ function healthBody(health: Health): { status: number; body: string } {
 
 /**
  * The Bolt app: Socket Mode by default, or the HTTP receiver on PORT at
- * /slack/events. /healthz is served on PORT either way.
+ * /slack/events. /healthz is served on PORT either way. `homes` publishes App Homes
+ * (workers/home-refresher.ts): on opening, and with the answer to a click made there.
  */
-export function createSlackRuntime(env: Env, ctx: ServiceContext, log: Logger, health: Health): SlackRuntime {
+export function createSlackRuntime(env: Env, ctx: ServiceContext, log: Logger, health: Health, homes: HomeNotes & HomeOpenings): SlackRuntime {
   const logger = slackLogger(log);
   // Set retries explicitly: otherwise the Socket Mode client writes 100 retries into these shared options.
   const clientOptions = {
@@ -78,12 +82,14 @@ export function createSlackRuntime(env: Env, ctx: ServiceContext, log: Logger, h
   });
 
   registerBreakglassCommand(app, ctx);
-  registerApprove(app, ctx);
-  registerDeny(app, ctx);
-  registerEndAccess(app, ctx);
-  registerExtend(app, ctx);
+  registerApprove(app, ctx, homes);
+  registerDeny(app, ctx, homes);
+  registerEndAccess(app, ctx, homes);
+  registerExtend(app, ctx, homes);
   registerDriftRevoke(app, ctx);
-  registerSubmissions(app, ctx);
+  registerRequestAccess(app, ctx, homes);
+  registerSubmissions(app, ctx, homes);
+  registerHomeOpened(app, ctx, homes);
   app.error((error) => {
     log.error({ err: error, event: 'slack.listener_error' }, 'a Slack listener failed');
     return Promise.resolve();

@@ -14,3 +14,5 @@ export const ACTION_DRIFT_REVOKE = 'drift_revoke';
 export const ACTION_EXTEND = 'extend';
 export const EXTEND_VIEW = 'breakglass_extend';
 export const EMERGENCY_VIEW = 'breakglass_emergency';
+/** On the App Home: opens the request modal (REQUEST_VIEW). */
+export const ACTION_REQUEST_ACCESS = 'request_access';

@@ -1,6 +1,7 @@
 import { ErrorCode, LogLevel, WebClient, type Logger as SlackLogger } from '@slack/web-api';
 import type { Logger } from 'pino';
-import { SlackDeliveryError, type AuditSlack, type Clock, type Directory, type SlackUser } from '../services/ports.ts';
+import type { HomeView } from '@slack/types';
+import { SlackDeliveryError, type AuditSlack, type Clock, type Directory, type HomeSlack, type SlackUser } from '../services/ports.ts';
 import { policyGroupIds, type Policy, type Principals } from '../domain/policy.ts';
 import type { SlackMessage } from './blocks/messages.ts';
 
@@ -87,6 +88,19 @@ export class SlackAuditAdapter implements AuditSlack {
       return id;
     } catch (err) {
       throw deliveryError(err, `conversations.open with ${userId}`);
+    }
+  }
+}
+
+/** Publishes App Homes: no retries of its own (the home refresher paces and retries), 429s surface with their Retry-After. */
+export class SlackHomeAdapter implements HomeSlack {
+  constructor(private readonly client: WebClient) {}
+
+  async publish(slackUserId: string, view: HomeView): Promise<void> {
+    try {
+      await this.client.views.publish({ user_id: slackUserId, view });
+    } catch (err) {
+      throw deliveryError(err, `views.publish for ${slackUserId}`);
     }
   }
 }

@@ -9,7 +9,7 @@ import {
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { ConfigError } from '../config/errors.ts';
-import { INDEX_DUE, INDEX_OUTBOX } from './keys.ts';
+import { INDEX_DUE, INDEX_OUTBOX, INDEX_REQUESTER } from './keys.ts';
 
 export interface Database {
   doc: DynamoDBDocumentClient;
@@ -33,7 +33,7 @@ export function documentClient(raw: DynamoDBClient): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false } });
 }
 
-/** The table layout: one table, two sparse indexes (work that is due, events not yet delivered). */
+/** The table layout: one table, three sparse indexes (work that is due, events not yet delivered, each person's requests). */
 export const TABLE_DEFINITION = {
   AttributeDefinitions: [
     { AttributeName: 'pk', AttributeType: 'S' },
@@ -42,6 +42,8 @@ export const TABLE_DEFINITION = {
     { AttributeName: 'dueAt', AttributeType: 'S' },
     { AttributeName: 'outboxPk', AttributeType: 'S' },
     { AttributeName: 'outboxAt', AttributeType: 'S' },
+    { AttributeName: 'requesterPk', AttributeType: 'S' },
+    { AttributeName: 'requesterAt', AttributeType: 'S' },
   ],
   KeySchema: [
     { AttributeName: 'pk', KeyType: 'HASH' },
@@ -64,15 +66,30 @@ export const TABLE_DEFINITION = {
       ],
       Projection: { ProjectionType: 'ALL' },
     },
+    {
+      IndexName: INDEX_REQUESTER,
+      KeySchema: [
+        { AttributeName: 'requesterPk', KeyType: 'HASH' },
+        { AttributeName: 'requesterAt', KeyType: 'RANGE' },
+      ],
+      // The App Home reads the few newest items itself (consistently): the index only needs to say which.
+      Projection: { ProjectionType: 'KEYS_ONLY' },
+    },
   ],
   BillingMode: 'PAY_PER_REQUEST',
 } as const;
 
-/** Creates the table when it is missing; a missing permission becomes an error that says what to grant. */
-export async function ensureTable(raw: DynamoDBClient, table: string): Promise<void> {
+/**
+ * Creates the table when it is missing; a missing permission becomes an error that says what to
+ * grant. An existing table is not changed: it returns the indexes of TABLE_DEFINITION the table
+ * lacks (or has not finished building), for the caller to report. A table made before an index
+ * existed gets it from the bot stack's next deploy (CloudFormation adds it); an embedded store
+ * never does, because dynalite accepts an UpdateTable that creates an index and ignores it.
+ */
+export async function ensureTable(raw: DynamoDBClient, table: string): Promise<string[]> {
   try {
-    await raw.send(new DescribeTableCommand({ TableName: table }));
-    return;
+    const out = await raw.send(new DescribeTableCommand({ TableName: table }));
+    return unusableIndexes(out.Table?.GlobalSecondaryIndexes ?? []);
   } catch (err) {
     if (!(err instanceof ResourceNotFoundException)) throw tableError(err, table, 'dynamodb:DescribeTable');
   }
@@ -82,6 +99,15 @@ export async function ensureTable(raw: DynamoDBClient, table: string): Promise<v
     if ((err as Error).name !== 'ResourceInUseException') throw tableError(err, table, 'dynamodb:CreateTable');
   }
   await waitUntilTableExists({ client: raw, maxWaitTime: 120, minDelay: 1, maxDelay: 5 }, { TableName: table });
+  return [];
+}
+
+/** Indexes of TABLE_DEFINITION that are missing or not ACTIVE among `have`. */
+export function unusableIndexes(have: readonly { IndexName?: string | undefined; IndexStatus?: string | undefined }[]): string[] {
+  return TABLE_DEFINITION.GlobalSecondaryIndexes.map((i) => i.IndexName).filter((name) => {
+    const index = have.find((h) => h.IndexName === name);
+    return !index || (index.IndexStatus !== undefined && index.IndexStatus !== 'ACTIVE');
+  });
 }
 
 function tableError(err: unknown, table: string, action: string): Error {

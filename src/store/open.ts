@@ -17,7 +17,7 @@ export const EMBEDDED_TABLE = 'breakglass';
 export async function openDatabase(env: Env, log: Logger): Promise<Database> {
   if (env.table) {
     const raw = new DynamoDBClient({ maxAttempts: 8 });
-    await ensureTable(raw, env.table);
+    warnUnusable(log, env.table, await ensureTable(raw, env.table));
     return { raw, doc: documentClient(raw), table: env.table, close: () => Promise.resolve(raw.destroy()) };
   }
   let embedded;
@@ -32,7 +32,7 @@ export async function openDatabase(env: Env, log: Logger): Promise<Database> {
   log.info({ event: 'store.embedded', dataDir: env.dataDir }, 'no BREAKGLASS_TABLE: using the embedded store');
   const raw = embedded.client();
   try {
-    await ensureTable(raw, EMBEDDED_TABLE);
+    warnUnusable(log, EMBEDDED_TABLE, await ensureTable(raw, EMBEDDED_TABLE));
   } catch (err) {
     raw.destroy();
     await embedded.close();
@@ -47,4 +47,17 @@ export async function openDatabase(env: Env, log: Logger): Promise<Database> {
       await embedded.close();
     },
   };
+}
+
+/**
+ * The bot runs on a table that lacks an index it knows (one made before the index existed):
+ * everything works but what reads that index, which is only the App Home's request history
+ * (the due and outbox indexes exist since the first release).
+ */
+function warnUnusable(log: Logger, table: string, indexes: string[]): void {
+  if (indexes.length === 0) return;
+  log.warn(
+    { event: 'store.index_unusable', table, indexes },
+    `table ${table} has no usable index ${indexes.join(', ')}: the App Home shows no request history until it has (deploy the bot stack again; README "App Home")`,
+  );
 }

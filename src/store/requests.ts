@@ -6,7 +6,7 @@ import type { QueuedEvent } from '../services/ports.ts';
 import type { AccessRequest, RequestStatus } from '../domain/request.ts';
 import { ConflictError, type Changes, type DueItem, type Guard, type RequestStorePort } from '../services/ports.ts';
 import { updateIf, type Database } from './dynamo.ts';
-import { DUE_PARTITION, INDEX_DUE, OUTBOX_PARTITION, refusalKey, requestKey } from './keys.ts';
+import { DUE_PARTITION, INDEX_DUE, INDEX_REQUESTER, OUTBOX_PARTITION, refusalKey, requestKey } from './keys.ts';
 
 /** Top-level request fields an update may set. */
 export const REQUEST_FIELDS = new Set([
@@ -41,8 +41,20 @@ export function materialize(events: DomainEvent[], now: string): QueuedEvent[] {
 }
 
 export function toRequest(item: Record<string, unknown>): AccessRequest {
-  const { pk: _pk, sk: _sk, duePk: _dp, dueAt: _da, outboxPk: _op, outboxAt: _oa, outbox: _o, leaseOwner: _lo, leaseUntil: _lu, deliveryOwner: _do, deliveryUntil: _du, ...rest } = item;
+  const { pk: _pk, sk: _sk, duePk: _dp, dueAt: _da, outboxPk: _op, outboxAt: _oa, requesterPk: _rp, requesterAt: _ra, outbox: _o, leaseOwner: _lo, leaseUntil: _lu, deliveryOwner: _do, deliveryUntil: _du, ...rest } = item;
   return rest as unknown as AccessRequest;
+}
+
+/** The keys that list a request under its requester (INDEX_REQUESTER); written once, at creation. */
+export const requesterKeys = (r: AccessRequest) => ({ requesterPk: r.requester.slackUserId, requesterAt: r.createdAt });
+
+/** The request id in a request item's key. */
+export const requestIdOf = (pk: unknown): string => String(pk).replace(/^REQ#/, '');
+
+/** DynamoDB's answer to a query on an index the table lacks, or is still building (backfilling). */
+export function indexUnusable(err: unknown): boolean {
+  const e = err as { name?: string; message?: string };
+  return e.name === 'ValidationException' && /specified index|backfilling/i.test(e.message ?? '');
 }
 
 export class RequestStore implements RequestStorePort {
@@ -57,6 +69,7 @@ export class RequestStore implements RequestStorePort {
         Item: {
           ...requestKey(request.id),
           ...request,
+          ...requesterKeys(request),
           duePk: DUE_PARTITION,
           dueAt: due,
           outbox: materialize(events, now),
@@ -188,6 +201,29 @@ export class RequestStore implements RequestStorePort {
       ConditionExpression: 'leaseOwner = :me',
       ExpressionAttributeValues: { ':me': owner },
     });
+  }
+
+  /** A person's newest requests: the requester index says which (keys only), the items are read consistently. */
+  async ofRequester(slackUserId: string, limit: number): Promise<AccessRequest[] | null> {
+    let keys: Record<string, unknown>[];
+    try {
+      const out = await this.db.doc.send(
+        new QueryCommand({
+          TableName: this.db.table,
+          IndexName: INDEX_REQUESTER,
+          KeyConditionExpression: 'requesterPk = :p',
+          ExpressionAttributeValues: { ':p': slackUserId },
+          ScanIndexForward: false,
+          Limit: limit,
+        }),
+      );
+      keys = out.Items ?? [];
+    } catch (err) {
+      if (indexUnusable(err)) return null;
+      throw err;
+    }
+    const found = await Promise.all(keys.map((k) => this.get(requestIdOf(k.pk))));
+    return found.filter((r): r is AccessRequest => r !== null);
   }
 
   /** Requests whose next action is due by `until` (all live requests when until is null): the sparse index, never a Scan. */

@@ -46,6 +46,8 @@ export interface PublisherOptions {
   chainKey?: ChainKey | null;
   /** Where the chain's head is anchored outside the chain, and how often. */
   checkpoints?: ChainAnchors['checkpoints'] | null;
+  /** Told of every request change (at its `views` step), to refresh the App Homes it shows on; it must return at once. */
+  homes?: { changed(request: AccessRequest): void } | null;
   /** Pause after a failed Slack call, doubled per consecutive failure up to the cap. */
   retryBaseMs?: number;
   retryCapMs?: number;
@@ -421,6 +423,7 @@ export class AuditPublisher {
         return null;
       }
       case 'views': {
+        this.homesChanged(request);
         const shown = (where: { repeated?: boolean }, m: SlackText) => (where.repeated ? markRepeat(m) : m);
         const { approvalMessage: approval, auditThread: thread } = request.slack;
         if (approval) await slack.update(approval.channel, approval.ts, shown(approval, approvalMessage(request)));
@@ -429,6 +432,15 @@ export class AuditPublisher {
       }
     }
     return null;
+  }
+
+  /** The homes are derived state, refreshed on their own schedule: nothing there may hold up or fail this delivery. */
+  private homesChanged(request: AccessRequest): void {
+    try {
+      this.o.homes?.changed(request);
+    } catch (err) {
+      this.o.log.warn({ err, event: 'home.refresh_failed', requestId: request.id }, 'App Homes could not be told of a change');
+    }
   }
 
   private async deferAfterFailure(key: ItemKey, err: unknown): Promise<void> {

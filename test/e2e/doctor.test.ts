@@ -342,6 +342,21 @@ describe('breakglass doctor', () => {
     const bare = await doctor(envFor(slack, policy, { BREAKGLASS_TABLE: 'bare' }));
     expect(line(bare, 'DynamoDB table bare').line).toMatch(/^✗ .*index "due" is missing; index "outbox" is missing/);
 
+    // A table made before the requester index: the bot works, without the App Home's history.
+    await db.raw.send(
+      new CreateTableCommand({
+        TableName: 'older',
+        AttributeDefinitions: TABLE_DEFINITION.AttributeDefinitions.filter((a) => !a.AttributeName.startsWith('requester')),
+        KeySchema: [...TABLE_DEFINITION.KeySchema],
+        GlobalSecondaryIndexes: TABLE_DEFINITION.GlobalSecondaryIndexes.filter((i) => i.IndexName !== 'requester') as never,
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    const older = await doctor(envFor(slack, policy, { BREAKGLASS_TABLE: 'older' }));
+    expect(line(older, 'DynamoDB table older is reachable').line).toMatch(/^✓ .*indexes due, outbox\)$/);
+    const gap = older.lines.find((l) => l.startsWith('⚠ DynamoDB table older'));
+    expect(gap).toMatch(/index "requester" is missing, so the App Home shows no request history/);
+
     process.env.AWS_ENDPOINT_URL_DYNAMODB = `http://127.0.0.1:${await freePort()}`;
     const down = await doctor(envFor(slack, policy));
     const d = line(down, `DynamoDB table ${db.table}`);

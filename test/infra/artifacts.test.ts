@@ -19,8 +19,9 @@ describe('manifest.yml', () => {
     });
   });
 
-  it('runs in Socket Mode with the command, interactivity and the App Home messages tab', () => {
+  it('runs in Socket Mode with the command, interactivity, the App Home (both tabs) and its opening event', () => {
     expect(manifest.settings).toEqual({
+      event_subscriptions: { bot_events: ['app_home_opened'] },
       interactivity: { is_enabled: true },
       org_deploy_enabled: false,
       socket_mode_enabled: true,
@@ -30,14 +31,16 @@ describe('manifest.yml', () => {
       expect.objectContaining({ command: '/breakglass', description: expect.any(String), usage_hint: expect.any(String) }),
     ]);
     expect(manifest.features.slash_commands[0]).not.toHaveProperty('url');
-    expect(manifest.features.app_home).toMatchObject({ messages_tab_enabled: true });
+    expect(manifest.features.app_home).toEqual({ home_tab_enabled: true, messages_tab_enabled: true, messages_tab_read_only_enabled: false });
     expect(manifest.features.bot_user).toMatchObject({ display_name: 'breakglass' });
   });
 
   it('says how to switch to HTTP mode', () => {
     const text = read('manifest.yml');
     expect(text).toContain('socket_mode_enabled: false');
-    expect(text.match(/https:\/\/HOST\/slack\/events/g)?.length).toBeGreaterThanOrEqual(2);
+    // The command, interactivity and the events each need the URL.
+    expect(text.match(/https:\/\/HOST\/slack\/events/g)?.length).toBeGreaterThanOrEqual(3);
+    expect(text).toContain('event_subscriptions.request_url: https://HOST/slack/events');
   });
 });
 

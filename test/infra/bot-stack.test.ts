@@ -4,6 +4,7 @@ import type { App } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { HEALTH_PROBE } from '../../infra/lib/bot-stack.ts';
+import { TABLE_DEFINITION } from '../../src/store/dynamo.ts';
 import { actionMatches, identityStatements, imagePlatforms, leastPrivilegeViolations, list, onlyId, render, synth, warnings, type Statement } from './template.ts';
 
 const MANAGEMENT_ACCOUNT = '123456789012';
@@ -82,6 +83,14 @@ describe('bot stack', () => {
             ],
             Projection: { ProjectionType: 'ALL' },
           },
+          {
+            IndexName: 'requester',
+            KeySchema: [
+              { AttributeName: 'requesterPk', KeyType: 'HASH' },
+              { AttributeName: 'requesterAt', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'KEYS_ONLY' },
+          },
         ],
         AttributeDefinitions: Match.arrayWith([
           { AttributeName: 'pk', AttributeType: 'S' },
@@ -90,8 +99,15 @@ describe('bot stack', () => {
           { AttributeName: 'dueAt', AttributeType: 'S' },
           { AttributeName: 'outboxPk', AttributeType: 'S' },
           { AttributeName: 'outboxAt', AttributeType: 'S' },
+          { AttributeName: 'requesterPk', AttributeType: 'S' },
+          { AttributeName: 'requesterAt', AttributeType: 'S' },
         ]),
       });
+    });
+
+    it('has exactly the indexes the store creates for itself (src/store/dynamo.ts), so both kinds of table answer the same queries', () => {
+      const table = Object.values(template.findResources('AWS::DynamoDB::Table'))[0] as { Properties: { GlobalSecondaryIndexes: unknown[] } };
+      expect(table.Properties.GlobalSecondaryIndexes).toEqual(TABLE_DEFINITION.GlobalSecondaryIndexes.map((i) => ({ IndexName: i.IndexName, KeySchema: i.KeySchema, Projection: i.Projection })));
     });
 
     it('is protected: point-in-time recovery, deletion protection, retained, encrypted with its own rotating key', () => {
@@ -264,7 +280,7 @@ describe('bot stack', () => {
         { actions: ['sts:AssumeRole'], resources: [ROLE_ARN], condition: undefined },
         {
           actions: ['dynamodb:BatchGetItem', 'dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:Query'],
-          resources: [tableArn, `${tableArn}/index/due`, `${tableArn}/index/outbox`],
+          resources: [tableArn, `${tableArn}/index/due`, `${tableArn}/index/outbox`, `${tableArn}/index/requester`],
           condition: undefined,
         },
         {

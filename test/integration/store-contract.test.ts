@@ -17,6 +17,7 @@ import {
   type CreationSlotsPort,
   type DriftStorePort,
   type FreezePort,
+  type HomeVisitorsPort,
   type ItemKey,
   type OutboxPort,
   type RequestStorePort,
@@ -28,6 +29,7 @@ import { DriftStore } from '../../src/store/drift.ts';
 import { ensureTable, type Database } from '../../src/store/dynamo.ts';
 import { EmergencyUses } from '../../src/store/emergency-uses.ts';
 import { FreezeStore } from '../../src/store/freeze.ts';
+import { HomeVisitorStore } from '../../src/store/home-visitors.ts';
 import { refusalKey, requestKey, systemOutboxKey } from '../../src/store/keys.ts';
 import { OutboxStore } from '../../src/store/outbox.ts';
 import { RequestStore } from '../../src/store/requests.ts';
@@ -46,6 +48,7 @@ interface Stores {
   checkpoints: CheckpointStorePort;
   sessionDenies: SessionDenyStorePort;
   emergencyUses: EmergencyUsePort;
+  homeVisitors: HomeVisitorsPort;
   /** The raw item, as DynamoDB holds it. */
   raw(key: ItemKey): Promise<Record<string, unknown> | undefined>;
 }
@@ -77,6 +80,7 @@ const implementations: Array<[string, () => Promise<Stores>]> = [
         checkpoints: new CheckpointStore(db),
         sessionDenies: new SessionDenyStore(db),
         emergencyUses: new EmergencyUses(db),
+        homeVisitors: new HomeVisitorStore(db),
         raw: async (key) => (await db.doc.send(new GetCommand({ TableName: table, Key: key, ConsistentRead: true }))).Item,
       };
     },
@@ -95,6 +99,7 @@ const implementations: Array<[string, () => Promise<Stores>]> = [
         checkpoints: s.checkpoints,
         sessionDenies: s.sessionDenies,
         emergencyUses: s.emergencyUses,
+        homeVisitors: s.homeVisitors,
         raw: async (key) => s.table.get(key),
       };
     },
@@ -199,6 +204,25 @@ describe.each(implementations)('stores: %s', (_name, make) => {
       // An update that says nothing of the due time leaves it.
       await s.requests.update('req_late', null, { set: { ticket: 'T-1' } }, at(2));
       expect((await s.requests.due(at(300))).map((d) => d.id)).toEqual(['req_late']);
+    });
+
+    it("lists a person's requests newest first, as they are now, up to the limit", async () => {
+      const s = await make();
+      const mine = (id: string, seconds: number) => request(id, { createdAt: at(seconds), updatedAt: at(seconds) });
+      await s.requests.create(mine('req_old', 1), [], at(3600));
+      await s.requests.create(mine('req_new', 3), [], at(3600));
+      await s.requests.create(mine('req_mid', 2), [], at(3600));
+      await s.requests.create(request('req_other', { createdAt: at(4), requester: { ...request('x').requester, slackUserId: 'UOTHER' } }), [], at(3600));
+      await s.requests.update('req_old', null, { set: { status: 'CANCELLED' }, due: null }, at(5));
+      expect((await s.requests.ofRequester('UREQ', 10))?.map((r) => [r.id, r.status])).toEqual([
+        ['req_new', 'PENDING'],
+        ['req_mid', 'PENDING'],
+        ['req_old', 'CANCELLED'],
+      ]);
+      expect((await s.requests.ofRequester('UREQ', 2))?.map((r) => r.id)).toEqual(['req_new', 'req_mid']);
+      expect((await s.requests.ofRequester('UOTHER', 10))?.map((r) => r.id)).toEqual(['req_other']);
+      expect(await s.requests.ofRequester('UNOBODY', 10)).toEqual([]);
+      expect(await s.requests.get('req_new')).toEqual(mine('req_new', 3));
     });
 
     it('lets one owner hold a lease at a time, in one status, until it runs out', async () => {
@@ -408,6 +432,26 @@ describe.each(implementations)('stores: %s', (_name, make) => {
         ['freeze.set', at(3)],
         ['freeze.lifted', at(4)],
       ]);
+    });
+  });
+
+  describe('App Home visitors', () => {
+    it('remembers who opened the home and when, keeps a note until the next opening, and lists recent visitors', async () => {
+      const s = await make();
+      expect(await s.homeVisitors.get('UANN')).toBeNull();
+      await s.homeVisitors.opened('UANN', at(1));
+      await s.homeVisitors.opened('UBOB', at(5));
+      expect(await s.homeVisitors.get('UANN')).toEqual({ slackUserId: 'UANN', openedAt: at(1), note: null });
+      await s.homeVisitors.note('UANN', 'Approved: 1 of 2', at(2));
+      expect(await s.homeVisitors.get('UANN')).toEqual({ slackUserId: 'UANN', openedAt: at(1), note: { text: 'Approved: 1 of 2', at: at(2) } });
+      expect((await s.homeVisitors.since(at(1))).sort()).toEqual(['UANN', 'UBOB']);
+      expect(await s.homeVisitors.since(at(2))).toEqual(['UBOB']);
+      await s.homeVisitors.opened('UANN', at(6));
+      expect(await s.homeVisitors.get('UANN')).toEqual({ slackUserId: 'UANN', openedAt: at(6), note: null });
+      // A note for someone never seen opening it (a home published before visits were kept) counts as a visit then.
+      await s.homeVisitors.note('UCAT', 'Denied.', at(7));
+      expect(await s.homeVisitors.get('UCAT')).toEqual({ slackUserId: 'UCAT', openedAt: at(7), note: { text: 'Denied.', at: at(7) } });
+      expect((await s.homeVisitors.since(at(6))).sort()).toEqual(['UANN', 'UCAT']);
     });
   });
 

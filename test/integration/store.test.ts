@@ -1,9 +1,11 @@
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../src/audit/chain.ts';
 import type { DomainEvent } from '../../src/domain/events.ts';
 import { AssignmentStore } from '../../src/store/assignments.ts';
 import { OutboxStore } from '../../src/store/outbox.ts';
 import { ConflictError } from '../../src/services/ports.ts';
+import { ensureTable, TABLE_DEFINITION } from '../../src/store/dynamo.ts';
 import { RequestStore } from '../../src/store/requests.ts';
 import { requestKey } from '../../src/store/keys.ts';
 import { CreationSlots } from '../../src/store/slots.ts';
@@ -118,5 +120,26 @@ describe('request store on dynalite', () => {
     expect(await outbox.putChainRecord({ ...rec, eventId: 'e2' })).toBe(false);
     expect((await outbox.chainHead())?.eventId).toBe('e1');
     expect(verifyChain([])).toMatchObject({ ok: true, count: 0, head: '0'.repeat(64), keyed: 0 });
+  });
+});
+
+describe('a table made before the requester index', () => {
+  it('is reported, not changed, and a history query on it answers null instead of failing', async () => {
+    const table = 'before-requester-index';
+    await db.raw.send(
+      new CreateTableCommand({
+        TableName: table,
+        AttributeDefinitions: TABLE_DEFINITION.AttributeDefinitions.filter((a) => !a.AttributeName.startsWith('requester')),
+        KeySchema: [...TABLE_DEFINITION.KeySchema],
+        GlobalSecondaryIndexes: TABLE_DEFINITION.GlobalSecondaryIndexes.filter((i) => i.IndexName !== 'requester') as never,
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    expect(await ensureTable(db.raw, table)).toEqual(['requester']);
+    const requests = new RequestStore({ ...db, table });
+    await requests.create(request('req_before'), [submitted('req_before')], NOW);
+    expect(await requests.ofRequester('UREQ', 10)).toBeNull();
+    expect((await requests.get('req_before'))?.id).toBe('req_before');
+    expect(await ensureTable(db.raw, db.table)).toEqual([]);
   });
 });

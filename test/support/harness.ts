@@ -258,6 +258,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     async settle() {
       await bot.sweeper.idle();
       await bot.publisher.idle();
+      await bot.homes.idle();
     },
     async stop() {
       await bot.stop();

@@ -21,7 +21,7 @@
  * byte per two significant digits plus one, booleans and null one byte, lists and maps three
  * bytes plus one per element plus their contents (map keys counted like attribute names).
  *
- * Where DynamoDB is eventually consistent (the two indexes) the memory table is consistent.
+ * Where DynamoDB is eventually consistent (the indexes) the memory table is consistent.
  * Where a DynamoDB query would page (1 MB) the memory table answers in one page.
  */
 import { randomUUID } from 'node:crypto';
@@ -55,6 +55,8 @@ import {
   type Freeze,
   type FreezePort,
   type Guard,
+  type HomeVisitor,
+  type HomeVisitorsPort,
   type IdentityCenterPort,
   type IdentityUser,
   type ItemKey,
@@ -71,9 +73,10 @@ import {
 } from '../../src/services/ports.ts';
 import { assignmentKey } from '../../src/store/assignments.ts';
 import { driftKey } from '../../src/store/drift.ts';
-import { AUDIT_PARTITION, auditKey, DUE_PARTITION, OUTBOX_PARTITION, refusalKey, requestKey, seqKey, systemOutboxKey } from '../../src/store/keys.ts';
 import { emergencyUsesKey } from '../../src/store/emergency-uses.ts';
-import { materialize, REQUEST_FIELDS, toRequest } from '../../src/store/requests.ts';
+import { AUDIT_PARTITION, auditKey, DUE_PARTITION, HOME_PARTITION, homeVisitorKey, OUTBOX_PARTITION, refusalKey, requestKey, seqKey, systemOutboxKey } from '../../src/store/keys.ts';
+import { toHomeVisitor } from '../../src/store/home-visitors.ts';
+import { materialize, REQUEST_FIELDS, requesterKeys, requestIdOf, toRequest } from '../../src/store/requests.ts';
 import { chainRecordOf } from '../../src/store/outbox.ts';
 import { mulberry32 } from './pacing.ts';
 
@@ -401,7 +404,7 @@ export class MemoryRequests implements RequestStorePort {
     await this.table.turn();
     const now = request.updatedAt;
     this.table.put(
-      { ...requestKey(request.id), ...request, duePk: DUE_PARTITION, dueAt: due, outbox: materialize(events, now), outboxPk: OUTBOX_PARTITION, outboxAt: now },
+      { ...requestKey(request.id), ...request, ...requesterKeys(request), duePk: DUE_PARTITION, dueAt: due, outbox: materialize(events, now), outboxPk: OUTBOX_PARTITION, outboxAt: now },
       (existing) => !existing,
     );
   }
@@ -410,6 +413,15 @@ export class MemoryRequests implements RequestStorePort {
     await this.table.turn();
     const it = this.table.get(requestKey(id));
     return it ? toRequest(it) : null;
+  }
+
+  async ofRequester(slackUserId: string, limit: number): Promise<AccessRequest[] | null> {
+    await this.table.turn();
+    const keys = this.table.index('requesterPk', slackUserId, 'requesterAt', null).reverse().slice(0, limit);
+    return keys.flatMap((k) => {
+      const it = this.table.get(requestKey(requestIdOf(k.pk)));
+      return it ? [toRequest(it)] : [];
+    });
   }
 
   async countRefusal(id: string, slackUserId: string, action: string, at: string): Promise<number> {
@@ -799,6 +811,41 @@ export class MemoryFreeze implements FreezePort {
   }
 }
 
+export class MemoryHomeVisitors implements HomeVisitorsPort {
+  constructor(private readonly table: MemoryTable) {}
+
+  async opened(slackUserId: string, at: string): Promise<void> {
+    await this.table.turn();
+    this.table.update(homeVisitorKey(slackUserId), () => true, (d) => {
+      d.slackUserId = slackUserId;
+      d.openedAt = at;
+      delete d.note;
+    });
+  }
+
+  async note(slackUserId: string, text: string, at: string): Promise<void> {
+    await this.table.turn();
+    this.table.update(homeVisitorKey(slackUserId), () => true, (d) => {
+      d.slackUserId = slackUserId;
+      d.openedAt ??= at;
+      d.note = { text, at };
+    });
+  }
+
+  async get(slackUserId: string): Promise<HomeVisitor | null> {
+    await this.table.turn();
+    const it = this.table.get(homeVisitorKey(slackUserId));
+    return it ? toHomeVisitor(it) : null;
+  }
+
+  async since(since: string): Promise<string[]> {
+    await this.table.turn();
+    return this.table
+      .partition(HOME_PARTITION)
+      .filter((it) => typeof it.openedAt === 'string' && it.openedAt >= since)
+      .map((it) => String(it.slackUserId));
+  }
+}
 
 const outboxOf = (it: Item | undefined): QueuedEvent[] => (it?.outbox as QueuedEvent[] | undefined) ?? [];
 /** `outbox[index].id = :id`, the condition every per-event outbox write is made under. */
@@ -990,6 +1037,7 @@ export class MemoryStore {
   readonly checkpoints: MemoryCheckpoints;
   readonly sessionDenies: MemorySessionDenies;
   readonly emergencyUses: MemoryEmergencyUses;
+  readonly homeVisitors: MemoryHomeVisitors;
 
   constructor(o: MemoryStoreOptions = {}) {
     this.table = new MemoryTable(o);
@@ -1002,6 +1050,7 @@ export class MemoryStore {
     this.checkpoints = new MemoryCheckpoints(this.table);
     this.sessionDenies = new MemorySessionDenies(this.table);
     this.emergencyUses = new MemoryEmergencyUses(this.table);
+    this.homeVisitors = new MemoryHomeVisitors(this.table);
   }
 
   /** The request item as stored (with its outbox, lease and claim). */

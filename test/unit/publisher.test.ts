@@ -236,6 +236,28 @@ describe('Slack deliveries', () => {
     expect(w.store.requestItem(id)?.outboxPk).toBeUndefined();
   });
 
+  it('tells the App Homes of every request change as it updates the views, and delivers even when that fails', async () => {
+    const w = memoryContext();
+    const id = await submitted(w);
+    await approve(w.ctx, id, approver1.slack);
+    const told: string[] = [];
+    await deliver(publisher(w, { homes: { changed: (r) => void told.push(`${r.id}:${r.approvals.length}`) } }));
+    expect(told).toEqual([`${id}:1`, `${id}:1`]);
+
+    await approve(w.ctx, id, approver2.slack);
+    await deliver(
+      publisher(w, {
+        homes: {
+          changed: () => {
+            throw new Error('home refresher broken');
+          },
+        },
+      }),
+    );
+    expect(w.store.events(id)).toEqual([]);
+    expect(w.slack.updates).toHaveLength(8);
+  });
+
   it('shouts a failing revoke in the channel as well as in its thread', async () => {
     const w = memoryContext();
     const id = await submitted(w);

@@ -5,24 +5,52 @@ import { DescribeTableCommand, DynamoDBClient, type TableDescription } from '@aw
 import type { Env } from '../../config/env.ts';
 import { TABLE_DEFINITION } from '../../store/dynamo.ts';
 import { reachRunningStore } from '../../store/embedded.ts';
+import { INDEX_REQUESTER } from '../../store/keys.ts';
 import { EMBEDDED_TABLE } from '../../store/open.ts';
 import { runningFile, UntrustedRunningFile } from '../../store/running.ts';
 import { awsFix } from './aws.ts';
 import { describeError, type Report } from './report.ts';
 
-/** What is wrong with the table's layout, compared with TABLE_DEFINITION (empty when nothing). */
-export function layoutProblems(t: TableDescription): string[] {
-  const problems: string[] = [];
-  const keys = (ks: readonly { AttributeName?: string; KeyType?: string }[] | undefined) => (ks ?? []).map((k) => `${k.AttributeName}:${k.KeyType}`).join(',');
-  if (keys(t.KeySchema) !== keys(TABLE_DEFINITION.KeySchema)) problems.push(`key schema is ${keys(t.KeySchema) || 'unknown'}, expected ${keys(TABLE_DEFINITION.KeySchema)}`);
+/**
+ * Indexes only the App Home's request history reads. A table made before one existed lacks it
+ * (the bot stack's next deploy adds it; an embedded store never gets it): the bot works, without
+ * that history, so its absence is a warning.
+ */
+const HISTORY_INDEXES: ReadonlySet<string> = new Set([INDEX_REQUESTER]);
+
+const keys = (ks: readonly { AttributeName?: string; KeyType?: string }[] | undefined) => (ks ?? []).map((k) => `${k.AttributeName}:${k.KeyType}`).join(',');
+
+/** Indexes of TABLE_DEFINITION that are missing or still building, with what that is (`index "x" is missing`). */
+function unready(t: TableDescription): { name: string; problem: string }[] {
+  const out: { name: string; problem: string }[] = [];
   for (const want of TABLE_DEFINITION.GlobalSecondaryIndexes) {
     const have = (t.GlobalSecondaryIndexes ?? []).find((i) => i.IndexName === want.IndexName);
-    if (!have) problems.push(`index "${want.IndexName}" is missing`);
-    else if (keys(have.KeySchema) !== keys(want.KeySchema)) problems.push(`index "${want.IndexName}" has keys ${keys(have.KeySchema)}, expected ${keys(want.KeySchema)}`);
-    else if (have.IndexStatus && have.IndexStatus !== 'ACTIVE') problems.push(`index "${want.IndexName}" is ${have.IndexStatus}`);
+    if (!have) out.push({ name: want.IndexName, problem: `index "${want.IndexName}" is missing` });
+    else if (keys(have.KeySchema) === keys(want.KeySchema) && have.IndexStatus && have.IndexStatus !== 'ACTIVE') out.push({ name: want.IndexName, problem: `index "${want.IndexName}" is ${have.IndexStatus}` });
+  }
+  return out;
+}
+
+/** What is wrong with the table's layout, compared with TABLE_DEFINITION (empty when nothing); see historyGaps for the history index. */
+export function layoutProblems(t: TableDescription): string[] {
+  const problems: string[] = [];
+  if (keys(t.KeySchema) !== keys(TABLE_DEFINITION.KeySchema)) problems.push(`key schema is ${keys(t.KeySchema) || 'unknown'}, expected ${keys(TABLE_DEFINITION.KeySchema)}`);
+  const notReady = unready(t);
+  for (const want of TABLE_DEFINITION.GlobalSecondaryIndexes) {
+    const have = (t.GlobalSecondaryIndexes ?? []).find((i) => i.IndexName === want.IndexName);
+    const gap = notReady.find((u) => u.name === want.IndexName);
+    if (gap && !HISTORY_INDEXES.has(want.IndexName)) problems.push(gap.problem);
+    else if (have && keys(have.KeySchema) !== keys(want.KeySchema)) problems.push(`index "${want.IndexName}" has keys ${keys(have.KeySchema)}, expected ${keys(want.KeySchema)}`);
   }
   return problems;
 }
+
+/** The history indexes the table lacks or is still building (empty when it has them). */
+export function historyGaps(t: TableDescription): { name: string; problem: string }[] {
+  return unready(t).filter((u) => HISTORY_INDEXES.has(u.name));
+}
+
+const NO_HISTORY = 'the App Home shows no request history until it has it (everything else works)';
 
 async function describe(raw: DynamoDBClient, table: string): Promise<TableDescription> {
   const out = await raw.send(new DescribeTableCommand({ TableName: table }));
@@ -40,7 +68,15 @@ async function checkTable(env: Env & { table: string }, region: string | null, r
     if (problems.length > 0) {
       report.fail(`${what}, but ${problems.join('; ')}`, `the table was not made by breakglass: deploy it from infra/ (bot stack), or point BREAKGLASS_TABLE at a new table name and let the bot create it`);
     } else {
-      report.ok(`${what} (${t.TableStatus ?? 'ACTIVE'}, indexes ${TABLE_DEFINITION.GlobalSecondaryIndexes.map((i) => i.IndexName).join(' and ')})`);
+      const gaps = historyGaps(t);
+      const usable = TABLE_DEFINITION.GlobalSecondaryIndexes.map((i) => i.IndexName).filter((name) => !gaps.some((g) => g.name === name));
+      report.ok(`${what} (${t.TableStatus ?? 'ACTIVE'}, indexes ${usable.join(', ')})`);
+      if (gaps.length > 0) {
+        report.warn(
+          `DynamoDB table ${env.table}: ${gaps.map((g) => g.problem).join('; ')}, so ${NO_HISTORY}`,
+          'the table was made before the index existed: deploy the bot stack again (CloudFormation adds it); a table you manage yourself needs it added as README "App Home" shows',
+        );
+      }
     }
   } catch (err) {
     if ((err as Error).name === 'ResourceNotFoundException') {
@@ -90,9 +126,17 @@ async function checkEmbedded(env: Env, report: Report): Promise<void> {
     const what = `embedded store of the running bot (pid ${running.pid}, BREAKGLASS_DATA_DIR ${dir}) answers`;
     const { raw } = running;
     try {
-      const problems = layoutProblems(await describe(raw, EMBEDDED_TABLE));
+      const t = await describe(raw, EMBEDDED_TABLE);
+      const problems = layoutProblems(t);
       if (problems.length > 0) report.fail(`${what}, but ${problems.join('; ')}`, `stop the bot, move ${dir} aside and start it again (it creates a fresh store)`);
       else report.ok(what);
+      const gaps = historyGaps(t);
+      if (problems.length === 0 && gaps.length > 0) {
+        report.warn(
+          `embedded store: ${gaps.map((g) => g.problem).join('; ')}, so ${NO_HISTORY}`,
+          `the store was made before the index existed, and dynalite cannot add an index to a table; a fresh store has it (export the audit record with \`breakglass audit export\`, stop the bot, move ${dir} aside, start it again)`,
+        );
+      }
     } catch (err) {
       report.fail(`${what}: ${describeError(err)}`, `the bot (pid ${running.pid}) does not answer on ${running.endpoint}: restart it`);
     } finally {

@@ -4,11 +4,18 @@ import { plain } from '../text.ts';
 
 export const DENY_REASON_MAX = 1000;
 
-export function denyModal(requestId: string, summary: string): View {
+/** What the form carries to its submission: the request, and whether the outcome goes to the denier's App Home. */
+export interface FormState {
+  requestId: string;
+  fromHome: boolean;
+}
+
+export function denyModal(requestId: string, summary: string, o: { fromHome: boolean }): View {
+  const state: FormState = { requestId, fromHome: o.fromHome };
   return {
     type: 'modal',
     callback_id: DENY_VIEW,
-    private_metadata: JSON.stringify({ requestId }),
+    private_metadata: JSON.stringify(state),
     title: plain('Deny request', 24),
     submit: plain('Deny', 24),
     close: plain('Back', 24),

@@ -10,7 +10,8 @@ import { escapeMrkdwn, mention, mentions, mrkdwn, plain, quoteUserText } from '.
 
 export type SlackMessage = SlackText;
 
-const STATUS_LINE: Record<AccessRequest['status'], string> = {
+/** How a request's state reads wherever it is shown. */
+export const STATUS_LINE: Record<AccessRequest['status'], string> = {
   PENDING: ':hourglass_flowing_sand: Waiting for approval',
   APPROVED: ':white_check_mark: Approved, granting access',
   GRANTING: ':gear: Granting access',

@@ -6,6 +6,8 @@ import { invokeEmergency } from '../../services/emergency.ts';
 import { requestExtension } from '../../services/extend.ts';
 import { submitRequest, type SubmitResult } from '../../services/submit-request.ts';
 import { BLOCK_DURATION, BLOCK_JUSTIFICATION, BLOCK_PROFILE, BLOCK_REASON, BLOCK_TICKET, DENY_VIEW, EMERGENCY_VIEW, EXTEND_VIEW, REQUEST_VIEW } from '../ids.ts';
+import type { HomeNotes } from '../actions/respond.ts';
+import type { FormState } from '../blocks/deny-modal.ts';
 import { plain } from '../text.ts';
 import { describeError } from '../../services/poll.ts';
 
@@ -17,13 +19,13 @@ const typed = (v: StateValues, block: string) => v[block]?.[block]?.value ?? nul
 /** Slack waits 3 seconds for the answer to a submission; past this, answer "working on it" and finish by DM. */
 const SUBMIT_ANSWER_MS = 2_300;
 
-/** The request id a form was opened for (its private metadata); '' when missing. */
-function requestIdOf(privateMetadata: string | undefined): string {
+/** The request a form was opened for, and whether from the App Home (its private metadata). */
+function formState(privateMetadata: string | undefined): FormState {
   try {
-    const stored = (JSON.parse(privateMetadata || '{}') as { requestId?: unknown }).requestId;
-    return typeof stored === 'string' ? stored : '';
+    const stored = JSON.parse(privateMetadata || '{}') as Partial<Record<keyof FormState, unknown>>;
+    return { requestId: typeof stored.requestId === 'string' ? stored.requestId : '', fromHome: stored.fromHome === true };
   } catch {
-    return '';
+    return { requestId: '', fromHome: false };
   }
 }
 
@@ -62,7 +64,7 @@ async function answer(ctx: ServiceContext, ack: Ack, client: WebClient, userId: 
   }
 }
 
-export function registerSubmissions(app: App, ctx: ServiceContext): void {
+export function registerSubmissions(app: App, ctx: ServiceContext, homes: HomeNotes): void {
   app.view(REQUEST_VIEW, async ({ ack, body, view, client }) => {
     const values = view.state.values as StateValues;
     await answer(ctx, ack, client, body.user.id, 'request', () =>
@@ -90,7 +92,7 @@ export function registerSubmissions(app: App, ctx: ServiceContext): void {
   app.view(EXTEND_VIEW, async ({ ack, body, view, client }) => {
     const values = view.state.values as StateValues;
     await answer(ctx, ack, client, body.user.id, 'extension', async () => {
-      const result = await requestExtension(ctx, body.user.id, requestIdOf(view.private_metadata), { duration: selected(values, BLOCK_DURATION), justification: typed(values, BLOCK_JUSTIFICATION) });
+      const result = await requestExtension(ctx, body.user.id, formState(view.private_metadata).requestId, { duration: selected(values, BLOCK_DURATION), justification: typed(values, BLOCK_JUSTIFICATION) });
       // The extension form has no profile block: a problem of the person or the grant is shown at its duration.
       return result.ok || !result.errors.profile ? result : { ok: false, errors: { ...result.errors, profile: undefined, duration: result.errors.profile } };
     });
@@ -103,7 +105,10 @@ export function registerSubmissions(app: App, ctx: ServiceContext): void {
       await ack({ response_action: 'errors', errors: { [BLOCK_REASON]: 'Give the requester a reason (at least 3 characters).' } });
       return;
     }
-    const result = await deny(ctx, requestIdOf(view.private_metadata), body.user.id, reason);
+    const state = formState(view.private_metadata);
+    const result = await deny(ctx, state.requestId, body.user.id, reason);
     await ack(result.ok ? undefined : { response_action: 'errors', errors: { [BLOCK_REASON]: result.message } });
+    // Denied from the App Home: the home says so once the form has closed (a refusal stays in the form).
+    if (result.ok && state.fromHome) await homes.tell(body.user.id, result.message);
   });
 }
