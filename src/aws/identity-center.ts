@@ -15,10 +15,9 @@ import {
 } from '@aws-sdk/client-sso-admin';
 import { DescribeUserCommand, GetUserIdCommand, IdentitystoreClient, IsMemberInGroupsCommand, ResourceNotFoundException } from '@aws-sdk/client-identitystore';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
-import { ConfiguredRetryStrategy } from '@smithy/core/retry';
 import type { AssignmentTarget } from '../domain/request.ts';
 import type { IdentityCenterPort, IdentityUser, ListedAssignment, OperationStatus } from '../services/ports.ts';
-import { backoffMs, RateLimiter, sleep } from './pacing.ts';
+import { backoffMs, PacedRetryStrategy, RateLimiter, sleep } from './pacing.ts';
 
 export interface IdentityCenterOptions {
   region: string;
@@ -36,16 +35,6 @@ export function managementRoleCredentials(roleArn: string | null, sessionName: s
   return roleArn ? fromTemporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: sessionName, DurationSeconds: 900 } }) : undefined;
 }
 
-/**
- * The SDK retries throttling and 5xx, but its throttling backoff grows to 20 s: a revoke (or the
- * confirmation of a grant whose clock is already running) would wait that long behind one unlucky
- * streak. Calls are already paced below the account's rate, so a throttle means the bucket is
- * briefly empty and refills within a second: the wait is capped at 2 s.
- */
-export function identityCenterRetryStrategy(): ConfiguredRetryStrategy {
-  return new ConfiguredRetryStrategy(SDK_ATTEMPTS, (attempt) => backoffMs(attempt, 200, 2_000));
-}
-
 /** Identity Center through the AWS SDK (sso-admin and identitystore); tests drive it against a loopback fake. */
 export class IdentityCenter implements IdentityCenterPort {
   private readonly sso: SSOAdminClient;
@@ -56,10 +45,10 @@ export class IdentityCenter implements IdentityCenterPort {
 
   constructor(private readonly opts: IdentityCenterOptions) {
     const credentials = managementRoleCredentials(opts.assumeRoleArn, 'breakglass');
-    const common = { region: opts.region, retryStrategy: identityCenterRetryStrategy(), ...(credentials ? { credentials } : {}) };
+    this.pace = new RateLimiter(opts.callsPerSecond, 2);
+    const common = { region: opts.region, retryStrategy: new PacedRetryStrategy(this.pace, SDK_ATTEMPTS), ...(credentials ? { credentials } : {}) };
     this.sso = new SSOAdminClient(common);
     this.store = new IdentitystoreClient(common);
-    this.pace = new RateLimiter(opts.callsPerSecond, 2);
   }
 
   async findUserIdByEmail(email: string): Promise<string | null> {

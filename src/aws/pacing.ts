@@ -1,3 +1,5 @@
+import type { RetryErrorInfo, RetryStrategyV2, RetryToken } from '@smithy/types';
+
 /** Keeps calls under a rate: a token bucket that makes callers wait rather than fail. */
 export class RateLimiter {
   private tokens: number;
@@ -38,3 +40,41 @@ export function backoffMs(attempt: number, baseMs: number, capMs: number, random
   const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt));
   return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }
+
+/**
+ * The SDK's retry hook, with every retry paced like a first call. The SDK's standard strategy
+ * waits up to 20 s after a throttle and, once its retry quota is spent (a few hundred failed
+ * calls), stops retrying altogether: under sustained throttling a revoke then fails call after
+ * call and waits on its own backoff. Here a retry waits a capped, jittered backoff and then a token
+ * of the same rate limiter as every other call, so retries can never storm the service and need
+ * no quota.
+ */
+export class PacedRetryStrategy implements RetryStrategyV2 {
+  constructor(
+    private readonly pace: RateLimiter,
+    private readonly maxAttempts: number,
+    private readonly baseMs = 200,
+    private readonly capMs = 2_000,
+  ) {}
+
+  acquireInitialRetryToken(): Promise<RetryToken> {
+    return Promise.resolve(token(0));
+  }
+
+  async refreshRetryTokenForRetry(previous: RetryToken, error: RetryErrorInfo): Promise<RetryToken> {
+    const retries = previous.getRetryCount();
+    // As the standard strategy: only throttling and transient failures (5xx, timeouts, network) are retried.
+    if ((error.errorType !== 'THROTTLING' && error.errorType !== 'TRANSIENT') || retries + 1 >= this.maxAttempts) {
+      throw new Error('no retry: the error is not retryable or the attempts are spent');
+    }
+    await sleep(backoffMs(retries, this.baseMs, this.capMs));
+    await this.pace.acquire();
+    return token(retries + 1);
+  }
+
+  recordSuccess(): void {
+    // Nothing to account for: pacing, not a quota, bounds the retries.
+  }
+}
+
+const token = (count: number): RetryToken => ({ getRetryCount: () => count, getRetryDelay: () => 0 });

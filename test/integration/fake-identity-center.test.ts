@@ -37,7 +37,7 @@ import {
   ResourceNotFoundException as IdentityStoreNotFound,
 } from '@aws-sdk/client-identitystore';
 import { afterEach, describe, expect, it } from 'vitest';
-import { identityCenterRetryStrategy } from '../../src/aws/identity-center.ts';
+import { PacedRetryStrategy, RateLimiter } from '../../src/aws/pacing.ts';
 import { FakeIdentityCenter, type FakeIdentityCenterOptions } from '../support/fake-identity-center.ts';
 
 const INSTANCE_ARN = 'arn:aws:sso:::instance/ssoins-0123456789abcdef';
@@ -1081,7 +1081,7 @@ describe('FakeIdentityCenter sessions and Deny-based revocation (additions)', ()
 describe("the bot's Identity Center retry strategy", () => {
   it('retries a throttled delete within 2 s each time, where the SDK default would wait up to 20 s', async () => {
     const fake = await startFake();
-    const client = new SSOAdminClient({ ...clientConfig(fake), retryStrategy: identityCenterRetryStrategy() });
+    const client = new SSOAdminClient({ ...clientConfig(fake), retryStrategy: new PacedRetryStrategy(new RateLimiter(20, 2), 8) });
 
     fake.setFaults({ throttleRate: 1, operations: ['DeleteAccountAssignment'], limit: 6 });
     await client.send(new DeleteAccountAssignmentCommand(assignment()));
@@ -1091,5 +1091,29 @@ describe("the bot's Identity Center retry strategy", () => {
     // The SDK's own backoff for the 4th–6th throttles is drawn from up to 8, 16 and 20 s.
     const waits = deletes.slice(1).map((c, i) => c.at - (deletes[i]?.at ?? 0));
     for (const wait of waits) expect(wait).toBeLessThan(2_500);
+  });
+
+  it("keeps retrying after more throttles than the SDK's retry quota allows (500 tokens, 5 per throttle)", async () => {
+    const fake = await startFake();
+    // Backoff shrunk to milliseconds so 150 throttles take no time; the pacing is the point.
+    const client = new SSOAdminClient({ ...clientConfig(fake), retryStrategy: new PacedRetryStrategy(new RateLimiter(1000, 1000), 8, 1, 2) });
+    // Each call is throttled 7 times and succeeds on its 8th attempt: 147 throttles in all.
+    for (let i = 0; i < 21; i++) {
+      fake.setFaults({ throttleRate: 1, operations: ['ListInstances'], limit: 7 });
+      await client.send(new ListInstancesCommand({}));
+    }
+    const calls = fake.calls.filter((c) => c.operation === 'ListInstances');
+    expect(calls.filter((c) => c.errorType === 'ThrottlingException')).toHaveLength(147);
+    expect(calls.filter((c) => c.status === 200)).toHaveLength(21);
+  });
+
+  it('does not retry what is not throttling or transient, and stops after its attempts', async () => {
+    const fake = await startFake();
+    const client = new SSOAdminClient({ ...clientConfig(fake), retryStrategy: new PacedRetryStrategy(new RateLimiter(1000, 1000), 3, 1, 2) });
+    await expect(client.send(new DescribePermissionSetCommand({ InstanceArn: INSTANCE_ARN, PermissionSetArn: 'arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-1111111111111111' }))).rejects.toBeInstanceOf(ResourceNotFoundException);
+    expect(fake.calls.filter((c) => c.operation === 'DescribePermissionSet')).toHaveLength(1);
+    fake.setFaults({ throttleRate: 1, operations: ['ListInstances'] });
+    await expect(client.send(new ListInstancesCommand({}))).rejects.toBeInstanceOf(ThrottlingException);
+    expect(fake.calls.filter((c) => c.operation === 'ListInstances')).toHaveLength(3);
   });
 });
