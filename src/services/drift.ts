@@ -83,16 +83,20 @@ async function resolveIfGone(ctx: ServiceContext, id: string): Promise<boolean> 
   if (alert?.status !== 'open') return false;
   const target: AssignmentTarget = { instanceArn: alert.instanceArn, accountId: alert.accountId, permissionSetArn: alert.permissionSetArn, principalId: alert.principalId };
   const outcome = await underLock(ctx, alert.principalType, target, `drift:${ctx.owner}:${randomUUID()}`, async () => {
-    const still = (await ctx.ic.listAssignments(target.instanceArn, target.accountId, target.permissionSetArn)).some(
-      (a) => a.principalType === alert.principalType && a.principalId === alert.principalId,
-    );
-    if (still) return false;
+    if (await stillAssigned(ctx, alert.principalType, target)) return false;
     return ctx.drift.close(id, 'resolved', { type: 'drift.resolved', requestId: null, actor: null, details: { driftId: id, note: 'the assignment is gone' } }, ctx.clock.now());
   });
   return outcome?.value ?? false;
 }
 
-type Judgement = 'backed' | 'busy' | 'known' | 'raised' | 'revoked' | 'raised+revoked';
+type Judgement = 'backed' | 'gone' | 'busy' | 'known' | 'raised' | 'revoked' | 'raised+revoked';
+
+/** Whether Identity Center holds the assignment now. */
+async function stillAssigned(ctx: ServiceContext, principalType: 'USER' | 'GROUP', target: AssignmentTarget): Promise<boolean> {
+  if (principalType === 'USER') return ctx.ic.hasAssignment(target);
+  const now = await ctx.ic.listAssignments(target.instanceArn, target.accountId, target.permissionSetArn);
+  return now.some((a) => a.principalType === 'GROUP' && a.principalId === target.principalId);
+}
 
 /**
  * Whether a breakglass grant really backs the assignment: a name in the record counts only
@@ -115,6 +119,8 @@ async function judge(ctx: ServiceContext, profile: Profile, alert: Omit<DriftAle
   const target: AssignmentTarget = { instanceArn: alert.instanceArn, accountId: alert.accountId, permissionSetArn: alert.permissionSetArn, principalId: alert.principalId };
   const outcome = await underLock(ctx, alert.principalType, target, `drift:${ctx.owner}:${randomUUID()}`, async (record): Promise<Judgement> => {
     if (await backed(ctx, record, target)) return 'backed';
+    // The listing is older than the lock: a revoke may have removed the assignment in between.
+    if (!(await stillAssigned(ctx, alert.principalType, target))) return 'gone';
     const now = ctx.clock.now();
     const raised = await ctx.drift.raise(
       { ...alert, profileId: profile.id, detectedAt: now },

@@ -415,6 +415,25 @@ describe('drift', () => {
     expect(await w.ctx.drift.get(idOf(outsider.principal))).toMatchObject({ status: 'open' });
   });
 
+  it('raises nothing for an assignment a revoke removed between the listing and the judgement', async () => {
+    const w = memoryContext();
+    const id = await active(w);
+    let listings = 0;
+    const ic = new Proxy(w.ic, {
+      get(target, prop, receiver) {
+        if (prop !== 'listAssignments') return Reflect.get(target, prop, receiver) as unknown;
+        return async (...args: Parameters<typeof target.listAssignments>) => {
+          const out = await target.listAssignments(...args);
+          // The grant's revoke completes just after Identity Center listed its assignment.
+          if (++listings === 1) expect((await ended(w, id)).status).toBe('REVOKED');
+          return out;
+        };
+      },
+    });
+    expect(await checkDrift({ ...w.ctx, ic })).toEqual({ raised: 0, revoked: 0, resolved: 0 });
+    expect(await w.ctx.drift.openIds('org-admin')).toEqual([]);
+  });
+
   it('keeps checking the others when one cannot be removed, and says so to the approver', async () => {
     const w = memoryContext({ policy: { drift: 'revoke' } });
     w.ic.addAssignment(someone('p-x'));
