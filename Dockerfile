@@ -2,8 +2,9 @@
 # embedded store, ships prebuilt binaries for linux-x64 glibc and musl but for linux-arm64
 # only glibc, and Node's own musl builds are "experimental" tier. bookworm-slim runs the
 # same image on x86_64 and Graviton without a compiler. Pin a digest in your registry
-# mirror if you need reproducible builds: --build-arg NODE_IMAGE=node:20-bookworm-slim@sha256:...
-ARG NODE_IMAGE=node:20-bookworm-slim
+# mirror if you need reproducible builds: --build-arg NODE_IMAGE=node:22-bookworm-slim@sha256:...
+# Node 22 is the LTS line (Node 20 left support in April 2026); the code also runs on 20.
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 # --- dependencies: production only -------------------------------------------------------
 FROM ${NODE_IMAGE} AS deps
@@ -14,14 +15,20 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 
+# --- build: compile src/ to dist/ (TypeScript is a development dependency) ---------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
 # --- runtime -----------------------------------------------------------------------------
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \
     PORT=3000 \
-    BREAKGLASS_POLICY=/app/breakglass.yml \
-    TSX_DISABLE_CACHE=1
-# TSX_DISABLE_CACHE: tsx compiles src/ in memory instead of caching to /tmp, so the container
-# also runs with a read-only root filesystem (as the ECS task in infra/ does).
+    BREAKGLASS_POLICY=/app/breakglass.yml
 WORKDIR /app
 # Everything stays owned by root and read-only to the app user: the running bot cannot
 # rewrite its own code, dependencies or policy.
@@ -29,9 +36,10 @@ COPY --from=deps /app/node_modules ./node_modules
 # manifest.yml lets `breakglass doctor` compare the token's scopes with the app's. The policy file is
 # optional here (the bracket makes it a pattern that may match nothing):
 # bake breakglass.yml into the image, or mount one and point BREAKGLASS_POLICY at it.
-COPY package.json tsconfig.json manifest.yml breakglass.ym[l] ./
+COPY package.json manifest.yml breakglass.ym[l] ./
 COPY bin ./bin
-COPY src ./src
+# Compiled JavaScript only: nothing is compiled at start-up, and the sources stay out of the image.
+COPY --from=build /app/dist ./dist
 
 # The `node` user (uid 1000) comes with the official image.
 USER node
@@ -42,4 +50,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Node as PID 1 does not reap children or get default signal handling: run with `docker run
 # --init` (the ECS task enables initProcessEnabled) so SIGTERM reaches the bot.
-CMD ["node", "--import", "tsx", "src/main.ts"]
+CMD ["node", "dist/main.js"]

@@ -7,5 +7,7 @@ export default defineConfig({
     testTimeout: 180_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // The bots are started as the image starts them: compiled, from dist/.
+    globalSetup: ['test/support/build.ts'],
   },
 });

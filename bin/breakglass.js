@@ -1,7 +1,17 @@
 #!/usr/bin/env node
-// The operator CLI: runs the TypeScript sources through tsx, as `npm start` does.
-import { register } from 'tsx/esm/api';
+// The operator CLI. It runs the compiled code in dist/ (`npm run build`; the image has it). In a
+// source checkout that was never built it falls back to the TypeScript sources through tsx, a
+// development dependency, so `npx breakglass doctor` works right after `npm ci` too.
+import { existsSync } from 'node:fs';
+import { URL } from 'node:url';
 
-register();
-const { runCli } = await import('../src/cli/index.ts');
-process.exitCode = await runCli(process.argv.slice(2), process.env, process.stdout, process.stderr);
+const compiled = new URL('../dist/cli/index.js', import.meta.url);
+let cli;
+if (existsSync(compiled)) {
+  cli = await import(compiled.href);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  cli = await import('../src/cli/index.ts');
+}
+process.exitCode = await cli.runCli(process.argv.slice(2), process.env, process.stdout, process.stderr);

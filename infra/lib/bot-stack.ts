@@ -187,7 +187,7 @@ export class BotStack extends Stack {
     // and runs the same image: the Dockerfile's Debian base and the native modules (esbuild,
     // classic-level) ship linux-arm64 builds.
     const { cpuArchitecture, imagePlatform } = ARCHITECTURES[config.cpuArchitecture];
-    // 1 GiB: at start-up tsx compiles src/ with esbuild, a second process beside node.
+    // 1 GiB: room above the peak measured in `npm run bench` (README) for bursts of Slack and Identity Center work.
     const taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
       cpu: TASK_CPU,
       memoryLimitMiB: TASK_MEMORY_MIB,

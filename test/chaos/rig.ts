@@ -1,6 +1,6 @@
 /**
- * The chaos rig: the real bot as one or more child processes (`node --import
- * tsx src/main.ts`, HTTP mode) sharing one dynalite table, with the fake
+ * The chaos rig: the real bot as one or more child processes (`node
+ * dist/main.js`, as the image runs it; HTTP mode) sharing one dynalite table, with the fake
  * Identity Center and fake Slack in this process, plus the tools to drive
  * lifecycles through signed Slack requests while processes are killed and
  * restarted, and to watch what Identity Center holds meanwhile.
@@ -131,7 +131,7 @@ export class BotProcess {
     this.starts++;
     this.expectingExit = false;
     this.log.write(`\n===== ${this.name} start #${this.starts} at ${new Date().toISOString()} =====\n`);
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    const child = spawn(process.execPath, ['dist/main.js'], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...this.rig.botEnv(this.port) },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -2,24 +2,28 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/store/dynamo.ts';
 import { FakeIdentityCenter } from '../support/fake-identity-center.ts';
 import { FakeSlack } from '../support/fake-slack.ts';
 import { eventually, IDENTITY_STORE, INSTANCE_ARN, PEOPLE, PERMISSION_SET, ACCOUNT, policyYaml, SIGNING_SECRET, BOT_TOKEN, APPROVALS, AUDIT } from '../support/harness.ts';
 import { SlackDriver } from '../support/slack-driver.ts';
+import { buildDist } from '../support/build.ts';
 
-/** The bot as operators run it: `npm start`'s command in its own process, configured only by environment. */
+/** The bot as operators run it: `npm start`'s command (compiled, from dist/) in its own process, configured only by environment. */
 const ROOT = new URL('../../', import.meta.url).pathname;
 const children: ChildProcess[] = [];
 const cleanups: Array<() => Promise<void>> = [];
+beforeAll(() => {
+  buildDist();
+}, 120_000);
 afterEach(async () => {
   for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
   for (const f of cleanups.splice(0)) await f();
 });
 
 function startProcess(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, ['dist/main.js'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -52,14 +52,20 @@ describe('Dockerfile', () => {
     .filter((line) => line.trim() !== '' && !line.startsWith('#'));
   const finalStage = instructions.slice(instructions.findLastIndex((line) => line.startsWith('FROM ')));
 
-  it('builds in stages from a slim Debian Node image the package supports, with production dependencies only', () => {
+  it('builds in stages from a slim Debian Node 22 (LTS) image, compiled, with production dependencies only at run time', () => {
     const image = /^ARG NODE_IMAGE=node:(\d+)-(\w+)-slim$/m.exec(dockerfile);
     expect(image, 'NODE_IMAGE is an official node:<major>-<debian>-slim image').not.toBeNull();
     const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
+    expect(Number(image?.[1])).toBe(22);
     expect(Number(image?.[1])).toBeGreaterThanOrEqual(Number(/>=\s*(\d+)/.exec(engines)?.[1]));
-    expect(instructions.filter((line) => line.startsWith('FROM '))).toEqual(['FROM ${NODE_IMAGE} AS deps', 'FROM ${NODE_IMAGE}']);
+    expect(instructions.filter((line) => line.startsWith('FROM '))).toEqual(['FROM ${NODE_IMAGE} AS deps', 'FROM ${NODE_IMAGE} AS build', 'FROM ${NODE_IMAGE}']);
     expect(instructions.find((line) => line.startsWith('RUN npm ci'))).toMatch(/npm ci --omit=dev --ignore-scripts/);
+    expect(instructions).toContain('RUN npm run build');
     expect(finalStage.some((line) => line.startsWith('RUN '))).toBe(false);
+    // The runtime stage carries dist/ from the build and production node_modules, never the sources.
+    expect(finalStage).toContain('COPY --from=build /app/dist ./dist');
+    expect(finalStage).toContain('COPY --from=deps /app/node_modules ./node_modules');
+    expect(finalStage.filter((line) => /^COPY .*\bsrc\b/.test(line))).toEqual([]);
   });
 
   it('runs as a non-root user, probes /healthz like the ECS task, and starts like npm start', () => {
@@ -78,7 +84,7 @@ describe('.dockerignore', () => {
     const lines = read('.dockerignore').split('\n').filter((line) => line !== '' && !line.startsWith('#'));
     expect(lines[0]).toBe('*');
     expect(lines.filter((line) => line.startsWith('!')).sort()).toEqual(
-      ['!bin', '!breakglass.yml', '!manifest.yml', '!package-lock.json', '!package.json', '!src', '!tsconfig.json'].sort(),
+      ['!bin', '!breakglass.yml', '!manifest.yml', '!package-lock.json', '!package.json', '!src', '!tsconfig.json', '!tsconfig.build.json'].sort(),
     );
   });
 });
