@@ -31,6 +31,7 @@ export function awsRegion(source: NodeJS.ProcessEnv): string {
 export class WorkSignals implements Signals {
   private readonly onEvents: Array<() => void> = [];
   private readonly onWork: Array<(id: string) => void> = [];
+  private readonly onDue: Array<(id: string, at: string) => void> = [];
 
   eventsQueued(): void {
     for (const f of this.onEvents) f();
@@ -38,6 +39,14 @@ export class WorkSignals implements Signals {
 
   workQueued(requestId: string): void {
     for (const f of this.onWork) f(requestId);
+  }
+
+  workDue(requestId: string, at: string): void {
+    for (const f of this.onDue) f(requestId, at);
+  }
+
+  whenDue(f: (requestId: string, at: string) => void): void {
+    this.onDue.push(f);
   }
 
   whenEvents(f: () => void): void {
@@ -87,6 +96,7 @@ export function serviceContext(p: ContextParts): { ctx: ServiceContext; close():
     timing: { ...DEFAULT_TIMING, ...p.timing },
     eventsQueued: () => p.signals.eventsQueued(),
     workQueued: (id) => p.signals.workQueued(id),
+    workDue: (id, at) => p.signals.workDue(id, at),
   };
   return { ctx, close: () => ic.destroy() };
 }

@@ -9,4 +9,8 @@ export const systemClock: Clock = {
     const timer = setInterval(fn, ms);
     return () => clearInterval(timer);
   },
+  after(ms, fn) {
+    const timer = setTimeout(fn, ms);
+    return () => clearTimeout(timer);
+  },
 };

@@ -101,6 +101,7 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
   const quorum = new QuorumWatcher({ policy, groups: () => directory.policyGroups(), outbox: ctx.outbox, clock: ctx.clock, log, eventsQueued: () => publisher.kick() });
   signals.whenEvents(() => publisher.kick());
   signals.whenWork((id) => sweeper.queue(id));
+  signals.whenDue((id, at) => sweeper.wake(id, at));
 
   const slack = createSlackRuntime(
     env,

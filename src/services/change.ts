@@ -20,6 +20,7 @@ export async function write(ctx: ServiceContext, request: AccessRequest, changes
     throw err;
   }
   if (changes.events?.length) ctx.eventsQueued();
+  if (typeof changes.due === 'string') ctx.workDue(request.id, changes.due);
   return written;
 }
 

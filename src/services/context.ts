@@ -27,6 +27,8 @@ export interface Timing {
   /** Backoff after a failure that passes by itself (throttling, 5xx, a FAILED asynchronous status): access must end within seconds. */
   temporaryBackoffBaseMs: number;
   temporaryBackoffCapMs: number;
+  /** Attempts retried within seconds; a failure that outlasts them (an outage) backs off like any other. */
+  temporaryAttempts: number;
   /** Failed revoke attempts after which every further failure is shouted. */
   shoutAfterAttempts: number;
 }
@@ -40,6 +42,7 @@ export const DEFAULT_TIMING: Timing = {
   revokeBackoffCapMs: 5 * 60_000,
   temporaryBackoffBaseMs: 1_000,
   temporaryBackoffCapMs: 10_000,
+  temporaryAttempts: 12,
   shoutAfterAttempts: 3,
 };
 

@@ -21,6 +21,8 @@ export interface Clock {
   sleep(ms: number): Promise<void>;
   /** Calls `fn` every `ms` until the returned function is called. */
   every(ms: number, fn: () => void): () => void;
+  /** Calls `fn` once, `ms` from now, unless the returned function is called first. */
+  after(ms: number, fn: () => void): () => void;
 }
 
 // ---------------------------------------------------------------- requests
@@ -386,4 +388,6 @@ export interface Signals {
   eventsQueued(): void;
   /** A request needs lifecycle work now (grant, revoke): don't wait for the sweep. */
   workQueued(requestId: string): void;
+  /** A request's next step was set for `at` (an expiry, a retry): wake for it then rather than at the next sweep. */
+  workDue(requestId: string, at: string): void;
 }

@@ -189,10 +189,15 @@ async function sessionsRetry(ctx: ServiceContext, request: AccessRequest, instan
   });
 }
 
-/** How long before attempt `attempt + 1`: within seconds after a temporary failure, backing off to minutes after one that needs a person. */
+/**
+ * How long before attempt `attempt + 1`: within seconds after a temporary failure, backing off to
+ * minutes after one that needs a person or one that keeps coming (an outage: every attempt is an
+ * audited event, and a retry every few seconds for hours helps nobody).
+ */
 function retryBackoff(ctx: ServiceContext, attempt: number, temporary: boolean): number {
   const t = ctx.timing;
-  return temporary ? backoffMs(attempt - 1, t.temporaryBackoffBaseMs, t.temporaryBackoffCapMs) : backoffMs(attempt - 1, t.revokeBackoffBaseMs, t.revokeBackoffCapMs);
+  if (temporary && attempt <= t.temporaryAttempts) return backoffMs(attempt - 1, t.temporaryBackoffBaseMs, t.temporaryBackoffCapMs);
+  return backoffMs(attempt - 1, t.revokeBackoffBaseMs, t.revokeBackoffCapMs);
 }
 
 async function retryLater(ctx: ServiceContext, id: string, error: string, temporary: boolean): Promise<void> {

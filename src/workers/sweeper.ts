@@ -8,12 +8,17 @@ import { pruneSessionDenies } from '../services/sessions.ts';
  * "due" index, never a Scan) and moves each along: remind the approvers of
  * pending ones, escalate or expire them, grant approved ones, revoke expired
  * ones, retry failing revokes. Listeners
- * queue urgent work here too, so a quorum is granted without waiting.
+ * queue urgent work here too, so a quorum is granted without waiting. A step
+ * due before the next sweep (an expiry, a retry) gets a timer of its own, so a
+ * revoke starts at the expiry instant; the sweep stays the safety net for
+ * crashes and for steps another replica set.
  */
 export class Sweeper {
   private stopTimer: (() => void) | null = null;
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly rerun = new Set<string>();
+  /** The newest due time this replica knows of each request with a wake-up timer, and its cancel. */
+  private readonly wakes = new Map<string, { at: number; cancel: () => void }>();
   private sweeping: Promise<void> | null = null;
   private stopping = false;
   lastSweepAt = 0;
@@ -34,6 +39,8 @@ export class Sweeper {
     this.stopping = true;
     this.stopTimer?.();
     this.stopTimer = null;
+    for (const w of this.wakes.values()) w.cancel();
+    this.wakes.clear();
     await this.sweeping;
     await Promise.allSettled([...this.inFlight.values()]);
   }
@@ -48,16 +55,44 @@ export class Sweeper {
 
   private async sweepOnce(): Promise<void> {
     try {
-      const due = await this.ctx.requests.due(this.ctx.clock.now());
+      const now = this.ctx.clock.ms();
+      const due = await this.ctx.requests.due(new Date(now + this.intervalMs).toISOString());
       this.lastSweepAt = this.ctx.clock.ms();
-      // A request still in flight here is skipped, not queued again: its own step has set when it is next due
-      // (a revoke's backoff, a grant's next poll), and re-running it at once would defeat that.
-      for (const item of due) if (!this.inFlight.has(item.id)) this.queue(item.id);
+      for (const item of due) {
+        // Due before the next sweep: a timer for its instant.
+        if (Date.parse(item.dueAt) > now) this.wake(item.id, item.dueAt);
+        // A request still in flight here is skipped, not queued again: its own step has set when it is next due
+        // (a revoke's backoff, a grant's next poll), and re-running it at once would defeat that.
+        else if (!this.inFlight.has(item.id)) this.queue(item.id);
+      }
       // Denials of sessions that have all expired by now leave the permission sets' inline policies.
       for (const permissionSet of await this.ctx.sessionDenies.due(this.ctx.clock.now())) this.track(`sessions:${permissionSet}`, () => pruneSessionDenies(this.ctx, permissionSet));
     } catch (err) {
       this.log.error({ err, event: 'sweep.error' }, 'sweep failed');
     }
+  }
+
+  /**
+   * A request's next step is due at `at` (written here, or seen by a sweep): when that is before
+   * the next sweep, run it then. The newest due time wins; an older timer finds itself replaced
+   * and does nothing, so a step pushed later (a backoff) never runs early.
+   */
+  wake(id: string, at: string): void {
+    const dueMs = Date.parse(at);
+    const wait = dueMs - this.ctx.clock.ms();
+    const known = this.wakes.get(id);
+    if (known?.at === dueMs) return;
+    known?.cancel();
+    this.wakes.delete(id);
+    if (this.stopping || wait <= 0 || wait > this.intervalMs) return;
+    const cancel = this.ctx.clock.after(wait, () => {
+      if (this.wakes.get(id)?.at !== dueMs) return;
+      this.wakes.delete(id);
+      if (!this.inFlight.has(id)) this.queue(id);
+      // In flight: it runs again right after, as work queued by people does.
+      else this.rerun.add(id);
+    });
+    this.wakes.set(id, { at: dueMs, cancel });
   }
 
   /**

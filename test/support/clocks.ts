@@ -25,6 +25,11 @@ export class ShiftableClock implements Clock {
     return () => clearInterval(timer);
   }
 
+  after(ms: number, fn: () => void): () => void {
+    const timer = setTimeout(fn, ms);
+    return () => clearTimeout(timer);
+  }
+
   /** Moves the bot's time forward by `ms`. */
   advance(ms: number): void {
     this.offset += ms;

@@ -127,7 +127,8 @@ export class VirtualClock implements Clock {
       const next = this.timers.filter((x) => x.due <= target).sort((a, b) => a.due - b.due || a.id - b.id)[0];
       if (!next) break;
       this.t = Math.max(this.t, next.due);
-      next.due += next.every;
+      if (next.every > 0) next.due += next.every;
+      else this.timers = this.timers.filter((x) => x !== next);
       next.fn();
     }
     this.t = target;
@@ -140,6 +141,14 @@ export class VirtualClock implements Clock {
 
   every(ms: number, fn: () => void): () => void {
     const timer: Timer = { id: this.nextId++, due: this.t + Math.max(1, ms), every: Math.max(1, ms), fn };
+    this.timers.push(timer);
+    return () => {
+      this.timers = this.timers.filter((x) => x !== timer);
+    };
+  }
+
+  after(ms: number, fn: () => void): () => void {
+    const timer: Timer = { id: this.nextId++, due: this.t + Math.max(0, ms), every: 0, fn };
     this.timers.push(timer);
     return () => {
       this.timers = this.timers.filter((x) => x !== timer);
@@ -1659,7 +1668,7 @@ export interface MemoryWorld {
   slack: MemorySlack;
   policy: Policy;
   /** What the services signalled: how many times events were queued, which requests were queued for work. */
-  signals: { events: number; work: string[] };
+  signals: { events: number; work: string[]; due: { id: string; at: string }[] };
   log: Logger;
   /** The assignment a request by this principal targets. */
   target(principalId?: string): AssignmentTarget;
@@ -1726,7 +1735,7 @@ export function memoryContext(o: MemoryWorldOptions = {}): MemoryWorld {
   const directory = new MemoryDirectory({
     users: people.map((p) => ({ id: p.slack, name: p.name, email: p.email, tz: 'UTC', deleted: false, isBot: false })),
   });
-  const signals = { events: 0, work: [] as string[] };
+  const signals = { events: 0, work: [] as string[], due: [] as { id: string; at: string }[] };
   const log = pino({ level: 'silent' });
   const ctx: ServiceContext = {
     policy,
@@ -1746,6 +1755,7 @@ export function memoryContext(o: MemoryWorldOptions = {}): MemoryWorld {
     timing: { ...DEFAULT_TIMING, ...o.timing },
     eventsQueued: () => void signals.events++,
     workQueued: (id) => void signals.work.push(id),
+    workDue: (id, at) => void signals.due.push({ id, at }),
     ...o.ctx,
   };
   const target = (principalId: string = PEOPLE.requester.principal): AssignmentTarget => ({ instanceArn: INSTANCE_ARN, accountId: ACCOUNT, permissionSetArn: PERMISSION_SET, principalId });

@@ -126,30 +126,42 @@ describe('revoke', () => {
     expect(w.ic.operations('delete').map((o) => o.state)).toEqual(['FAILED', 'FAILED', 'FAILED', 'FAILED', 'SUCCEEDED']);
   });
 
-  it('backs off to minutes after an error that needs a person, and within 10 s after throttling', async () => {
+  it('retries within 10 s after throttling, and backs off to minutes after an error that needs a person or an outage', async () => {
     const denied = () => Object.assign(new Error('User is not authorized to perform sso:DeleteAccountAssignment'), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 403 } });
     const w = memoryContext();
     const id = await active(w);
-    const { revokeBackoffBaseMs, revokeBackoffCapMs, temporaryBackoffCapMs } = w.ctx.timing;
-    w.ic.failNextCalls('startDeletion', denied, 8);
+    const { revokeBackoffBaseMs, revokeBackoffCapMs, temporaryBackoffCapMs, temporaryAttempts } = w.ctx.timing;
     await endAccess(w.ctx, id, requester.slack);
-    let waitMs = 0;
-    for (let attempt = 1; attempt <= 8; attempt++) {
+    const waitAfter = async (): Promise<number> => {
       await continueRevoke(w.ctx, id);
-      waitMs = Date.parse(w.store.dueAt(id) ?? '') - w.clock.ms();
-      expect(waitMs).toBeGreaterThanOrEqual(Math.min(revokeBackoffCapMs, revokeBackoffBaseMs * 2 ** (attempt - 1)) / 2);
+      const waitMs = Date.parse(w.store.dueAt(id) ?? '') - w.clock.ms();
       w.clock.advanceTo(w.store.dueAt(id) ?? '');
-    }
-    expect(waitMs).toBeGreaterThan(temporaryBackoffCapMs * 10);
-    w.ic.throttleNext('startDeletion', 8);
-    for (let attempt = 9; attempt <= 16; attempt++) {
-      await continueRevoke(w.ctx, id);
-      waitMs = Date.parse(w.store.dueAt(id) ?? '') - w.clock.ms();
-      expect(waitMs).toBeLessThanOrEqual(temporaryBackoffCapMs);
-      w.clock.advanceTo(w.store.dueAt(id) ?? '');
-    }
+      return waitMs;
+    };
+    w.ic.throttleNext('startDeletion', temporaryAttempts + 2);
+    for (let attempt = 1; attempt <= temporaryAttempts; attempt++) expect(await waitAfter()).toBeLessThanOrEqual(temporaryBackoffCapMs);
+    // Still throttled after that many: an outage, backed off like any failure.
+    expect(await waitAfter()).toBeGreaterThanOrEqual(Math.min(revokeBackoffCapMs, revokeBackoffBaseMs * 2 ** temporaryAttempts) / 2);
+    expect(await waitAfter()).toBeGreaterThan(temporaryBackoffCapMs * 10);
+    w.ic.failNextCalls('startDeletion', denied, 1);
+    expect(await waitAfter()).toBeGreaterThan(temporaryBackoffCapMs * 10);
     await advance(w.ctx, id);
-    expect(await w.get(id)).toMatchObject({ status: 'REVOKED', revoke: { attempts: 16 } });
+    expect(await w.get(id)).toMatchObject({ status: 'REVOKED', revoke: { attempts: temporaryAttempts + 3 } });
+  });
+
+  it('backs off from the first attempt after an error that needs a person', async () => {
+    const denied = () => Object.assign(new Error('User is not authorized to perform sso:DeleteAccountAssignment'), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 403 } });
+    const w = memoryContext();
+    const id = await active(w);
+    const { revokeBackoffBaseMs } = w.ctx.timing;
+    w.ic.failNextCalls('startDeletion', denied, 4);
+    await endAccess(w.ctx, id, requester.slack);
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      await continueRevoke(w.ctx, id);
+      const waitMs = Date.parse(w.store.dueAt(id) ?? '') - w.clock.ms();
+      expect(waitMs).toBeGreaterThanOrEqual((revokeBackoffBaseMs * 2 ** (attempt - 1)) / 2);
+      w.clock.advanceTo(w.store.dueAt(id) ?? '');
+    }
   });
 
   it('completes when the deletion FAILED because the assignment was already gone', async () => {
