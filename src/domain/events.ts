@@ -3,6 +3,7 @@
  * events it causes are written together; the audit chain, the log and every Slack message are
  * rendered from these. Pure types: no I/O.
  */
+import type { ReasonCategory } from './categories.ts';
 import type { AssignmentTarget, RevokeReason } from './request.ts';
 
 /** Who caused an event: a Slack user, and their Identity Center user when known. Null: breakglass itself. */
@@ -21,6 +22,8 @@ export interface EventPayloads {
     duration: string;
     justification: string;
     ticket: string | null;
+    /** The reason category chosen (null: none); absent on records made before categories. */
+    category?: ReasonCategory | null;
     approvalsRequired: number;
     identityCenterUser?: { userId: string; userName: string; email: string };
     /** Absent: access. An extension names the request it extends; an emergency was granted at once. */

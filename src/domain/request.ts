@@ -1,3 +1,4 @@
+import type { ReasonCategory } from './categories.ts';
 /**
  * The access request and its lifecycle. Pure: no I/O, no clock of its own.
  *
@@ -148,6 +149,8 @@ export interface AccessRequest {
   duration: string;
   justification: string;
   ticket: string | null;
+  /** The reason category the requester chose (absent: none, or stored before categories). */
+  category?: ReasonCategory | null;
   approvalsRequired: number;
   /** The profile's approval rules when it was submitted; absent: one rule of `approvalsRequired` from the approver pool. */
   rules?: RuleSnapshot[];

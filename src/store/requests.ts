@@ -19,6 +19,7 @@ export const REQUEST_FIELDS = new Set([
   'duration',
   'justification',
   'ticket',
+  'category',
   'approvalsRequired',
   'approvals',
   'rules',

@@ -91,6 +91,8 @@ export interface RequestValues {
   duration: string | null;
   justification: string | null;
   ticket: string | null;
+  /** The reason category chosen; null leaves the optional select empty. */
+  category: string | null;
 }
 
 export function policyYaml(o: HarnessOptions): string {
@@ -229,12 +231,13 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
         duration: 'PT20S',
         justification: 'Production is down and the org SCP needs a fix',
         ticket: null,
+        category: null,
         ...values,
       };
       const sub = await driver.viewSubmission(
         user,
         view.id,
-        { profile: { profile: v.profile }, duration: { duration: v.duration }, justification: { justification: v.justification }, ticket: { ticket: v.ticket } },
+        { profile: { profile: v.profile }, duration: { duration: v.duration }, justification: { justification: v.justification }, ticket: { ticket: v.ticket }, ...(v.category ? { category: { category: v.category } } : {}) },
         { allowUnknownOptions: true, skipClientValidation: true },
       );
       const after = await requestsOf(user);

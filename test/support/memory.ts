@@ -1615,6 +1615,7 @@ export function memoryProfile(over: Partial<Profile> = {}): Profile {
     requireTicket: false,
     endSessions: true,
     emergency: null,
+    reasons: null,
     ...over,
   };
 }
@@ -1633,6 +1634,9 @@ export function memoryPolicy(over: Partial<Policy> = {}): Policy {
     expiryWarning: 'PT10M',
     reminders: null,
     escalation: null,
+    activityReport: { enabled: true, delay: 'PT20M', regions: ['us-east-1'] },
+    review: null,
+    custodians: [],
     ...over,
   };
 }

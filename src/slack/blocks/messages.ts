@@ -1,3 +1,4 @@
+import { CATEGORY_SHORT } from '../../domain/categories.ts';
 import type { KnownBlock } from '@slack/types';
 import type { DomainEvent } from '../../domain/events.ts';
 import type { DriftAlert, SlackText } from '../../services/ports.ts';
@@ -75,6 +76,7 @@ function requestFields(r: AccessRequest): KnownBlock[] {
         mrkdwn(`*Profile*\n${escapeMrkdwn(r.profileName)} (account ${r.target.accountId})`),
         mrkdwn(`*Duration*\n${humanDuration(r.duration)}`),
         mrkdwn(`*Ticket*\n${r.ticket ? escapeMrkdwn(r.ticket) : '—'}`),
+        ...(r.category ? [mrkdwn(`*Reason category*\n${CATEGORY_SHORT[r.category]}`)] : []),
       ],
     },
     {
@@ -161,7 +163,7 @@ const when = (iso: string) => humanInstant(iso, 'UTC');
 export function auditReply(e: DomainEvent): string {
   switch (e.type) {
     case 'request.submitted':
-      return `${who(e)} requested ${text(e.details.profileName)} for ${humanDuration(e.details.duration)}`;
+      return `${who(e)} requested ${text(e.details.profileName)} for ${humanDuration(e.details.duration)}${e.details.category ? ` (${CATEGORY_SHORT[e.details.category]})` : ''}`;
     case 'approval.given':
       return e.details.counted === false
         ? `${who(e)} approved; it fills no rule still open (${e.details.count} of ${e.details.required})`
