@@ -24,6 +24,9 @@ export interface Timing {
   grantTimeoutMs: number;
   revokeBackoffBaseMs: number;
   revokeBackoffCapMs: number;
+  /** Backoff after a failure that passes by itself (throttling, 5xx, a FAILED asynchronous status): access must end within seconds. */
+  temporaryBackoffBaseMs: number;
+  temporaryBackoffCapMs: number;
   /** Failed revoke attempts after which every further failure is shouted. */
   shoutAfterAttempts: number;
 }
@@ -35,6 +38,8 @@ export const DEFAULT_TIMING: Timing = {
   grantTimeoutMs: 5 * 60_000,
   revokeBackoffBaseMs: 2_000,
   revokeBackoffCapMs: 5 * 60_000,
+  temporaryBackoffBaseMs: 1_000,
+  temporaryBackoffCapMs: 10_000,
   shoutAfterAttempts: 3,
 };
 

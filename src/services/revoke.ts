@@ -1,3 +1,4 @@
+import { isTemporary } from '../aws/errors.ts';
 import { backoffMs } from '../aws/pacing.ts';
 import type { DomainEvent } from '../domain/events.ts';
 import { transition, type AccessRequest, type RevokeReason } from '../domain/request.ts';
@@ -62,7 +63,7 @@ async function runRevoke(ctx: ServiceContext, request: AccessRequest): Promise<v
     } catch (err) {
       ctx.log.warn({ err, event: 'revoke.error', requestId: request.id }, 'revoke attempt failed');
       if (err instanceof LockLost) await reschedule(ctx, request.id, 1000);
-      else await retryLater(ctx, request.id, describeError(err));
+      else await retryLater(ctx, request.id, describeError(err), isTemporary(err));
     }
   });
   if (!locked) await reschedule(ctx, request.id, 1000);
@@ -103,7 +104,8 @@ async function revokeUnderLock(ctx: ServiceContext, request: AccessRequest, held
       await held.save(gone);
       return removed(ctx, request.id);
     }
-    return retryLater(ctx, request.id, `Identity Center could not delete the assignment: ${status.failureReason ?? 'no reason given'}`);
+    // AWS documents no permanent reason for a FAILED deletion: it is tried again soon.
+    return retryLater(ctx, request.id, `Identity Center could not delete the assignment: ${status.failureReason ?? 'no reason given'}`, true);
   }
   // Still deleting: keep the lock into the next pass so nobody judges a half-deleted assignment.
   await held.keepFor(1000);
@@ -153,10 +155,10 @@ async function runSessionEnding(ctx: ServiceContext, request: AccessRequest): Pr
     }
     // Another revoke holds the permission set and writes this wish with its own: look again soon, no failure.
     if (outcome.busy) return await reschedule(ctx, request.id, 500);
-    await sessionsRetry(ctx, request, instant, outcome.retry);
+    await sessionsRetry(ctx, request, instant, outcome.retry, true);
   } catch (err) {
     ctx.log.warn({ err, event: 'sessions.error', requestId: request.id }, 'ending sessions failed');
-    await sessionsRetry(ctx, request, instant, describeError(err));
+    await sessionsRetry(ctx, request, instant, describeError(err), isTemporary(err));
   }
 }
 
@@ -168,7 +170,7 @@ async function sessionsSettled(ctx: ServiceContext, id: string, outcome: { state
   );
 }
 
-async function sessionsRetry(ctx: ServiceContext, request: AccessRequest, instant: string, error: string): Promise<void> {
+async function sessionsRetry(ctx: ServiceContext, request: AccessRequest, instant: string, error: string, temporary: boolean): Promise<void> {
   // Once the session duration has passed since the instant, every session it was about has expired by itself.
   const duration = await ctx.ic.sessionDuration(request.target.instanceArn, request.target.permissionSetArn).catch(() => null);
   if (duration && ctx.clock.now() >= addDuration(instant, duration)) {
@@ -178,7 +180,7 @@ async function sessionsRetry(ctx: ServiceContext, request: AccessRequest, instan
     const s = r.revoke?.sessions;
     if (!r.revoke || !s) return null;
     const attempt = s.attempts + 1;
-    const nextAttemptAt = later(now, backoffMs(attempt - 1, ctx.timing.revokeBackoffBaseMs, ctx.timing.revokeBackoffCapMs));
+    const nextAttemptAt = later(now, retryBackoff(ctx, attempt, temporary));
     return {
       set: { revoke: { ...r.revoke, sessions: { ...s, attempts: attempt, why: error } } },
       events: [{ type: 'sessions.retrying', requestId: r.id, actor: null, details: { attempt, error, nextAttemptAt } }],
@@ -187,11 +189,17 @@ async function sessionsRetry(ctx: ServiceContext, request: AccessRequest, instan
   });
 }
 
-async function retryLater(ctx: ServiceContext, id: string, error: string): Promise<void> {
+/** How long before attempt `attempt + 1`: within seconds after a temporary failure, backing off to minutes after one that needs a person. */
+function retryBackoff(ctx: ServiceContext, attempt: number, temporary: boolean): number {
+  const t = ctx.timing;
+  return temporary ? backoffMs(attempt - 1, t.temporaryBackoffBaseMs, t.temporaryBackoffCapMs) : backoffMs(attempt - 1, t.revokeBackoffBaseMs, t.revokeBackoffCapMs);
+}
+
+async function retryLater(ctx: ServiceContext, id: string, error: string, temporary: boolean): Promise<void> {
   await change(ctx, id, ['REVOKING'], (r, now) => {
     if (!r.revoke) return null;
     const attempt = r.revoke.attempts + 1;
-    const nextAttemptAt = later(now, backoffMs(attempt - 1, ctx.timing.revokeBackoffBaseMs, ctx.timing.revokeBackoffCapMs));
+    const nextAttemptAt = later(now, retryBackoff(ctx, attempt, temporary));
     const loud = attempt >= ctx.timing.shoutAfterAttempts;
     return {
       // A failed deletion is started afresh next time; the old request id has nothing more to say.

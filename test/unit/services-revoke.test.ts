@@ -101,7 +101,8 @@ describe('revoke', () => {
     const id = await active(w);
     w.ic.failNextDeletions(4, 'AccessDeniedException: not allowed');
     await endAccess(w.ctx, id, requester.slack);
-    const base = w.ctx.timing.revokeBackoffBaseMs;
+    // A FAILED deletion is retried within seconds: AWS documents no permanent reason for one.
+    const base = w.ctx.timing.temporaryBackoffBaseMs;
     for (let attempt = 1; attempt <= 4; attempt++) {
       await continueRevoke(w.ctx, id);
       const r = await w.get(id);
@@ -123,6 +124,32 @@ describe('revoke', () => {
     expect(w.store.events(id).at(-1)?.type).toBe('sessions.ended');
     expect(w.ic.holds(w.target())).toBe(false);
     expect(w.ic.operations('delete').map((o) => o.state)).toEqual(['FAILED', 'FAILED', 'FAILED', 'FAILED', 'SUCCEEDED']);
+  });
+
+  it('backs off to minutes after an error that needs a person, and within 10 s after throttling', async () => {
+    const denied = () => Object.assign(new Error('User is not authorized to perform sso:DeleteAccountAssignment'), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 403 } });
+    const w = memoryContext();
+    const id = await active(w);
+    const { revokeBackoffBaseMs, revokeBackoffCapMs, temporaryBackoffCapMs } = w.ctx.timing;
+    w.ic.failNextCalls('startDeletion', denied, 8);
+    await endAccess(w.ctx, id, requester.slack);
+    let waitMs = 0;
+    for (let attempt = 1; attempt <= 8; attempt++) {
+      await continueRevoke(w.ctx, id);
+      waitMs = Date.parse(w.store.dueAt(id) ?? '') - w.clock.ms();
+      expect(waitMs).toBeGreaterThanOrEqual(Math.min(revokeBackoffCapMs, revokeBackoffBaseMs * 2 ** (attempt - 1)) / 2);
+      w.clock.advanceTo(w.store.dueAt(id) ?? '');
+    }
+    expect(waitMs).toBeGreaterThan(temporaryBackoffCapMs * 10);
+    w.ic.throttleNext('startDeletion', 8);
+    for (let attempt = 9; attempt <= 16; attempt++) {
+      await continueRevoke(w.ctx, id);
+      waitMs = Date.parse(w.store.dueAt(id) ?? '') - w.clock.ms();
+      expect(waitMs).toBeLessThanOrEqual(temporaryBackoffCapMs);
+      w.clock.advanceTo(w.store.dueAt(id) ?? '');
+    }
+    await advance(w.ctx, id);
+    expect(await w.get(id)).toMatchObject({ status: 'REVOKED', revoke: { attempts: 16 } });
   });
 
   it('completes when the deletion FAILED because the assignment was already gone', async () => {
