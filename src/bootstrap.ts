@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import { CloudTrail } from './aws/cloudtrail.ts';
 import { IdentityCenter } from './aws/identity-center.ts';
 import { systemClock } from './clock.ts';
 import type { Env } from './config/env.ts';
@@ -69,6 +70,7 @@ export function serviceContext(p: ContextParts): { ctx: ServiceContext; close():
     assumeRoleArn: p.env.assumeRoleArn,
     callsPerSecond: p.env.icCallsPerSecond,
   });
+  const trail = new CloudTrail({ assumeRoleArn: p.env.assumeRoleArn });
   const ctx: ServiceContext = {
     policy: p.policy,
     requests: new RequestStore(p.db),
@@ -80,6 +82,7 @@ export function serviceContext(p: ContextParts): { ctx: ServiceContext; close():
     sessionDenies: new SessionDenyStore(p.db),
     emergencyUses: new EmergencyUses(p.db),
     ic,
+    trail,
     directory: p.directory,
     clock: p.clock ?? systemClock,
     log: p.log,
@@ -88,5 +91,11 @@ export function serviceContext(p: ContextParts): { ctx: ServiceContext; close():
     eventsQueued: () => p.signals.eventsQueued(),
     workQueued: (id) => p.signals.workQueued(id),
   };
-  return { ctx, close: () => ic.destroy() };
+  return {
+    ctx,
+    close: () => {
+      ic.destroy();
+      trail.destroy();
+    },
+  };
 }

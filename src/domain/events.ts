@@ -75,6 +75,22 @@ export interface EventPayloads {
   'sessions.lapsed': { instant: string; error: string };
   'revoke.retrying': { attempt: number; error: string; nextAttemptAt: string };
   'revoke.failed': { attempt: number; error: string; nextAttemptAt: string };
+  /** What the grant's sessions did, from CloudTrail; the full report is on the request, `digest` is its SHA-256. */
+  'activity.reported': {
+    window: { start: string; end: string; endsAt: 'removal' | 'session-expiry' };
+    regions: string[];
+    failedRegions: string[];
+    complete: boolean;
+    calls: number;
+    writes: number;
+    expected: number;
+    flagged: number;
+    /** The flagged calls' event names, distinct, at most 20. */
+    flaggedNames: string[];
+    /** How the work compared with the reason category: matched, not-matched, no-writes, not-compared, no-category. */
+    category: string;
+    digest: string;
+  };
   'quorum.unsafe': { problems: string[] };
   'drift.detected': {
     driftId: string;

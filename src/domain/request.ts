@@ -1,3 +1,4 @@
+import type { ActivityReport } from './activity.ts';
 import type { ReasonCategory } from './categories.ts';
 /**
  * The access request and its lifecycle. Pure: no I/O, no clock of its own.
@@ -121,6 +122,16 @@ export interface SessionEnding {
   attempts: number;
 }
 
+/** The session activity report of a grant that ended: waiting for CloudTrail, then the report. */
+export interface ActivityState {
+  state: 'waiting' | 'reported';
+  attempts: number;
+  lastError: string | null;
+  report: ActivityReport | null;
+  /** SHA-256 of the report's canonical JSON, as the audit record carries it. */
+  digest: string | null;
+}
+
 export type RevokeReason = 'expired' | 'ended' | 'revoke-all' | 'denied' | 'unratified';
 
 export interface AccessRequest {
@@ -211,6 +222,8 @@ export interface AccessRequest {
     removedAt?: string | null;
     sessions?: SessionEnding | null;
   } | null;
+  /** Absent: no report was asked for (ended before reports, never granted, or reports off). */
+  activity?: ActivityState | null;
   slack: {
     /** `repeated`: posted again after an interrupted delivery, so an earlier copy may exist; the message says so. */
     approvalMessage: { channel: string; ts: string; repeated?: boolean } | null;

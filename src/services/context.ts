@@ -3,6 +3,7 @@ import type { Policy } from '../domain/policy.ts';
 import type {
   AssignmentStorePort,
   Clock,
+  CloudTrailPort,
   CreationSlotsPort,
   Directory,
   DriftStorePort,
@@ -29,6 +30,10 @@ export interface Timing {
   temporaryBackoffCapMs: number;
   /** Failed revoke attempts after which every further failure is shouted. */
   shoutAfterAttempts: number;
+  /** Activity report: first retry after a failed read, doubled up to the cap; after this many attempts the report says what could not be read. */
+  activityRetryBaseMs: number;
+  activityRetryCapMs: number;
+  activityAttempts: number;
 }
 
 export const DEFAULT_TIMING: Timing = {
@@ -41,6 +46,9 @@ export const DEFAULT_TIMING: Timing = {
   temporaryBackoffBaseMs: 1_000,
   temporaryBackoffCapMs: 10_000,
   shoutAfterAttempts: 3,
+  activityRetryBaseMs: 60_000,
+  activityRetryCapMs: 10 * 60_000,
+  activityAttempts: 4,
 };
 
 /** What every service is given: the policy, the ports (see ports.ts), the clock and the log. */
@@ -55,6 +63,7 @@ export interface ServiceContext extends Signals {
   sessionDenies: SessionDenyStorePort;
   emergencyUses: EmergencyUsePort;
   ic: IdentityCenterPort;
+  trail: CloudTrailPort;
   directory: Directory;
   clock: Clock;
   log: Logger;

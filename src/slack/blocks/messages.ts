@@ -226,6 +226,11 @@ export function auditReply(e: DomainEvent): string {
       return `Open sessions could not be ended (${text(e.details.error)}); they have all expired by now anyway`;
     case 'revoke.retrying':
       return `:warning: Removing access failed (attempt ${e.details.attempt}): ${text(e.details.error)}. Retrying at ${when(e.details.nextAttemptAt)}`;
+    case 'activity.reported': {
+      const d = e.details;
+      const flagged = d.flagged > 0 ? `, :rotating_light: ${d.flagged} flagged (${d.flaggedNames.map(text).join(', ')})` : '';
+      return `:mag: Session activity: ${d.calls} calls, ${d.writes} writes, ${d.expected} expected${flagged}; ${d.complete ? 'complete' : `incomplete${d.failedRegions.length > 0 ? ` (could not read ${d.failedRegions.map(text).join(', ')})` : ''}`}; digest \`${text(d.digest)}\``;
+    }
     case 'revoke.failed':
       return `:rotating_light: Removing access keeps failing (attempt ${e.details.attempt}): ${text(e.details.error)}. breakglass keeps retrying; next at ${when(e.details.nextAttemptAt)}`;
     default:
