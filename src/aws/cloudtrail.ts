@@ -42,11 +42,9 @@ export class CloudTrail implements CloudTrailPort {
 
   async lookupByUsername(region: string, userName: string, start: string, end: string): Promise<TrailEvent[]> {
     const client = this.client(region);
-    const pace = this.pacer(region);
     const events: TrailEvent[] = [];
     let token: string | undefined;
     do {
-      await pace.acquire();
       const out = await client.send(
         new LookupEventsCommand({
           LookupAttributes: [{ AttributeKey: 'Username', AttributeValue: userName }],
@@ -84,6 +82,15 @@ export class CloudTrail implements CloudTrailPort {
     if (!c) {
       const credentials = managementRoleCredentials(this.opts.assumeRoleArn, 'breakglass-activity');
       c = new CloudTrailClient({ region, retryStrategy: cloudTrailRetryStrategy(), ...(credentials ? { credentials } : {}) });
+      // Below the retry middleware (same step, lower priority), so every attempt waits its turn: retries count against the quota too.
+      const pace = this.pacer(region);
+      c.middlewareStack.add(
+        (next) => async (args) => {
+          await pace.acquire();
+          return next(args);
+        },
+        { step: 'finalizeRequest', priority: 'low', name: 'breakglassLookupPacing' },
+      );
       this.clients.set(region, c);
     }
     return c;
