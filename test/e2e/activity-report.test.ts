@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { canonicalJson, type ChainRecord } from '../../src/audit/chain.ts';
+import { canonicalJson } from '../../src/audit/chain.ts';
 import { identityCenterSessionEvent } from '../support/fake-cloudtrail.ts';
 import { ACCOUNT, AUDIT, PEOPLE, eventually, startHarness, type Harness, type HarnessOptions } from '../support/harness.ts';
 
@@ -125,7 +125,7 @@ describe('session activity report', () => {
       for await (const c of x.bot.ctx.outbox.chain()) if (c.type === 'activity.reported' && c.requestId === id) return c;
       return undefined;
     });
-    expect((record as ChainRecord).details).toMatchObject({ digest, calls: 5, writes: 3, expected: 1, flagged: 2, flaggedNames: ['RunInstances', 'CreateBucket'], complete: true, category: 'not-matched', failedRegions: [] });
+    expect(record.details).toMatchObject({ digest, calls: 5, writes: 3, expected: 1, flagged: 2, flaggedNames: ['RunInstances', 'CreateBucket'], complete: true, category: 'not-matched', failedRegions: [] });
   }, 60_000);
 
   it('never delays a revoke while a report reads a slow, throttled CloudTrail', async () => {
