@@ -40,7 +40,7 @@ export class CloudTrail implements CloudTrailPort {
 
   constructor(private readonly opts: CloudTrailOptions) {}
 
-  async lookupByUsername(region: string, userName: string, start: string, end: string): Promise<TrailEvent[]> {
+  async lookupByUsername(region: string, userName: string, start: string, end: string, signal?: AbortSignal): Promise<TrailEvent[]> {
     const client = this.client(region);
     const events: TrailEvent[] = [];
     let token: string | undefined;
@@ -53,6 +53,7 @@ export class CloudTrail implements CloudTrailPort {
           MaxResults: 50,
           NextToken: token,
         }),
+        signal ? { abortSignal: signal } : {},
       );
       for (const e of out.Events ?? []) {
         const parsed = record.safeParse(safeJson(e.CloudTrailEvent));

@@ -89,10 +89,11 @@ async function readAndRecord(ctx: ServiceContext, r: AccessRequest, window: Acti
     if (permissionSet) {
       const name = permissionSet;
       // Regions are read side by side: each has its own quota, and the adapter paces each.
+      const signal = AbortSignal.timeout(ctx.timing.activityReadMs);
       await Promise.all(
         regions.map(async (region) => {
           try {
-            const found = await ctx.trail.lookupByUsername(region, userName, window.start, window.end);
+            const found = await ctx.trail.lookupByUsername(region, userName, window.start, window.end, signal);
             events.push(...found.filter((e) => isSessionOf(e.principalArn, r.target.accountId, name, userName)));
           } catch (err) {
             failed.push({ region, error: describeError(err) });

@@ -34,6 +34,8 @@ export interface Timing {
   activityRetryBaseMs: number;
   activityRetryCapMs: number;
   activityAttempts: number;
+  /** Longest one pass may read CloudTrail (paced, retried) before it counts as a failed read: a pass never holds the sweeper (or a shutdown) for long. */
+  activityReadMs: number;
 }
 
 export const DEFAULT_TIMING: Timing = {
@@ -49,6 +51,7 @@ export const DEFAULT_TIMING: Timing = {
   activityRetryBaseMs: 60_000,
   activityRetryCapMs: 10 * 60_000,
   activityAttempts: 4,
+  activityReadMs: 120_000,
 };
 
 /** What every service is given: the policy, the ports (see ports.ts), the clock and the log. */

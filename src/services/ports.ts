@@ -334,9 +334,9 @@ export interface CloudTrailPort {
   /**
    * Every management event recorded in `region` whose Username is `userName`, from `start` to `end`
    * (both inclusive), all pages. Calls are paced under LookupEvents' 2 a second per Region; an
-   * error (access denied, throttling beyond the retries) is thrown.
+   * error (access denied, throttling beyond the retries, `signal` aborted) is thrown.
    */
-  lookupByUsername(region: string, userName: string, start: string, end: string): Promise<TrailEvent[]>;
+  lookupByUsername(region: string, userName: string, start: string, end: string, signal?: AbortSignal): Promise<TrailEvent[]>;
 }
 
 export interface SlackUser {

@@ -86,4 +86,12 @@ describe('CloudTrail adapter', () => {
     await expect(trail.lookupByUsername('us-east-1', 'rita', iso(T0), iso(T0 + 60_000))).rejects.toMatchObject({ name: 'AccessDeniedException' });
     expect(fake.callsTo('LookupEvents')).toHaveLength(1);
   });
+
+  it('gives up when the pass runs out of time, so a slow CloudTrail never holds the sweeper', async () => {
+    seed(3);
+    fake.setFaults({ latencyMs: 2000 });
+    const started = Date.now();
+    await expect(trail.lookupByUsername('eu-west-1', 'rita', iso(T0), iso(T0 + 60_000), AbortSignal.timeout(300))).rejects.toThrow(/abort/i);
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
 });

@@ -1470,9 +1470,10 @@ export class MemoryCloudTrail implements CloudTrailPort {
     for (let i = 0; i < count; i++) this.failures.push({ region, error });
   }
 
-  async lookupByUsername(region: string, userName: string, start: string, end: string): Promise<TrailEvent[]> {
+  async lookupByUsername(region: string, userName: string, start: string, end: string, signal?: AbortSignal): Promise<TrailEvent[]> {
     this.calls.push({ region, userName, start, end });
     await Promise.resolve();
+    signal?.throwIfAborted();
     const i = this.failures.findIndex((f) => f.region === region || f.region === '*');
     if (i >= 0) {
       const [f] = this.failures.splice(i, 1);
