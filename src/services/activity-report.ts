@@ -58,14 +58,16 @@ export async function reportActivity(ctx: ServiceContext, id: string): Promise<v
 }
 
 /**
- * From the grant to the assignment's removal, when the sessions were ended with it; when they
- * were not (kept, lapsed, or the profile keeps them), a session issued just before the removal
- * could run for the permission set's whole session duration.
+ * From the creation of the assignment (a session can start as soon as it lands, before the bot sees
+ * it confirmed) to the confirmation that its sessions were ended; when they were not (kept,
+ * lapsed, or the profile keeps them), a session issued just before the removal could run for the
+ * permission set's whole session duration.
  */
-async function windowOf(ctx: ServiceContext, r: AccessRequest): Promise<ActivityReport['window']> {
-  const start = r.grant.grantedAt ?? r.createdAt;
-  const removed = r.revoke?.removedAt ?? r.revoke?.doneAt ?? r.updatedAt;
-  if (r.revoke?.sessions?.state === 'ended') return { start, end: removed, endsAt: 'removal' };
+export async function windowOf(ctx: ServiceContext, r: AccessRequest): Promise<ActivityReport['window']> {
+  const start = r.grant.creationAttemptedAt ?? r.grant.grantedAt ?? r.createdAt;
+  const done = r.revoke?.doneAt ?? r.updatedAt;
+  if (r.revoke?.sessions?.state === 'ended') return { start, end: done, endsAt: 'removal' };
+  const removed = r.revoke?.removedAt ?? done;
   const duration = await ctx.ic.sessionDuration(r.target.instanceArn, r.target.permissionSetArn).catch(() => 'PT12H');
   return { start, end: addDuration(removed, parseDuration(duration) ? duration : 'PT12H'), endsAt: 'session-expiry' };
 }

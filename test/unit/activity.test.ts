@@ -9,6 +9,7 @@ import { approve } from '../../src/services/approve.ts';
 import { endAccess } from '../../src/services/end-access.ts';
 import { grant } from '../../src/services/grant.ts';
 import { continueRevoke } from '../../src/services/revoke.ts';
+import { windowOf } from '../../src/services/activity-report.ts';
 import { liveRequests } from '../../src/services/status.ts';
 import { submitRequest } from '../../src/services/submit-request.ts';
 import { activityReportMessage } from '../../src/slack/blocks/activity.ts';
@@ -163,7 +164,8 @@ describe('reporting after a grant ends', () => {
     expect(w.store.dueAt(id)).toBeNull();
     const reported = w.store.events(id).find((e) => e.type === 'activity.reported');
     expect(reported?.details).toMatchObject({ calls: 2, writes: 2, expected: 1, flagged: 1, flaggedNames: ['RunInstances'], category: 'not-matched', digest: r.activity?.digest, failedRegions: [] });
-    expect(w.trail.calls[0]).toMatchObject({ region: 'us-east-1', userName: 'rita', start: r.grant.grantedAt });
+    expect(w.trail.calls[0]).toMatchObject({ region: 'us-east-1', userName: 'rita', start: r.grant.creationAttemptedAt, end: r.revoke?.doneAt });
+    expect(r.activity?.report?.window).toEqual({ start: r.grant.creationAttemptedAt, end: r.revoke?.doneAt, endsAt: 'removal' });
   });
 
   it('retries a failed read with backoff, then reports what could not be read', async () => {
@@ -185,6 +187,16 @@ describe('reporting after a grant ends', () => {
     expect(r.activity?.report?.failed).toEqual([{ region: 'eu-west-1', error: expect.stringContaining('AccessDenied') as unknown }]);
     expect(r.activity?.report?.complete).toBe(false);
     expect(r.activity?.report?.writes.map((x) => x.name)).toEqual(['CreateAccount', 'RunInstances']);
+  });
+
+  it('runs the window to the sessions\' own expiry when they were not ended with the assignment', async () => {
+    const w = memoryContext();
+    w.ic.sessionDurations.set(w.target().permissionSetArn, 'PT2H');
+    const r = await w.plant('req_kept', 'REVOKED', {
+      grant: { startedAt: null, creationAttemptedAt: '2026-12-01T09:00:00.000Z', creationSlot: null, creationRequestId: null, grantedAt: '2026-12-01T09:00:05.000Z', expiresAt: null, alreadyHeld: null, failure: null, cleanupPending: false, attempts: 0 },
+      revoke: { reason: 'expired', by: null, startedAt: '2026-12-01T10:00:00.000Z', deletionRequestId: null, attempts: 0, lastError: null, kept: null, doneAt: '2026-12-01T10:00:30.000Z', removedAt: '2026-12-01T10:00:10.000Z', sessions: { state: 'lapsed', instant: null, why: 'x', attempts: 3 } },
+    });
+    expect(await windowOf(w.ctx, r)).toEqual({ start: '2026-12-01T09:00:00.000Z', end: '2026-12-01T12:00:10.000Z', endsAt: 'session-expiry' });
   });
 
   it('asks for no report when reports are off', async () => {
