@@ -137,13 +137,13 @@ describe('session activity report', () => {
     await x.click(PEOPLE.requester.slack, 'end_access', first);
     await x.waitForStatus(first, 'REVOKED', 20_000);
 
-    x.trail.setFaults({ throttleRate: 0.5, latencyMs: 1500 });
+    x.trail.setFaults({ throttleRate: 0.5, latencyMs: 3000 });
     x.clock.advance(DELAY_MS);
     await eventually(() => x.trail.calls.length > 0, 10_000, () => 'the report to start reading');
     const endedAt = Date.now();
     await x.click(PEOPLE.second.slack, 'end_access', second);
     await x.waitForStatus(second, 'REVOKED', 20_000);
-    // The report is still reading (throttled, 1.5 s a call) while the revoke is done within its usual seconds.
+    // The report is still reading (throttled, 3 s a call) while the revoke is done within its usual seconds.
     expect(Date.now() - endedAt).toBeLessThan(10_000);
     expect((await x.get(first)).activity?.state).toBe('waiting');
     await eventually(async () => (await x.get(first)).activity?.state === 'reported', 45_000, () => 'the report');
