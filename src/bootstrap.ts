@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import { CloudTrail } from './aws/cloudtrail.ts';
 import { IdentityCenter } from './aws/identity-center.ts';
 import { systemClock } from './clock.ts';
 import type { Env } from './config/env.ts';
@@ -78,6 +79,7 @@ export function serviceContext(p: ContextParts): { ctx: ServiceContext; close():
     assumeRoleArn: p.env.assumeRoleArn,
     callsPerSecond: p.env.icCallsPerSecond,
   });
+  const trail = new CloudTrail({ assumeRoleArn: p.env.assumeRoleArn });
   const ctx: ServiceContext = {
     policy: p.policy,
     requests: new RequestStore(p.db),
@@ -89,6 +91,7 @@ export function serviceContext(p: ContextParts): { ctx: ServiceContext; close():
     sessionDenies: new SessionDenyStore(p.db),
     emergencyUses: new EmergencyUses(p.db),
     ic,
+    trail,
     directory: p.directory,
     clock: p.clock ?? systemClock,
     log: p.log,
@@ -98,5 +101,11 @@ export function serviceContext(p: ContextParts): { ctx: ServiceContext; close():
     workQueued: (id) => p.signals.workQueued(id),
     workDue: (id, at) => p.signals.workDue(id, at),
   };
-  return { ctx, close: () => ic.destroy() };
+  return {
+    ctx,
+    close: () => {
+      ic.destroy();
+      trail.destroy();
+    },
+  };
 }

@@ -40,8 +40,8 @@ export class IdentityCenter implements IdentityCenterPort {
   private readonly sso: SSOAdminClient;
   private readonly store: IdentitystoreClient;
   private readonly pace: RateLimiter;
-  /** Session durations change rarely and only by an administrator: read once per permission set per process. */
-  private readonly durations = new Map<string, string>();
+  /** Session durations and names change rarely and only by an administrator: read once per permission set per process. */
+  private readonly described = new Map<string, { duration: string; name: string }>();
 
   constructor(private readonly opts: IdentityCenterOptions) {
     const credentials = managementRoleCredentials(opts.assumeRoleArn, 'breakglass');
@@ -188,14 +188,23 @@ export class IdentityCenter implements IdentityCenterPort {
   }
 
   async sessionDuration(instanceArn: string, permissionSetArn: string): Promise<string> {
-    const known = this.durations.get(permissionSetArn);
+    return (await this.describe(instanceArn, permissionSetArn)).duration;
+  }
+
+  async permissionSetName(instanceArn: string, permissionSetArn: string): Promise<string> {
+    return (await this.describe(instanceArn, permissionSetArn)).name;
+  }
+
+  private async describe(instanceArn: string, permissionSetArn: string): Promise<{ duration: string; name: string }> {
+    const known = this.described.get(permissionSetArn);
     if (known) return known;
     await this.pace.acquire();
     const out = await this.sso.send(new DescribePermissionSetCommand({ InstanceArn: instanceArn, PermissionSetArn: permissionSetArn }));
     // Identity Center's default when a permission set names none.
-    const duration = out.PermissionSet?.SessionDuration ?? 'PT1H';
-    this.durations.set(permissionSetArn, duration);
-    return duration;
+    const found = { duration: out.PermissionSet?.SessionDuration ?? 'PT1H', name: out.PermissionSet?.Name ?? '' };
+    if (!found.name) throw new Error(`Identity Center returned no name for permission set ${permissionSetArn}`);
+    this.described.set(permissionSetArn, found);
+    return found;
   }
 
   async memberOfAny(userId: string, groupIds: string[]): Promise<boolean> {

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { isMap, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { Duration } from 'luxon';
 import { z } from 'zod';
+import { REASON_CATEGORIES } from '../domain/categories.ts';
 import { parseDuration } from '../domain/duration.ts';
 import type { Policy } from '../domain/policy.ts';
 import { ConfigError } from './errors.ts';
@@ -54,6 +55,29 @@ const profile = z.strictObject({
   requireTicket: z.boolean().default(false),
   endSessions: z.boolean().default(true),
   emergency: emergency.optional(),
+  reasons: z
+    .array(z.enum(REASON_CATEGORIES, { error: `a reason category is one of ${REASON_CATEGORIES.join(', ')}` }))
+    .min(1, 'name at least one category, or leave reasons out to accept any')
+    .optional(),
+});
+
+const awsRegion = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS Region looks like us-east-1');
+
+const activityReport = z.strictObject({
+  enabled: z.boolean().default(true),
+  delay: isoDuration.default('PT20M'),
+  regions: z.array(awsRegion).default(['us-east-1']),
+});
+
+const review = z.strictObject({
+  every: z.enum(['P1M', 'P3M'], { error: 'a review runs every P1M (monthly) or P3M (quarterly)' }),
+  reviewers: somePrincipals,
+  approvals: z.number().int().min(1).max(10).default(2),
+});
+
+const custodian = z.strictObject({
+  item: z.string().min(1).max(200),
+  holders: z.array(slackUser).default([]),
 });
 
 const schema = z
@@ -83,6 +107,9 @@ const schema = z
     expiryWarning: isoDuration.default('PT10M'),
     reminders: z.strictObject({ every: isoDuration }).optional(),
     escalation: z.strictObject({ after: isoDuration, approvers: somePrincipals }).optional(),
+    activityReport: activityReport.default({ enabled: true, delay: 'PT20M', regions: ['us-east-1'] }),
+    review: review.optional(),
+    custodians: z.array(custodian).default([]),
   })
   .superRefine((p, ctx) => {
     const seen = new Set<string>();
@@ -181,10 +208,13 @@ function toPolicy(p: z.infer<typeof schema>): Policy {
         requesters: prof.requesters ?? null,
         maxTotal: prof.maxTotal ?? Duration.fromMillis(ms(longest) * 2).rescale().toISO(),
         emergency: prof.emergency ?? null,
+        reasons: prof.reasons ?? null,
       };
     }),
     reminders: p.reminders ?? null,
     escalation: p.escalation ?? null,
+    activityReport: { ...p.activityReport, regions: [...new Set(['us-east-1', ...p.activityReport.regions])] },
+    review: p.review ?? null,
   };
 }
 

@@ -3,6 +3,7 @@
  * events it causes are written together; the audit chain, the log and every Slack message are
  * rendered from these. Pure types: no I/O.
  */
+import type { ReasonCategory } from './categories.ts';
 import type { AssignmentTarget, RevokeReason } from './request.ts';
 
 /** Who caused an event: a Slack user, and their Identity Center user when known. Null: breakglass itself. */
@@ -21,6 +22,8 @@ export interface EventPayloads {
     duration: string;
     justification: string;
     ticket: string | null;
+    /** The reason category chosen (null: none); absent on records made before categories. */
+    category?: ReasonCategory | null;
     approvalsRequired: number;
     identityCenterUser?: { userId: string; userName: string; email: string };
     /** Absent: access. An extension names the request it extends; an emergency was granted at once. */
@@ -72,6 +75,22 @@ export interface EventPayloads {
   'sessions.lapsed': { instant: string; error: string };
   'revoke.retrying': { attempt: number; error: string; nextAttemptAt: string };
   'revoke.failed': { attempt: number; error: string; nextAttemptAt: string };
+  /** What the grant's sessions did, from CloudTrail; the full report is on the request, `digest` is its SHA-256. */
+  'activity.reported': {
+    window: { start: string; end: string; endsAt: 'removal' | 'session-expiry' };
+    regions: string[];
+    failedRegions: string[];
+    complete: boolean;
+    calls: number;
+    writes: number;
+    expected: number;
+    flagged: number;
+    /** The flagged calls' event names, distinct, at most 20. */
+    flaggedNames: string[];
+    /** How the work compared with the reason category: matched, not-matched, no-writes, not-compared, no-category. */
+    category: string;
+    digest: string;
+  };
   'quorum.unsafe': { problems: string[] };
   'drift.detected': {
     driftId: string;

@@ -1,5 +1,6 @@
 /** Policy rules: who may request, who may approve, what a request may ask for. Pure. */
 import { tally } from './approval.ts';
+import { CATEGORY_SHORT, isReasonCategory, REASON_CATEGORIES, type ReasonCategory } from './categories.ts';
 import { parseDuration } from './duration.ts';
 import { kindOf, type AccessRequest, type RuleSnapshot } from './request.ts';
 
@@ -45,6 +46,31 @@ export interface Profile {
   /** When access ends, deny the sessions it issued (inline policy + re-provisioning); false: they last until their own expiry. */
   endSessions: boolean;
   emergency: EmergencyPolicy | null;
+  /** The reason categories this profile serves; null: any, and naming one is optional. */
+  reasons: ReasonCategory[] | null;
+}
+
+/** After a grant ends, what its session did, read from CloudTrail and posted after `delay`. */
+export interface ActivityReportPolicy {
+  enabled: boolean;
+  /** ISO-8601: how long after the grant ends the report is read (CloudTrail delivers late). */
+  delay: string;
+  /** Regions searched; us-east-1 (where global services record) is always added. */
+  regions: string[];
+}
+
+/** A periodic review of who can reach the management account, attested by a quorum of reviewers. */
+export interface ReviewPolicy {
+  every: 'P1M' | 'P3M';
+  reviewers: Principals;
+  /** Distinct reviewers who must attest. */
+  approvals: number;
+}
+
+/** A root-credential item (inbox, vault entry, MFA device, phone) and the Slack users who hold it. */
+export interface Custodian {
+  item: string;
+  holders: string[];
 }
 
 export interface StandingAccess {
@@ -69,6 +95,10 @@ export interface Policy {
   reminders: { every: string } | null;
   /** After `after`, `approvers` may approve too (toward any rule), and are told. */
   escalation: { after: string; approvers: Principals } | null;
+  activityReport: ActivityReportPolicy;
+  /** null: no periodic review. */
+  review: ReviewPolicy | null;
+  custodians: Custodian[];
 }
 
 /** Slack user-group memberships, resolved from Slack. */
@@ -90,16 +120,22 @@ export interface SubmissionInput {
   duration: string | null;
   justification: string | null;
   ticket: string | null;
+  /** The reason category chosen; absent or null: none. */
+  category?: string | null;
 }
 
-export type SubmissionErrors = Partial<Record<'profile' | 'duration' | 'justification' | 'ticket', string>>;
+export type SubmissionErrors = Partial<Record<'profile' | 'duration' | 'justification' | 'ticket' | 'category', string>>;
 
 export interface ValidSubmission {
   profile: Profile;
   duration: string;
   justification: string;
   ticket: string | null;
+  category: ReasonCategory | null;
 }
+
+/** The categories a profile serves, in the policy's order (all of them when it names none). */
+export const categoriesOf = (profile: Profile): readonly ReasonCategory[] => profile.reasons ?? REASON_CATEGORIES;
 
 /** The durations a profile offers for emergency access: its own up to the emergency cap (the cap itself when none fits). */
 export function emergencyDurations(profile: Profile): string[] {
@@ -135,8 +171,14 @@ export function validateSubmission(
   const ticketRequired = kind === 'emergency' ? (profile?.emergency?.requireTicket ?? true) : profile?.requireTicket;
   if (ticketRequired && !ticket) errors.ticket = kind === 'emergency' ? `Emergency access to ${profile?.name ?? 'this profile'} needs an incident reference.` : `${profile?.name ?? 'This profile'} needs a ticket reference.`;
   else if (ticket && ticket.length > TICKET_MAX) errors.ticket = `Keep the ${kind === 'emergency' ? 'incident' : 'ticket'} reference under ${TICKET_MAX} characters.`;
+  const category = input.category ?? null;
+  if (category !== null && !isReasonCategory(category)) errors.category = `Unknown reason category "${category}". Pick one from the list.`;
+  else if (profile?.reasons && category === null) errors.category = `${profile.name} asks for a reason category: ${profile.reasons.map((c) => CATEGORY_SHORT[c]).join(', ')}.`;
+  else if (profile?.reasons && category !== null && !profile.reasons.includes(category)) {
+    errors.category = `${profile.name} serves only ${profile.reasons.map((c) => CATEGORY_SHORT[c]).join(', ')}; "${CATEGORY_SHORT[category]}" needs another profile.`;
+  }
   if (Object.keys(errors).length > 0 || !profile) return { ok: false, errors };
-  return { ok: true, value: { profile, duration, justification, ticket } };
+  return { ok: true, value: { profile, duration, justification, ticket, category: category !== null && isReasonCategory(category) ? category : null } };
 }
 
 export interface QuorumProblem {
@@ -152,7 +194,7 @@ export const poolOf = (policy: Policy, rule: ApprovalRule): Principals => rule.f
 
 /** Every user group the policy names (requesters, approvers, rules, escalation), for resolving them together. */
 export function policyGroupIds(policy: Policy): string[] {
-  const all = [...policy.requesters.groups, ...policy.approvers.groups, ...(policy.escalation?.approvers.groups ?? [])];
+  const all = [...policy.requesters.groups, ...policy.approvers.groups, ...(policy.escalation?.approvers.groups ?? []), ...(policy.review?.reviewers.groups ?? [])];
   for (const p of policy.profiles) {
     all.push(...(p.requesters?.groups ?? []));
     for (const r of p.rules) all.push(...(r.from?.groups ?? []));

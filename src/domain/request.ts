@@ -1,3 +1,5 @@
+import type { ActivityReport } from './activity.ts';
+import type { ReasonCategory } from './categories.ts';
 /**
  * The access request and its lifecycle. Pure: no I/O, no clock of its own.
  *
@@ -120,6 +122,16 @@ export interface SessionEnding {
   attempts: number;
 }
 
+/** The session activity report of a grant that ended: waiting for CloudTrail, then the report. */
+export interface ActivityState {
+  state: 'waiting' | 'reported';
+  attempts: number;
+  lastError: string | null;
+  report: ActivityReport | null;
+  /** SHA-256 of the report's canonical JSON, as the audit record carries it. */
+  digest: string | null;
+}
+
 export type RevokeReason = 'expired' | 'ended' | 'revoke-all' | 'denied' | 'unratified';
 
 export interface AccessRequest {
@@ -148,6 +160,8 @@ export interface AccessRequest {
   duration: string;
   justification: string;
   ticket: string | null;
+  /** The reason category the requester chose (absent: none, or stored before categories). */
+  category?: ReasonCategory | null;
   approvalsRequired: number;
   /** The profile's approval rules when it was submitted; absent: one rule of `approvalsRequired` from the approver pool. */
   rules?: RuleSnapshot[];
@@ -208,6 +222,8 @@ export interface AccessRequest {
     removedAt?: string | null;
     sessions?: SessionEnding | null;
   } | null;
+  /** Absent: no report was asked for (ended before reports, never granted, or reports off). */
+  activity?: ActivityState | null;
   slack: {
     /** `repeated`: posted again after an interrupted delivery, so an earlier copy may exist; the message says so. */
     approvalMessage: { channel: string; ts: string; repeated?: boolean } | null;

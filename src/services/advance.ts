@@ -1,3 +1,4 @@
+import { reportActivity } from './activity-report.ts';
 import { nextActiveCheck } from '../domain/grant-time.ts';
 import { nextNudgeAt } from '../domain/nudges.ts';
 import { kindOf } from '../domain/request.ts';
@@ -54,6 +55,10 @@ export async function advance(ctx: ServiceContext, id: string): Promise<void> {
       return;
     case 'REVOKING':
       await continueRevoke(ctx, id);
+      return;
+    case 'REVOKED':
+      // Only the session activity report is ever due after the end (and never in the revoke's way).
+      await reportActivity(ctx, id);
       return;
     case 'FAILED':
       if (request.grant.cleanupPending) await cleanUpUnconfirmedGrant(ctx, id);

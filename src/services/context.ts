@@ -3,6 +3,7 @@ import type { Policy } from '../domain/policy.ts';
 import type {
   AssignmentStorePort,
   Clock,
+  CloudTrailPort,
   CreationSlotsPort,
   Directory,
   DriftStorePort,
@@ -31,6 +32,12 @@ export interface Timing {
   temporaryAttempts: number;
   /** Failed revoke attempts after which every further failure is shouted. */
   shoutAfterAttempts: number;
+  /** Activity report: first retry after a failed read, doubled up to the cap; after this many attempts the report says what could not be read. */
+  activityRetryBaseMs: number;
+  activityRetryCapMs: number;
+  activityAttempts: number;
+  /** Longest one pass may read CloudTrail (paced, retried) before it counts as a failed read: a pass never holds the sweeper (or a shutdown) for long. */
+  activityReadMs: number;
 }
 
 export const DEFAULT_TIMING: Timing = {
@@ -44,6 +51,10 @@ export const DEFAULT_TIMING: Timing = {
   temporaryBackoffCapMs: 10_000,
   temporaryAttempts: 12,
   shoutAfterAttempts: 3,
+  activityRetryBaseMs: 60_000,
+  activityRetryCapMs: 10 * 60_000,
+  activityAttempts: 4,
+  activityReadMs: 120_000,
 };
 
 /** What every service is given: the policy, the ports (see ports.ts), the clock and the log. */
@@ -58,6 +69,7 @@ export interface ServiceContext extends Signals {
   sessionDenies: SessionDenyStorePort;
   emergencyUses: EmergencyUsePort;
   ic: IdentityCenterPort;
+  trail: CloudTrailPort;
   directory: Directory;
   clock: Clock;
   log: Logger;

@@ -21,14 +21,14 @@ export async function invokeEmergency(ctx: ServiceContext, slackUserId: string, 
   if (frozen) return frozen;
   const checked = validateSubmission(ctx.policy, input, 'emergency');
   if (!checked.ok) return checked;
-  const { profile, duration, justification, ticket } = checked.value;
+  const { profile, duration, justification, ticket, category } = checked.value;
   const policy = profile.emergency;
   if (!policy) return { ok: false, errors: { profile: `${profile.name} does not offer emergency access.` } };
   if (!(await mayRequest(ctx, profile, slackUserId))) return notRequester(profile);
   const who = await identify(ctx, slackUserId);
   if (!who.ok) return who;
   const now = ctx.clock.now();
-  const base = newRequest(ctx, { kind: 'emergency', profile, duration, justification, ticket, who, now, pendingUntil: now });
+  const base = newRequest(ctx, { kind: 'emergency', profile, duration, justification, ticket, category, who, now, pendingUntil: now });
   // Slack is asked who to alert before the use is counted: a directory failure costs nobody their use.
   const notified = await eligibleApprovers(ctx, base, now);
   // Counted before anything is granted: a use that then fails still counts, so the limit cannot be probed.

@@ -61,7 +61,7 @@ export async function requestExtension(ctx: ServiceContext, slackUserId: string,
   const found = await extendable(ctx, grantId, slackUserId);
   if (!found.ok) return { ok: false, errors: { duration: found.message } };
   const { grant, profile, durations } = found;
-  const checked = validateSubmission(ctx.policy, { profileId: profile.id, duration: input.duration, justification: input.justification, ticket: grant.ticket });
+  const checked = validateSubmission(ctx.policy, { profileId: profile.id, duration: input.duration, justification: input.justification, ticket: grant.ticket, category: grant.category ?? null });
   if (!checked.ok) return { ok: false, errors: { ...(checked.errors.duration ? { duration: checked.errors.duration } : {}), ...(checked.errors.justification ? { justification: checked.errors.justification } : {}) } };
   const { duration, justification } = checked.value;
   if (!durations.includes(duration)) {
@@ -73,7 +73,7 @@ export async function requestExtension(ctx: ServiceContext, slackUserId: string,
   const now = ctx.clock.now();
   const endsAt = grant.grant.expiresAt ?? now;
   const timeout = addDuration(now, ctx.policy.pendingTimeout);
-  const ext = newRequest(ctx, { kind: 'extension', extendsId: grant.id, profile, duration, justification, ticket: grant.ticket, who, now, pendingUntil: timeout < endsAt ? timeout : endsAt });
+  const ext = newRequest(ctx, { kind: 'extension', extendsId: grant.id, profile, duration, justification, ticket: grant.ticket, category: grant.category ?? null, who, now, pendingUntil: timeout < endsAt ? timeout : endsAt });
   // The grant names its extension first (guarded by its version), so two forms submitted at once make one extension.
   const claimed = await change(ctx, grant.id, ['ACTIVE'], (g) => (g.grant.extensionRequested === grant.grant.extensionRequested ? { set: { grant: { ...g.grant, extensionRequested: ext.id } } } : null));
   if (!claimed) return { ok: false, errors: { duration: 'This access changed meanwhile (it ended, or another extension was asked for); look at your DMs and try again.' } };

@@ -6,6 +6,7 @@
  */
 import type { HomeView, KnownBlock } from '@slack/types';
 import type { Checkpoint, ChainRecord } from '../audit/chain.ts';
+import type { TrailEvent } from '../domain/activity.ts';
 import type { DomainEvent } from '../domain/events.ts';
 import type { AccessRequest, AssignmentTarget, RequestStatus } from '../domain/request.ts';
 import type { Principals } from '../domain/policy.ts';
@@ -324,8 +325,20 @@ export interface IdentityCenterPort {
   provisioningStatus(instanceArn: string, requestId: string): Promise<OperationStatus>;
   /** The permission set's session duration (ISO-8601), how long a session it issues lasts. */
   sessionDuration(instanceArn: string, permissionSetArn: string): Promise<string>;
+  /** The permission set's name: its sessions are the role AWSReservedSSO_<name>_<suffix>. */
+  permissionSetName(instanceArn: string, permissionSetArn: string): Promise<string>;
   /** Whether the user is a member of any of the groups. */
   memberOfAny(userId: string, groupIds: string[]): Promise<boolean>;
+}
+
+/** CloudTrail event history of the management account (LookupEvents), for session activity reports. */
+export interface CloudTrailPort {
+  /**
+   * Every management event recorded in `region` whose Username is `userName`, from `start` to `end`
+   * (both inclusive), all pages. Calls are paced under LookupEvents' 2 a second per Region; an
+   * error (access denied, throttling beyond the retries, `signal` aborted) is thrown.
+   */
+  lookupByUsername(region: string, userName: string, start: string, end: string, signal?: AbortSignal): Promise<TrailEvent[]>;
 }
 
 export interface SlackUser {

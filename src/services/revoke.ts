@@ -4,7 +4,8 @@ import type { DomainEvent } from '../domain/events.ts';
 import { transition, type AccessRequest, type RevokeReason } from '../domain/request.ts';
 import type { ServiceContext } from './context.ts';
 import { LockLost } from './renewed-lock.ts';
-import type { AssignmentRecord } from './ports.ts';
+import type { AssignmentRecord, Changes } from './ports.ts';
+import { reportWhenRevoked } from './activity-report.ts';
 import { classifyHolders, lockOwnerFor, settleForeignCreation, withAssignmentLock, type HeldAssignment } from './assignment-lock.ts';
 import { change, later, reschedule } from './change.ts';
 import { describeError, pollUntilSettled } from './poll.ts';
@@ -117,9 +118,8 @@ async function finish(ctx: ServiceContext, id: string, kept: string): Promise<vo
   await change(ctx, id, ['REVOKING'], (r, now) =>
     r.revoke
       ? {
-          set: { ...transition(r, 'REVOKED'), revoke: { ...r.revoke, kept, doneAt: now, sessions: { state: 'kept', instant: null, why: kept, attempts: 0 } } },
+          ...withReport(ctx, r, now, { ...transition(r, 'REVOKED'), revoke: { ...r.revoke, kept, doneAt: now, sessions: { state: 'kept', instant: null, why: kept, attempts: 0 } } }),
           events: [{ type: 'revoke.kept', requestId: id, actor: null, details: { why: kept } }],
-          due: null,
         }
       : null,
   );
@@ -165,7 +165,7 @@ async function runSessionEnding(ctx: ServiceContext, request: AccessRequest): Pr
 async function sessionsSettled(ctx: ServiceContext, id: string, outcome: { state: 'ended' | 'kept' | 'lapsed'; why: string | null }, event: DomainEvent): Promise<void> {
   await change(ctx, id, ['REVOKING'], (r, now) =>
     r.revoke?.sessions
-      ? { set: { ...transition(r, 'REVOKED'), revoke: { ...r.revoke, doneAt: now, sessions: { ...r.revoke.sessions, ...outcome } } }, events: [event], due: null }
+      ? { ...withReport(ctx, r, now, { ...transition(r, 'REVOKED'), revoke: { ...r.revoke, doneAt: now, sessions: { ...r.revoke.sessions, ...outcome } } }), events: [event] }
       : null,
   );
 }
@@ -187,6 +187,12 @@ async function sessionsRetry(ctx: ServiceContext, request: AccessRequest, instan
       due: nextAttemptAt,
     };
   });
+}
+
+/** REVOKED, with the session activity report asked for in the same write (services/activity-report.ts). */
+function withReport(ctx: ServiceContext, r: AccessRequest, now: string, set: NonNullable<Changes['set']>): Changes {
+  const { due, ...report } = reportWhenRevoked(ctx, r, now);
+  return { set: { ...set, ...report }, due };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { ReasonCategory } from '../domain/categories.ts';
 import { addDuration } from '../domain/duration.ts';
 import { pendingDue } from '../domain/nudges.ts';
 import { ruleSnapshots, validateSubmission, type Profile, type SubmissionErrors, type SubmissionInput } from '../domain/policy.ts';
@@ -27,12 +28,12 @@ export async function submitRequest(ctx: ServiceContext, slackUserId: string, in
   if (frozen) return frozen;
   const checked = validateSubmission(ctx.policy, input);
   if (!checked.ok) return checked;
-  const { profile, duration, justification, ticket } = checked.value;
+  const { profile, duration, justification, ticket, category } = checked.value;
   if (!(await mayRequest(ctx, profile, slackUserId))) return notRequester(profile);
   const who = await identify(ctx, slackUserId);
   if (!who.ok) return who;
   const now = ctx.clock.now();
-  const request = newRequest(ctx, { kind: 'access', profile, duration, justification, ticket, who, now, pendingUntil: addDuration(now, ctx.policy.pendingTimeout) });
+  const request = newRequest(ctx, { kind: 'access', profile, duration, justification, ticket, category, who, now, pendingUntil: addDuration(now, ctx.policy.pendingTimeout) });
   await ctx.requests.create(request, [submitted(request, who.identity)], pendingDue(request, ctx.policy));
   ctx.log.info({ event: 'request.stored', requestId: request.id }, 'request stored');
   ctx.eventsQueued();
@@ -83,6 +84,7 @@ export interface NewRequest {
   duration: string;
   justification: string;
   ticket: string | null;
+  category: ReasonCategory | null;
   who: Identified;
   now: string;
   pendingUntil: string;
@@ -121,6 +123,7 @@ export function newRequest(ctx: ServiceContext, n: NewRequest): AccessRequest {
     duration: n.duration,
     justification: n.justification,
     ticket: n.ticket,
+    category: n.category,
     approvalsRequired: profile.approvals,
     rules: ruleSnapshots(profile),
     approvals: [],
@@ -150,6 +153,7 @@ export function submitted(r: AccessRequest, identity: IdentityUser): DomainEvent
       duration: r.duration,
       justification: r.justification,
       ticket: r.ticket,
+      category: r.category ?? null,
       approvalsRequired: r.approvalsRequired,
       identityCenterUser: { userId: identity.userId, userName: identity.userName, email: identity.email },
       ...(r.kind && r.kind !== 'access' ? { kind: r.kind } : {}),

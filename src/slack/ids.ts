@@ -9,6 +9,8 @@ export const BLOCK_PROFILE = 'profile';
 export const BLOCK_DURATION = 'duration';
 export const BLOCK_JUSTIFICATION = 'justification';
 export const BLOCK_TICKET = 'ticket';
+/** The reason category (static_select); required only for profiles with `reasons`. */
+export const BLOCK_CATEGORY = 'category';
 export const BLOCK_REASON = 'reason';
 export const ACTION_DRIFT_REVOKE = 'drift_revoke';
 export const ACTION_EXTEND = 'extend';

@@ -19,6 +19,7 @@ export const REQUEST_FIELDS = new Set([
   'duration',
   'justification',
   'ticket',
+  'category',
   'approvalsRequired',
   'approvals',
   'rules',
@@ -34,6 +35,7 @@ export const REQUEST_FIELDS = new Set([
   'grant',
   'revoke',
   'slack',
+  'activity',
 ]);
 
 export function materialize(events: DomainEvent[], now: string): QueuedEvent[] {

@@ -6,6 +6,7 @@ import type { ChainAnchors } from '../audit/anchors.ts';
 import { SlackDeliveryError, type AuditSlack, type Clock, type DeliveryStep, type DriftAlert, type ItemKey, type OutboxItem, type OutboxPort, type QueuedEvent, type SlackText } from '../services/ports.ts';
 import { approvalMessage, approvalThreadReply, approverEmergencyDm, auditParent, auditReply, closedDriftAlert, markRepeat, repliesInApprovalThread, requesterDm, systemAlert } from '../slack/blocks/messages.ts';
 import { toRequest } from '../store/requests.ts';
+import { activityReportMessage } from '../slack/blocks/activity.ts';
 
 
 type Step = Exclude<DeliveryStep, 'chain'>;
@@ -411,12 +412,13 @@ export class AuditPublisher {
           await this.o.outbox.setPath(item.key, ['slack', 'auditThread'], thread);
         }
         const text = auditReply(event);
-        await slack.post(thread.channel, { ...mark({ text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] }), threadTs: thread.ts });
+        const report = activityReport(request, event, false);
+        await slack.post(thread.channel, { ...mark(report ?? { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] }), threadTs: thread.ts });
         return null;
       }
       case 'dm': {
         const profile = this.o.policy.profiles.find((p) => p.id === request.profileId);
-        const dm = requesterDm(request, event, { accessPortalUrl: this.o.policy.identityCenter.accessPortalUrl, endsSessions: profile?.endSessions ?? true, now: new Date(this.now()).toISOString() });
+        const dm = activityReport(request, event, true) ?? requesterDm(request, event, { accessPortalUrl: this.o.policy.identityCenter.accessPortalUrl, endsSessions: profile?.endSessions ?? true, now: new Date(this.now()).toISOString() });
         if (!dm) return null;
         const channel = await slack.dmChannel(request.requester.slackUserId);
         await slack.post(channel, mark(dm));
@@ -459,3 +461,10 @@ export class AuditPublisher {
 }
 
 const keyId = (k: ItemKey) => `${k.pk}/${k.sk}`;
+
+/** The full session activity report (stored on the request) for its event; null for any other event. */
+function activityReport(request: AccessRequest, event: QueuedEvent, forRequester: boolean): SlackText | null {
+  const a = request.activity;
+  if (event.type !== 'activity.reported' || !a?.report || !a.digest) return null;
+  return activityReportMessage(request, a.report, a.digest, { forRequester });
+}

@@ -110,6 +110,11 @@ export interface FaultPlan {
   latencyMs?: number;
   /** Limit faults to these Regions (default all). */
   regions?: string[];
+  /**
+   * Every call is refused as a caller without `cloudtrail:LookupEvents` is (AccessDeniedException,
+   * HTTP 400, the Common Errors page; the message text is the fake's own).
+   */
+  accessDenied?: boolean;
 }
 
 export interface FakeResource {
@@ -554,6 +559,9 @@ export class FakeCloudTrail {
     const plan = this.faults;
     if (plan && (!plan.regions || plan.regions.includes(region))) {
       if (plan.latencyMs && plan.latencyMs > 0) await delay(plan.latencyMs);
+      if (plan.accessDenied) {
+        throw new AwsError('AccessDeniedException', 400, 'User is not authorized to perform: cloudtrail:LookupEvents', 'message');
+      }
       const r = this.random();
       const throttleRate = plan.throttleRate ?? 0;
       if (r < throttleRate) throw this.throttling();

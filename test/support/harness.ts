@@ -7,6 +7,7 @@ import { createLogger } from '../../src/log.ts';
 import { startBot, type RunningBot } from '../../src/main.ts';
 import type { Timing } from '../../src/services/context.ts';
 import { startTestDatabase, type TestDatabase } from './database.ts';
+import { FakeCloudTrail } from './fake-cloudtrail.ts';
 import { FakeIdentityCenter, type FakeUser } from './fake-identity-center.ts';
 import { ShiftableClock } from './clocks.ts';
 import { FakeS3 } from './fake-s3.ts';
@@ -60,6 +61,8 @@ export interface HarnessOptions {
   env?: Record<string, string>;
   /** Start a fake S3 with an Object Lock bucket and give the bot BREAKGLASS_CHECKPOINT_BUCKET. */
   checkpointBucket?: boolean;
+  /** The policy's `activityReport` (default: the policy's defaults: on, PT20M, us-east-1). */
+  activityReport?: { enabled?: boolean; delay?: string; regions?: string[] };
 }
 
 export const CHECKPOINT_BUCKET = 'breakglass-checkpoints';
@@ -68,6 +71,8 @@ export interface Harness {
   /** The bot's clock: `advance(ms)` instead of waiting for an expiry. */
   clock: ShiftableClock;
   ic: FakeIdentityCenter;
+  /** CloudTrail's event history, on the bot's clock (visibility, rate). */
+  trail: FakeCloudTrail;
   s3: FakeS3 | null;
   slack: FakeSlack;
   db: TestDatabase;
@@ -91,6 +96,8 @@ export interface RequestValues {
   duration: string | null;
   justification: string | null;
   ticket: string | null;
+  /** The reason category chosen; null leaves the optional select empty. */
+  category: string | null;
 }
 
 export function policyYaml(o: HarnessOptions): string {
@@ -113,6 +120,7 @@ channels: { approvals: ${APPROVALS}, audit: ${AUDIT} }
 pendingTimeout: ${o.pendingTimeout ?? 'PT1H'}
 drift: ${o.drift ?? 'alert'}
 ${o.standingAccess ?? ''}
+${o.activityReport ? `activityReport: ${JSON.stringify(o.activityReport)}` : ''}
 ${o.policyExtra ?? ''}
 `;
 }
@@ -133,6 +141,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     permissionSets: [{ arn: PERMISSION_SET, name: 'OrgAdmin', sessionDuration: 'PT1H', provisionedTo: [ACCOUNT] }],
     statusDelayMs: o.icStatusDelayMs ?? 150,
   });
+  const trail = await FakeCloudTrail.start({ now: () => clock.ms() });
   const slackUsers: FakeSlackUser[] = [
     { id: PEOPLE.requester.slack, name: 'rita', realName: 'Rita Requester', email: PEOPLE.requester.email, tz: PEOPLE.requester.tz },
     { id: PEOPLE.second.slack, name: 'sam', realName: 'Sam Second', email: PEOPLE.second.email, tz: PEOPLE.second.tz },
@@ -165,6 +174,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     AWS_SECRET_ACCESS_KEY: 'test-secret',
     AWS_ENDPOINT_URL_SSO_ADMIN: ic.url,
     AWS_ENDPOINT_URL_IDENTITYSTORE: ic.url,
+    AWS_ENDPOINT_URL_CLOUDTRAIL: trail.url,
     AWS_ENDPOINT_URL_DYNAMODB: db.endpoint,
     ...(s3 ? { AWS_ENDPOINT_URL_S3: s3.url } : {}),
   });
@@ -210,6 +220,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const harness: Harness = {
     clock,
     ic,
+    trail,
     s3,
     slack,
     db,
@@ -229,12 +240,13 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
         duration: 'PT20S',
         justification: 'Production is down and the org SCP needs a fix',
         ticket: null,
+        category: null,
         ...values,
       };
       const sub = await driver.viewSubmission(
         user,
         view.id,
-        { profile: { profile: v.profile }, duration: { duration: v.duration }, justification: { justification: v.justification }, ticket: { ticket: v.ticket } },
+        { profile: { profile: v.profile }, duration: { duration: v.duration }, justification: { justification: v.justification }, ticket: { ticket: v.ticket }, ...(v.category ? { category: { category: v.category } } : {}) },
         { allowUnknownOptions: true, skipClientValidation: true },
       );
       const after = await requestsOf(user);
@@ -264,6 +276,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       await bot.stop();
       await slack.close();
       await ic.close();
+      await trail.close();
       await db.close();
       await s3?.close();
     },

@@ -30,6 +30,7 @@ import { ConflictException, ResourceNotFoundException, ThrottlingException } fro
 import { pino, type Logger } from 'pino';
 import type { ChainRecord, Checkpoint } from '../../src/audit/chain.ts';
 import type { CheckpointArchive, NewestCheckpoint } from '../../src/audit/checkpoint-archive.ts';
+import type { TrailEvent } from '../../src/domain/activity.ts';
 import type { DomainEvent } from '../../src/domain/events.ts';
 import type { Policy, Principals, Profile } from '../../src/domain/policy.ts';
 import type { AccessRequest, AssignmentTarget, RequestStatus } from '../../src/domain/request.ts';
@@ -43,6 +44,7 @@ import {
   type AuditSlack,
   type Changes,
   type CheckpointStorePort,
+  type CloudTrailPort,
   type Clock,
   type CreationSlotsPort,
   type DeliveryStep,
@@ -1350,6 +1352,14 @@ export class MemoryIdentityCenter implements IdentityCenterPort {
     return this.sessionDurations.get(permissionSetArn) ?? 'PT1H';
   }
 
+  /** Permission set names (default OrgAdmin), as DescribePermissionSet gives them. */
+  permissionSetNames = new Map<string, string>();
+
+  async permissionSetName(_instanceArn: string, permissionSetArn: string): Promise<string> {
+    await this.enter('permissionSetName');
+    return this.permissionSetNames.get(permissionSetArn) ?? 'OrgAdmin';
+  }
+
   async memberOfAny(userId: string, groupIds: string[]): Promise<boolean> {
     await this.enter('memberOfAny');
     return groupIds.some((g) => this.groups.get(g)?.includes(userId) ?? false);
@@ -1454,6 +1464,36 @@ type SlackMethod = 'post' | 'update' | 'dmChannel';
  * injected per method; `landed: true` makes a failing post land anyway (a timeout after Slack
  * took it), as a real timeout may.
  */
+/** CloudTrail's event history in memory: events per Region, looked up by Username and time, and failures to inject. */
+export class MemoryCloudTrail implements CloudTrailPort {
+  readonly events: Array<TrailEvent & { username: string }> = [];
+  readonly calls: Array<{ region: string; userName: string; start: string; end: string }> = [];
+  /** Errors the next lookups of a Region throw, in order (any Region: '*'). */
+  private readonly failures: Array<{ region: string; error: () => Error }> = [];
+
+  add(e: TrailEvent & { username: string }): void {
+    this.events.push(e);
+  }
+
+  failNext(region: string, count: number, error: () => Error): void {
+    for (let i = 0; i < count; i++) this.failures.push({ region, error });
+  }
+
+  async lookupByUsername(region: string, userName: string, start: string, end: string, signal?: AbortSignal): Promise<TrailEvent[]> {
+    this.calls.push({ region, userName, start, end });
+    await Promise.resolve();
+    signal?.throwIfAborted();
+    const i = this.failures.findIndex((f) => f.region === region || f.region === '*');
+    if (i >= 0) {
+      const [f] = this.failures.splice(i, 1);
+      if (f) throw f.error();
+    }
+    return this.events
+      .filter((e) => e.region === region && e.username === userName && e.time >= start && e.time <= end)
+      .map(({ username: _u, ...e }) => e);
+  }
+}
+
 export class MemorySlack implements AuditSlack {
   readonly posts: MemoryPost[] = [];
   readonly updates: Array<{ channel: string; ts: string; text: string; blocks: SlackText['blocks'] }> = [];
@@ -1624,6 +1664,7 @@ export function memoryProfile(over: Partial<Profile> = {}): Profile {
     requireTicket: false,
     endSessions: true,
     emergency: null,
+    reasons: null,
     ...over,
   };
 }
@@ -1642,6 +1683,9 @@ export function memoryPolicy(over: Partial<Policy> = {}): Policy {
     expiryWarning: 'PT10M',
     reminders: null,
     escalation: null,
+    activityReport: { enabled: true, delay: 'PT20M', regions: ['us-east-1'] },
+    review: null,
+    custodians: [],
     ...over,
   };
 }
@@ -1664,6 +1708,7 @@ export interface MemoryWorld {
   store: MemoryStore;
   clock: VirtualClock;
   ic: MemoryIdentityCenter;
+  trail: MemoryCloudTrail;
   directory: MemoryDirectory;
   slack: MemorySlack;
   policy: Policy;
@@ -1737,6 +1782,7 @@ export function memoryContext(o: MemoryWorldOptions = {}): MemoryWorld {
   });
   const signals = { events: 0, work: [] as string[], due: [] as { id: string; at: string }[] };
   const log = pino({ level: 'silent' });
+  const trail = new MemoryCloudTrail();
   const ctx: ServiceContext = {
     policy,
     requests: store.requests,
@@ -1748,6 +1794,7 @@ export function memoryContext(o: MemoryWorldOptions = {}): MemoryWorld {
     sessionDenies: store.sessionDenies,
     emergencyUses: store.emergencyUses,
     ic,
+    trail,
     directory,
     clock,
     log,
@@ -1764,6 +1811,7 @@ export function memoryContext(o: MemoryWorldOptions = {}): MemoryWorld {
     store,
     clock,
     ic,
+    trail,
     directory,
     slack: new MemorySlack(),
     policy,

@@ -105,6 +105,30 @@ describe('policy file: issue 11 keys', () => {
     expect(problemsOf(() => parsePolicy(rules.replace('    denials: 2', '    denials: 2\n    maxTotal: PT1H'), 'p.yml'))[0]).toMatch(/maxTotal PT1H is shorter than the longest duration/);
     expect(problemsOf(() => parsePolicy(rules.replace('ratifyWithin: PT15M', 'ratifyWithin: PT1H'), 'p.yml'))[0]).toMatch(/emergency\.ratifyWithin: ratifyWithin must be shorter than maxDuration/);
   });
+  it('reads reason categories, the activity report, the review and custodians, filling the defaults', () => {
+    const plain = parsePolicy(GOOD, 'p.yml').policy;
+    expect(plain).toMatchObject({ activityReport: { enabled: true, delay: 'PT20M', regions: ['us-east-1'] }, review: null, custodians: [] });
+    expect(plain.profiles[0]?.reasons).toBeNull();
+    const text = `${GOOD.replace('    requireTicket: false', '    requireTicket: false\n    reasons: [account-lifecycle, billing]')}activityReport: { delay: PT30M, regions: [eu-west-1] }
+review: { every: P3M, reviewers: { users: [UAPP1, UAPP2], groups: [SSEC] } }
+custodians:
+  - { item: root user email inbox, holders: [UAPP1, UAPP2] }
+  - { item: MFA device, holders: [UAPP3] }
+`;
+    const { policy } = parsePolicy(text, 'p.yml');
+    expect(policy.profiles[0]?.reasons).toEqual(['account-lifecycle', 'billing']);
+    // Global services record in us-east-1: it is always searched.
+    expect(policy.activityReport).toEqual({ enabled: true, delay: 'PT30M', regions: ['us-east-1', 'eu-west-1'] });
+    expect(policy.review).toEqual({ every: 'P3M', reviewers: { users: ['UAPP1', 'UAPP2'], groups: ['SSEC'] }, approvals: 2 });
+    expect(policy.custodians).toEqual([
+      { item: 'root user email inbox', holders: ['UAPP1', 'UAPP2'] },
+      { item: 'MFA device', holders: ['UAPP3'] },
+    ]);
+    expect(problemsOf(() => parsePolicy(text.replace('reasons: [account-lifecycle, billing]', 'reasons: [payroll]'), 'p.yml'))[0]).toMatch(/^p\.yml:\d+: profiles\[0\]\.reasons\[0\]: a reason category is one of account-lifecycle, organization-structure/);
+    expect(problemsOf(() => parsePolicy(text.replace('every: P3M', 'every: P1W'), 'p.yml'))[0]).toMatch(/review\.every: a review runs every P1M \(monthly\) or P3M \(quarterly\)/);
+    expect(problemsOf(() => parsePolicy(text.replace('regions: [eu-west-1]', 'regions: [Ireland]'), 'p.yml'))[0]).toMatch(/activityReport\.regions\[0\]: an AWS Region looks like us-east-1/);
+    expect(problemsOf(() => parsePolicy(text.replace('holders: [UAPP3]', 'holders: [bob]'), 'p.yml'))[0]).toMatch(/custodians\[1\]\.holders\[0\]: a Slack user id looks like U0123ABCD/);
+  });
 });
 
 describe('environment', () => {

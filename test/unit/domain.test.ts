@@ -19,6 +19,9 @@ const policy = (over: Partial<Policy> = {}): Policy => ({
   expiryWarning: 'PT10M',
   reminders: null,
   escalation: null,
+  activityReport: { enabled: true, delay: 'PT20M', regions: ['us-east-1'] },
+  review: null,
+  custodians: [],
   ...over,
 });
 

@@ -68,7 +68,9 @@ describe('revoke', () => {
     expect(await w.ctx.assignments.get(w.target())).toEqual({ holders: [], heldBefore: null, creating: null });
     expect(w.store.events(id).at(-2)).toMatchObject({ type: 'revoke.succeeded', details: { attempts: 1, deletionRequestId: r.revoke?.deletionRequestId } });
     expect(w.store.events(id).at(-1)?.type).toBe('sessions.ended');
-    expect(w.store.dueAt(id)).toBeNull();
+    // Only the session activity report is due next, the policy's delay after the end.
+    expect(w.store.dueAt(id)).toBe(new Date(w.clock.ms() + 20 * 60_000).toISOString());
+    expect(r.activity?.state).toBe('waiting');
     expect(w.clock.pendingTimers()).toBe(0);
   });
 

@@ -1,3 +1,4 @@
+import { CATEGORY_SHORT } from '../../domain/categories.ts';
 import type { KnownBlock } from '@slack/types';
 import type { DomainEvent } from '../../domain/events.ts';
 import type { DriftAlert, SlackText } from '../../services/ports.ts';
@@ -75,6 +76,7 @@ function requestFields(r: AccessRequest): KnownBlock[] {
         mrkdwn(`*Profile*\n${escapeMrkdwn(r.profileName)} (account ${r.target.accountId})`),
         mrkdwn(`*Duration*\n${humanDuration(r.duration)}`),
         mrkdwn(`*Ticket*\n${r.ticket ? escapeMrkdwn(r.ticket) : '—'}`),
+        ...(r.category ? [mrkdwn(`*Reason category*\n${CATEGORY_SHORT[r.category]}`)] : []),
       ],
     },
     {
@@ -161,7 +163,7 @@ const when = (iso: string) => humanInstant(iso, 'UTC');
 export function auditReply(e: DomainEvent): string {
   switch (e.type) {
     case 'request.submitted':
-      return `${who(e)} requested ${text(e.details.profileName)} for ${humanDuration(e.details.duration)}`;
+      return `${who(e)} requested ${text(e.details.profileName)} for ${humanDuration(e.details.duration)}${e.details.category ? ` (${CATEGORY_SHORT[e.details.category]})` : ''}`;
     case 'approval.given':
       return e.details.counted === false
         ? `${who(e)} approved; it fills no rule still open (${e.details.count} of ${e.details.required})`
@@ -224,6 +226,11 @@ export function auditReply(e: DomainEvent): string {
       return `Open sessions could not be ended (${text(e.details.error)}); they have all expired by now anyway`;
     case 'revoke.retrying':
       return `:warning: Removing access failed (attempt ${e.details.attempt}): ${text(e.details.error)}. Retrying at ${when(e.details.nextAttemptAt)}`;
+    case 'activity.reported': {
+      const d = e.details;
+      const flagged = d.flagged > 0 ? `, :rotating_light: ${d.flagged} flagged (${d.flaggedNames.map(text).join(', ')})` : '';
+      return `:mag: Session activity: ${d.calls} calls, ${d.writes} writes, ${d.expected} expected${flagged}; ${d.complete ? 'complete' : `incomplete${d.failedRegions.length > 0 ? ` (could not read ${d.failedRegions.map(text).join(', ')})` : ''}`}; digest \`${text(d.digest)}\``;
+    }
     case 'revoke.failed':
       return `:rotating_light: Removing access keeps failing (attempt ${e.details.attempt}): ${text(e.details.error)}. breakglass keeps retrying; next at ${when(e.details.nextAttemptAt)}`;
     default:

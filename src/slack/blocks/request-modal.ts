@@ -1,7 +1,8 @@
 import type { View } from '@slack/types';
 import { humanDuration } from '../../domain/duration.ts';
-import { describeRules, emergencyDurations, JUSTIFICATION_MAX, TICKET_MAX, type Profile } from '../../domain/policy.ts';
-import { BLOCK_DURATION, BLOCK_JUSTIFICATION, BLOCK_PROFILE, BLOCK_TICKET, EMERGENCY_VIEW, REQUEST_VIEW } from '../ids.ts';
+import { CATEGORY_LABEL, REASON_CATEGORIES } from '../../domain/categories.ts';
+import { categoriesOf, describeRules, emergencyDurations, JUSTIFICATION_MAX, TICKET_MAX, type Profile } from '../../domain/policy.ts';
+import { BLOCK_CATEGORY, BLOCK_DURATION, BLOCK_JUSTIFICATION, BLOCK_PROFILE, BLOCK_TICKET, EMERGENCY_VIEW, REQUEST_VIEW } from '../ids.ts';
 import { plain } from '../text.ts';
 
 /**
@@ -10,7 +11,9 @@ import { plain } from '../text.ts';
  * the server accepts only the chosen profile's own choices and says which.
  * The emergency form has the same blocks (the ticket is the incident
  * reference), lists only profiles that offer emergency access, and says plainly
- * what happens.
+ * what happens. The reason category lists every category a listed profile
+ * serves; it is optional in the form unless every listed profile asks for one
+ * (the server says which profile needs which).
  */
 export function requestModal(profiles: Profile[], kind: 'access' | 'emergency' = 'access'): View {
   const emergency = kind === 'emergency';
@@ -19,6 +22,9 @@ export function requestModal(profiles: Profile[], kind: 'access' | 'emergency' =
   const durations = [...new Set(offered.flatMap(durationsOf))];
   const ticketRequired = (p: Profile) => (emergency ? (p.emergency?.requireTicket ?? true) : p.requireTicket);
   const needsTicket = offered.some(ticketRequired);
+  const served = new Set(offered.flatMap(categoriesOf));
+  const categories = REASON_CATEGORIES.filter((c) => served.has(c));
+  const needsCategory = offered.length > 0 && offered.every((p) => p.reasons !== null);
   const intro = emergency
     ? ':rotating_light: *Emergency access is granted at once, without approval.* Every approver is alerted, and the quorum must ratify it within minutes or it is revoked; one denial revokes it. Use it only when no quorum can be reached in time; each use is limited per day.'
     : 'Ask for time-boxed access to the AWS management account. Approvers are asked in the approvals channel; the clock starts when access is granted.';
@@ -59,6 +65,19 @@ export function requestModal(profiles: Profile[], kind: 'access' | 'emergency' =
           action_id: BLOCK_DURATION,
           placeholder: plain('How long'),
           options: durations.slice(0, 100).map((d) => ({ text: plain(humanDuration(d)), value: d })),
+        },
+      },
+      {
+        type: 'input',
+        block_id: BLOCK_CATEGORY,
+        optional: !needsCategory,
+        label: plain('Reason category', 2000),
+        hint: plain('Which management-account task this is; the session report is compared with it.', 2000),
+        element: {
+          type: 'static_select',
+          action_id: BLOCK_CATEGORY,
+          placeholder: plain('What kind of task'),
+          options: categories.map((c) => ({ text: plain(CATEGORY_LABEL[c]), value: c })),
         },
       },
       {

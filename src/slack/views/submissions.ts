@@ -5,7 +5,7 @@ import { deny } from '../../services/deny.ts';
 import { invokeEmergency } from '../../services/emergency.ts';
 import { requestExtension } from '../../services/extend.ts';
 import { submitRequest, type SubmitResult } from '../../services/submit-request.ts';
-import { BLOCK_DURATION, BLOCK_JUSTIFICATION, BLOCK_PROFILE, BLOCK_REASON, BLOCK_TICKET, DENY_VIEW, EMERGENCY_VIEW, EXTEND_VIEW, REQUEST_VIEW } from '../ids.ts';
+import { BLOCK_CATEGORY, BLOCK_DURATION, BLOCK_JUSTIFICATION, BLOCK_PROFILE, BLOCK_REASON, BLOCK_TICKET, DENY_VIEW, EMERGENCY_VIEW, EXTEND_VIEW, REQUEST_VIEW } from '../ids.ts';
 import type { HomeNotes } from '../actions/respond.ts';
 import type { FormState } from '../blocks/deny-modal.ts';
 import { plain } from '../text.ts';
@@ -73,6 +73,7 @@ export function registerSubmissions(app: App, ctx: ServiceContext, homes: HomeNo
         duration: selected(values, BLOCK_DURATION),
         justification: typed(values, BLOCK_JUSTIFICATION),
         ticket: typed(values, BLOCK_TICKET),
+        category: selected(values, BLOCK_CATEGORY),
       }),
     );
   });
@@ -85,6 +86,7 @@ export function registerSubmissions(app: App, ctx: ServiceContext, homes: HomeNo
         duration: selected(values, BLOCK_DURATION),
         justification: typed(values, BLOCK_JUSTIFICATION),
         ticket: typed(values, BLOCK_TICKET),
+        category: selected(values, BLOCK_CATEGORY),
       }),
     );
   });
