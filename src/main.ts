@@ -23,6 +23,9 @@ import { HomeRefresher } from './workers/home-refresher.ts';
 import { AuditPublisher } from './workers/publisher.ts';
 import { QuorumWatcher } from './workers/quorum.ts';
 import { Sweeper } from './workers/sweeper.ts';
+import { ReviewWatcher } from './workers/review.ts';
+import { ReviewStore } from './store/reviews.ts';
+import type { ReviewDeps } from './services/review.ts';
 
 export interface RunningBot {
   ctx: ServiceContext;
@@ -98,6 +101,8 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
   });
   const sweeper = new Sweeper(ctx, env.sweepSeconds * 1000, log);
   const drift = new DriftWatcher(ctx, env.driftSeconds * 1000, log);
+  const review: ReviewDeps = { ctx, reviews: new ReviewStore(db), inventory: services.inventory };
+  const reviews = new ReviewWatcher(review, log);
   const quorum = new QuorumWatcher({ policy, groups: () => directory.policyGroups(), outbox: ctx.outbox, clock: ctx.clock, log, eventsQueued: () => publisher.kick() });
   signals.whenEvents(() => publisher.kick());
   signals.whenWork((id) => sweeper.queue(id));
@@ -112,6 +117,7 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
       return { ok, detail: { mode: env.slack.socketMode ? 'socket' : 'http', lastSweepMsAgo: sinceSweep } };
     },
     homes,
+    review,
   );
 
   await ctx.outbox.appendSystem(
@@ -130,6 +136,7 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
   publisher.start(1000);
   drift.start();
   quorum.start();
+  reviews.start();
   log.info({ event: 'bot.started', mode: env.slack.socketMode ? 'socket' : 'http', port: slack.port(), store: env.table ?? 'embedded' }, 'breakglass is running');
 
   return {
@@ -142,6 +149,7 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
     port: () => slack.port(),
     async stop() {
       quorum.stop();
+      await reviews.stop();
       await slack.stop();
       await drift.stop();
       await sweeper.stop();
