@@ -34,6 +34,9 @@ export interface RunningBot {
   sweeper: Sweeper;
   drift: DriftWatcher;
   homes: HomeRefresher;
+  /** The access review's stores and its watcher. */
+  review: ReviewDeps;
+  reviews: ReviewWatcher;
   port(): number;
   /** Graceful: stop taking work, finish or hand back what is in flight, close. */
   stop(): Promise<void>;
@@ -146,6 +149,8 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
     sweeper,
     drift,
     homes,
+    review,
+    reviews,
     port: () => slack.port(),
     async stop() {
       quorum.stop();

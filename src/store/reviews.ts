@@ -23,8 +23,6 @@ export class ReviewStore implements ReviewStorePort {
   constructor(private readonly db: Database) {}
 
   async create(review: ReviewRecord, event: DomainEvent): Promise<boolean> {
-    // Listed first: a listing whose review never got written is skipped by readers, a review is never unlisted.
-    await this.db.doc.send(new PutCommand({ TableName: this.db.table, Item: { ...listKey(review), id: review.id } }));
     try {
       await this.db.doc.send(
         new PutCommand({
@@ -33,11 +31,19 @@ export class ReviewStore implements ReviewStorePort {
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
-      return true;
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return false;
-      throw err;
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      // Someone else stored it: list it as stored (again, if a crash came between the two writes), once.
+      const existing = await this.get(review.id);
+      if (existing) await this.list(existing);
+      return false;
     }
+    await this.list(review);
+    return true;
+  }
+
+  private async list(review: ReviewRecord): Promise<void> {
+    await this.db.doc.send(new PutCommand({ TableName: this.db.table, Item: { ...listKey(review), id: review.id } }));
   }
 
   async get(id: string): Promise<ReviewRecord | null> {

@@ -5,7 +5,9 @@
  * and closes only when two distinct reviewers attest.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ReviewReport } from '../../src/domain/review.ts';
+import { DateTime } from 'luxon';
+import { periodBounds, reviewPeriod, type ReviewReport } from '../../src/domain/review.ts';
+import { reviewPass } from '../../src/services/review.ts';
 import { cli } from '../support/cli.ts';
 import { approved } from '../support/plant.ts';
 import { ACCOUNT, AUDIT, PEOPLE, eventually, startHarness, type Harness } from '../support/harness.ts';
@@ -159,5 +161,43 @@ custodians:
     expect(ofReview).toContain('review.started');
     expect(ofReview).toContain('review.completed');
     expect(ofReview).toContain('custodian.confirmed');
+  }, 60_000);
+
+  it('starts each period\'s review once across replicas, reminds the reviewers daily and shouts an overdue review once', async () => {
+    const x = await startHarness({ policyExtra: `review: { every: P1M, reviewers: { users: [${PEOPLE.approver1.slack}, ${PEOPLE.approver2.slack}], groups: [SAPPROVERS] } }` });
+    h = x;
+    const d = x.bot.review;
+    // Reviews were just configured: the first scheduled one is at the start of the next period.
+    await x.bot.reviews.pass();
+    await reviewPass(d);
+    expect(await d.reviews.latest(5)).toHaveLength(0);
+
+    x.clock.advance(DateTime.fromISO(periodBounds('P1M', x.clock.now()).next).toMillis() - x.clock.ms() + 3_600_000);
+    // Two replicas at once: one review, posted once.
+    await Promise.all([reviewPass(d), reviewPass(d), reviewPass(d)]);
+    const label = reviewPeriod('P1M', x.clock.now()).label;
+    const stored = await d.reviews.latest(5);
+    expect(stored.map((r) => r.id)).toEqual([`rv-${label}`]);
+    const posted = await x.slack.waitFor(() => x.slack.messages(AUDIT).find((m) => !m.threadTs && JSON.stringify(m.blocks ?? []).includes(`"value":"rv-${label}"`)), 5000);
+    await reviewPass(d);
+    await x.settle();
+    expect(x.slack.messages(AUDIT).filter((m) => !m.threadTs && JSON.stringify(m.blocks ?? []).includes(`"value":"rv-${label}"`))).toHaveLength(1);
+
+    const reminders = () => x.slack.thread(AUDIT, posted.ts).filter((m) => (m.text ?? '').startsWith('Reminder'));
+    expect(reminders()).toHaveLength(0);
+    x.clock.advance(24 * 3_600_000 + 60_000);
+    await Promise.all([reviewPass(d), reviewPass(d)]);
+    const first = await x.slack.waitFor(() => reminders()[0], 5000);
+    expect(first.text).toContain(`<@${PEOPLE.approver1.slack}>, <@${PEOPLE.approver2.slack}>, <@${PEOPLE.approver3.slack}>, <@${PEOPLE.approver4.slack}>`);
+    await x.settle();
+    expect(reminders()).toHaveLength(1);
+
+    const overdue = () => x.slack.messages(AUDIT).filter((m) => !m.threadTs && (m.text ?? '').includes(`rv-${label}\` is overdue`));
+    x.clock.advance(7 * 24 * 3_600_000);
+    await Promise.all([reviewPass(d), reviewPass(d)]);
+    await x.slack.waitFor(() => overdue()[0], 5000);
+    await reviewPass(d);
+    await x.settle();
+    expect(overdue()).toHaveLength(1);
   }, 60_000);
 });
