@@ -424,6 +424,8 @@ export interface ReviewStorePort {
   attest(id: string, reviewer: string, note: string | null, at: string, required: number): Promise<AttestOutcome>;
   /** Queues events on a review (a refused attest); false when it does not exist. */
   appendEvents(id: string, events: DomainEvent[], now: string): Promise<boolean>;
+  /** Counts a refused attest beside the review; this person's count (0 when there is no such review). */
+  countRefusal(id: string, slackUserId: string): Promise<number>;
   /** Moves the next reminder from `seen` to `next` and queues its event; false when another replica did it first. */
   remind(id: string, seen: string, next: string, event: DomainEvent, now: string): Promise<boolean>;
   /** Marks an open review overdue once, with its event; false when already marked or closed. */

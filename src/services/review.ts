@@ -12,7 +12,7 @@ import { poolOf, requestersOf } from '../domain/policy.ts';
 import { buildReview, periodBounds, reviewPeriod, type ActiveGrant, type GatheredAssignment, type ListedStanding, type PeriodUse, type ProfileAccess, type ReviewReport } from '../domain/review.ts';
 import type { RequestStatus } from '../domain/request.ts';
 import type { ServiceContext } from './context.ts';
-import type { DecisionResult } from './decision.ts';
+import { auditedRefusal, type DecisionResult } from './decision.ts';
 import type { AccessInventoryPort, ReviewRecord, ReviewStorePort } from './ports.ts';
 
 export interface ReviewDeps {
@@ -126,7 +126,10 @@ export async function gatherReview(d: ReviewDeps, id: string, startedAt: string,
   const profiles: ProfileAccess[] = [];
   for (const p of policy.profiles) {
     const approvers = new Set<string>();
-    for (const rule of p.rules) for (const u of await d.ctx.directory.members(poolOf(policy, rule))) approvers.add(u);
+    // The escalation pool may approve any profile once a request has escalated: it is listed too.
+    for (const pool of [...p.rules.map((rule) => poolOf(policy, rule)), ...(policy.escalation ? [policy.escalation.approvers] : [])]) {
+      for (const u of await d.ctx.directory.members(pool)) approvers.add(u);
+    }
     profiles.push({ profileId: p.id, profileName: p.name, requesters: await d.ctx.directory.members(requestersOf(policy, p)), approvers: [...approvers] });
   }
   const reviewers = await d.ctx.directory.members(review.reviewers);
@@ -216,8 +219,11 @@ async function attestRefusal(d: ReviewDeps, review: ReviewRecord | null, reviewe
   return null;
 }
 
+/** A refused attest is answered always and audited as refusals on requests are: each person's 1st, 10th, 100th, … */
 async function refuse(d: ReviewDeps, reviewId: string, reviewer: string, reason: string): Promise<DecisionResult> {
-  const event: DomainEvent = { type: 'attempt.rejected', requestId: null, actor: { slackUserId: reviewer, principalId: null }, details: { action: 'attest', reason, reviewId } };
+  const count = await d.reviews.countRefusal(reviewId, reviewer);
+  if (!auditedRefusal(count)) return { ok: false, message: reason };
+  const event: DomainEvent = { type: 'attempt.rejected', requestId: null, actor: { slackUserId: reviewer, principalId: null }, details: { action: 'attest', reason, count, reviewId } };
   if (await d.reviews.appendEvents(reviewId, [event], d.ctx.clock.now())) d.ctx.eventsQueued();
   return { ok: false, message: reason };
 }

@@ -27,7 +27,7 @@ export class ReviewStore implements ReviewStorePort {
       await this.db.doc.send(
         new PutCommand({
           TableName: this.db.table,
-          Item: { ...reviewKey(review.id), ...review, outbox: materialize([event], review.startedAt), outboxPk: OUTBOX_PARTITION, outboxAt: review.startedAt },
+          Item: { ...reviewKey(review.id), ...review, refusals: {}, outbox: materialize([event], review.startedAt), outboxPk: OUTBOX_PARTITION, outboxAt: review.startedAt },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
@@ -119,6 +119,18 @@ export class ReviewStore implements ReviewStorePort {
       ExpressionAttributeValues: { ':empty': [], ':e': materialize(events, now), ':obpk': OUTBOX_PARTITION, ':now': now },
     });
     return item !== null;
+  }
+
+  async countRefusal(id: string, slackUserId: string): Promise<number> {
+    const item = await updateIf(this.db, {
+      Key: reviewKey(id),
+      UpdateExpression: 'SET refusals.#u = if_not_exists(refusals.#u, :zero) + :one',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeNames: { '#u': slackUserId },
+      ExpressionAttributeValues: { ':zero': 0, ':one': 1 },
+    });
+    const count = (item?.refusals as Record<string, unknown> | undefined)?.[slackUserId];
+    return typeof count === 'number' ? count : 0;
   }
 
   async remind(id: string, seen: string, next: string, event: DomainEvent, now: string): Promise<boolean> {

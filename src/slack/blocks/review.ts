@@ -22,7 +22,8 @@ const ONLY_FLAGGED = new Set<FindingKind>(['requester', 'approver']);
 
 function section(kind: FindingKind, all: Finding[], reportCommand: string): string {
   const of = all.filter((f) => f.kind === kind);
-  const shown = ONLY_FLAGGED.has(kind) ? of.filter((f) => f.flagged) : of;
+  // Flagged findings first, so a cut never hides one behind those that need nothing.
+  const shown = ONLY_FLAGGED.has(kind) ? of.filter((f) => f.flagged) : [...of.filter((f) => f.flagged), ...of.filter((f) => !f.flagged)];
   const lines: string[] = [];
   let chars = 0;
   for (const f of shown.slice(0, LINES_PER_SECTION)) {
