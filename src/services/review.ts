@@ -93,8 +93,9 @@ async function gatherRecord(d: ReviewDeps, since: string, until: string): Promis
   const uses = new Map<string, PeriodUse>();
   const deciders = new Set<string>();
   const inPeriod = (at: string) => at >= since && at < until;
+  // The whole chain, in order: a request submitted before the period may be granted in it, and
+  // records are ordered by position, not strictly by time.
   for await (const r of d.ctx.outbox.chain()) {
-    if (r.at >= until) break;
     const id = r.requestId;
     const actor = r.actor?.slackUserId ?? null;
     if ((r.type === 'approval.given' || r.type === 'denial.given' || r.type === 'request.denied') && actor && inPeriod(r.at)) deciders.add(actor);

@@ -27,7 +27,7 @@ export class ReviewStore implements ReviewStorePort {
       await this.db.doc.send(
         new PutCommand({
           TableName: this.db.table,
-          Item: { ...reviewKey(review.id), ...review, refusals: {}, outbox: materialize([event], review.startedAt), outboxPk: OUTBOX_PARTITION, outboxAt: review.startedAt },
+          Item: { ...reviewKey(review.id), ...review, attestCount: 0, refusals: {}, outbox: materialize([event], review.startedAt), outboxPk: OUTBOX_PARTITION, outboxAt: review.startedAt },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
@@ -91,13 +91,12 @@ export class ReviewStore implements ReviewStorePort {
       const item = await updateIf(this.db, {
         Key: reviewKey(id),
         UpdateExpression: `SET attestations.#r = :a, attestCount = :count${completes ? ', #status = :done, completedAt = :at, nextReminderAt = :null' : ''}, outbox = list_append(if_not_exists(outbox, :empty), :e), outboxPk = :obpk, outboxAt = :at`,
-        ConditionExpression: '#status = :open AND attribute_not_exists(attestations.#r) AND (attestCount = :seen OR (attribute_not_exists(attestCount) AND :seen = :zero))',
+        ConditionExpression: '#status = :open AND attribute_not_exists(attestations.#r) AND attestCount = :seen',
         ExpressionAttributeNames: { '#r': reviewer, '#status': 'status' },
         ExpressionAttributeValues: {
           ':a': { at, note },
           ':count': count,
           ':seen': seen,
-          ':zero': 0,
           ':open': 'open',
           ':at': at,
           ':empty': [],
