@@ -11,6 +11,7 @@ import { ConfigError } from './config/errors.ts';
 import { readEnv, type Env } from './config/env.ts';
 import { loadPolicy } from './config/policy-file.ts';
 import { quorumProblems } from './domain/policy.ts';
+import { reviewProblem } from './domain/review.ts';
 import { createLogger } from './log.ts';
 import type { ServiceContext, Timing } from './services/context.ts';
 import type { Clock } from './services/ports.ts';
@@ -69,6 +70,8 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
         : `could not read the policy's Slack user groups (${code}); the bot needs the usergroups:read scope`,
     ]);
   }
+  const reviewers = reviewProblem(policy, groups);
+  if (reviewers) throw new ConfigError([`${loaded.path}: ${reviewers}`]);
   const problems = quorumProblems(policy, groups);
   if (problems.length > 0) {
     throw new ConfigError(

@@ -4,7 +4,7 @@
  * the inputs (src/services/review.ts); this turns them into findings and renders them.
  */
 import { DateTime } from 'luxon';
-import type { ReviewPolicy } from './policy.ts';
+import { expand, type GroupMembers, type Policy, type ReviewPolicy } from './policy.ts';
 
 /** What a review covers: the window of uses and decisions, and the calendar period it belongs to. */
 export interface ReviewPeriod {
@@ -30,6 +30,15 @@ export function periodBounds(every: ReviewPolicy['every'], at: string): { start:
 }
 
 const iso = (t: DateTime): string => t.toUTC().toISO() ?? '';
+
+/** Why the policy's reviewers could never complete a review (fewer people than attestations needed); null when they can. */
+export function reviewProblem(policy: Policy, groups: GroupMembers): string | null {
+  const review = policy.review;
+  if (!review) return null;
+  const reviewers = expand(review.reviewers, groups).size;
+  if (reviewers >= review.approvals) return null;
+  return `review needs ${review.approvals} distinct reviewers to attest, but review.reviewers name ${reviewers}; add reviewers or lower review.approvals`;
+}
 
 /** Someone in Slack, as the review shows them. */
 export interface Person {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildReview, csvField, periodBounds, renderReport, reviewPeriod, type ReviewInputs } from '../../src/domain/review.ts';
+import type { Policy } from '../../src/domain/policy.ts';
+import { buildReview, csvField, periodBounds, renderReport, reviewPeriod, reviewProblem, type ReviewInputs } from '../../src/domain/review.ts';
 
 const PS = 'arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-0123456789abcdef';
 const RO = 'arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-fedcba9876543210';
@@ -60,6 +61,17 @@ describe('access review periods', () => {
     expect(reviewPeriod('P3M', '2026-11-03T10:00:00Z').label).toBe('2026-Q4');
     expect(periodBounds('P3M', '2026-11-03T10:00:00Z')).toEqual({ start: '2026-10-01T00:00:00.000Z', next: '2027-01-01T00:00:00.000Z' });
     expect(periodBounds('P1M', '2026-12-31T23:59:59Z').next).toBe('2027-01-01T00:00:00.000Z');
+  });
+});
+
+describe('access review reviewers', () => {
+  it('refuses a policy whose reviewers, groups expanded, are fewer than the attestations it needs', () => {
+    const policy = (users: string[], groups: string[]) => ({ review: { every: 'P1M', reviewers: { users, groups }, approvals: 2 } }) as unknown as Policy;
+    const groups = new Map([['SREV', ['UA2', 'UA1']]]);
+    expect(reviewProblem(policy(['UA1'], []), groups)).toMatch(/needs 2 distinct reviewers .* name 1/);
+    expect(reviewProblem(policy(['UA1'], ['SREV']), groups)).toBeNull();
+    expect(reviewProblem(policy(['UA3'], ['SREV']), groups)).toBeNull();
+    expect(reviewProblem({ review: null } as unknown as Policy, groups)).toBeNull();
   });
 });
 
