@@ -176,6 +176,12 @@ export async function startReview(d: ReviewDeps, o: { by: string | null; schedul
   const id = o.scheduled ? `rv-${label}` : `rv-${label}-${randomBytes(3).toString('hex')}`;
   const report = await gatherReview(d, id, startedAt, o.by);
   const flagged = report.findings.filter((f) => f.flagged).length;
+  // Holders asked to confirm by DM: those whose Slack account is active (a deactivated one is flagged in the report instead).
+  const holders: string[] = [];
+  for (const h of [...new Set(d.ctx.policy.custodians.flatMap((c) => c.holders))].sort()) {
+    const u = await d.ctx.directory.user(h);
+    if (u && !u.deleted) holders.push(h);
+  }
   const record: ReviewRecord = {
     id,
     status: 'open',
@@ -202,7 +208,7 @@ export async function startReview(d: ReviewDeps, o: { by: string | null; schedul
       findings: report.findings.length,
       flagged,
       approvals: review.approvals,
-      custodians: [...new Set(d.ctx.policy.custodians.flatMap((c) => c.holders))].sort(),
+      custodians: holders,
     },
   };
   const started = await d.reviews.create(record, event);

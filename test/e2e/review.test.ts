@@ -93,6 +93,8 @@ custodians:
     // Holders are asked by DM to confirm; a confirmation is recorded once.
     const dm = await x.slack.waitFor(() => x.slack.dmsTo(PEOPLE.approver3.slack).find((m) => JSON.stringify(m.blocks ?? []).includes('custodian_confirm')), 5000);
     expect(JSON.stringify(dm.blocks)).toContain('MFA device');
+    await x.slack.waitFor(() => x.slack.dmsTo(PEOPLE.approver4.slack).length > 0, 5000);
+    expect(x.slack.dmsTo(GONE)).toHaveLength(0);
     await x.driver.blockAction(PEOPLE.approver3.slack, { actionId: 'custodian_confirm', value: `${id}|1`, message: { channel: dm.channel, ts: dm.ts } });
 
     const attest = async (user: string, note: string | null): Promise<{ refused: string | null }> => {
