@@ -413,7 +413,7 @@ export interface ReviewRecord {
 
 export type AttestOutcome = 'attested' | 'completed' | 'already' | 'closed' | 'missing';
 
-/** Reviews in the table: REVIEW#<id>, listed newest first under one partition by period (no Scan). */
+/** Reviews in the table: REVIEW#<id>, listed by start under REVIEWS and REVIEWS#<period> (no Scan). */
 export interface ReviewStorePort {
   /** Stores a new review with its first event; false when one with this id exists (a scheduled review is started once). */
   create(review: ReviewRecord, event: DomainEvent): Promise<boolean>;

@@ -7,9 +7,10 @@ import { OUTBOX_PARTITION } from './keys.ts';
 import { materialize } from './requests.ts';
 
 export const reviewKey = (id: string) => ({ pk: `REVIEW#${id}`, sk: 'REVIEW' });
-/** Every review listed under one partition, by period then start: the newest (of a period) is one query. */
+/** Every review is listed twice by start (all, and its period's), so the newest overall or of a period is one query. */
 const REVIEWS_PARTITION = 'REVIEWS';
-const listKey = (r: Pick<ReviewRecord, 'id' | 'startedAt' | 'report'>) => ({ pk: REVIEWS_PARTITION, sk: `${r.report.period.label}#${r.startedAt}#${r.id}` });
+const listPartition = (periodLabel?: string) => (periodLabel ? `${REVIEWS_PARTITION}#${periodLabel}` : REVIEWS_PARTITION);
+const listSk = (r: Pick<ReviewRecord, 'id' | 'startedAt'>) => `${r.startedAt}#${r.id}`;
 const scheduleKey = () => ({ pk: 'SYSTEM', sk: 'REVIEW_SCHEDULE' });
 
 const FIELDS = ['id', 'status', 'startedAt', 'report', 'attestations', 'completedAt', 'nextReminderAt', 'overdueAt', 'overdueShouted', 'confirmations', 'message'] as const;
@@ -43,7 +44,9 @@ export class ReviewStore implements ReviewStorePort {
   }
 
   private async list(review: ReviewRecord): Promise<void> {
-    await this.db.doc.send(new PutCommand({ TableName: this.db.table, Item: { ...listKey(review), id: review.id } }));
+    for (const pk of [listPartition(), listPartition(review.report.period.label)]) {
+      await this.db.doc.send(new PutCommand({ TableName: this.db.table, Item: { pk, sk: listSk(review), id: review.id } }));
+    }
   }
 
   async get(id: string): Promise<ReviewRecord | null> {
@@ -58,8 +61,8 @@ export class ReviewStore implements ReviewStorePort {
       const out = await this.db.doc.send(
         new QueryCommand({
           TableName: this.db.table,
-          KeyConditionExpression: periodLabel ? 'pk = :p AND begins_with(sk, :label)' : 'pk = :p',
-          ExpressionAttributeValues: { ':p': REVIEWS_PARTITION, ...(periodLabel ? { ':label': `${periodLabel}#` } : {}) },
+          KeyConditionExpression: 'pk = :p',
+          ExpressionAttributeValues: { ':p': listPartition(periodLabel) },
           ScanIndexForward: false,
           ConsistentRead: true,
           Limit: limit,
