@@ -173,6 +173,10 @@ custodians:
     await x.bot.reviews.pass();
     await reviewPass(d);
     expect(await d.reviews.latest(5)).toHaveLength(0);
+    const none = await cli(x.env, ['review', 'report']);
+    expect([none.code, none.out]).toEqual([1, '']);
+    expect(none.err).toContain('no access review');
+    expect((await cli(x.env, ['review', 'report', '--format', 'xml'])).code).toBe(2);
 
     x.clock.advance(DateTime.fromISO(periodBounds('P1M', x.clock.now()).next).toMillis() - x.clock.ms() + 3_600_000);
     // Two replicas at once: one review, posted once.
