@@ -12,7 +12,7 @@ import { systemClock } from './clock.ts';
 import type { Env } from './config/env.ts';
 import type { Policy } from './domain/policy.ts';
 import { DEFAULT_TIMING, type ServiceContext, type Timing } from './services/context.ts';
-import type { Clock, Directory, Signals } from './services/ports.ts';
+import type { AccessInventoryPort, Clock, Directory, Signals } from './services/ports.ts';
 import { AssignmentStore } from './store/assignments.ts';
 import { DriftStore } from './store/drift.ts';
 import { EmergencyUses } from './store/emergency-uses.ts';
@@ -72,7 +72,7 @@ export interface ContextParts {
 }
 
 /** The services' view of the world: the stores on `db`, Identity Center through the management role, Slack's directory. */
-export function serviceContext(p: ContextParts): { ctx: ServiceContext; close(): void } {
+export function serviceContext(p: ContextParts): { ctx: ServiceContext; inventory: AccessInventoryPort; close(): void } {
   const ic = new IdentityCenter({
     region: awsRegion(p.source),
     identityStoreId: p.policy.identityCenter.identityStoreId,
@@ -103,6 +103,7 @@ export function serviceContext(p: ContextParts): { ctx: ServiceContext; close():
   };
   return {
     ctx,
+    inventory: ic,
     close: () => {
       ic.destroy();
       trail.destroy();

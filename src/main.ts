@@ -11,6 +11,7 @@ import { ConfigError } from './config/errors.ts';
 import { readEnv, type Env } from './config/env.ts';
 import { loadPolicy } from './config/policy-file.ts';
 import { quorumProblems } from './domain/policy.ts';
+import { reviewProblem } from './domain/review.ts';
 import { createLogger } from './log.ts';
 import type { ServiceContext, Timing } from './services/context.ts';
 import type { Clock } from './services/ports.ts';
@@ -23,6 +24,9 @@ import { HomeRefresher } from './workers/home-refresher.ts';
 import { AuditPublisher } from './workers/publisher.ts';
 import { QuorumWatcher } from './workers/quorum.ts';
 import { Sweeper } from './workers/sweeper.ts';
+import { ReviewWatcher } from './workers/review.ts';
+import { ReviewStore } from './store/reviews.ts';
+import type { ReviewDeps } from './services/review.ts';
 
 export interface RunningBot {
   ctx: ServiceContext;
@@ -31,6 +35,9 @@ export interface RunningBot {
   sweeper: Sweeper;
   drift: DriftWatcher;
   homes: HomeRefresher;
+  /** The access review's stores and its watcher. */
+  review: ReviewDeps;
+  reviews: ReviewWatcher;
   port(): number;
   /** Graceful: stop taking work, finish or hand back what is in flight, close. */
   stop(): Promise<void>;
@@ -63,6 +70,8 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
         : `could not read the policy's Slack user groups (${code}); the bot needs the usergroups:read scope`,
     ]);
   }
+  const reviewers = reviewProblem(policy, groups);
+  if (reviewers) throw new ConfigError([`${loaded.path}: ${reviewers}`]);
   const problems = quorumProblems(policy, groups);
   if (problems.length > 0) {
     throw new ConfigError(
@@ -98,6 +107,8 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
   });
   const sweeper = new Sweeper(ctx, env.sweepSeconds * 1000, log);
   const drift = new DriftWatcher(ctx, env.driftSeconds * 1000, log);
+  const review: ReviewDeps = { ctx, reviews: new ReviewStore(db), inventory: services.inventory };
+  const reviews = new ReviewWatcher(review, log);
   const quorum = new QuorumWatcher({ policy, groups: () => directory.policyGroups(), outbox: ctx.outbox, clock: ctx.clock, log, eventsQueued: () => publisher.kick() });
   signals.whenEvents(() => publisher.kick());
   signals.whenWork((id) => sweeper.queue(id));
@@ -113,6 +124,7 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
       return { ok, detail: { mode: env.slack.socketMode ? 'socket' : 'http', lastSweepMsAgo: sinceSweep } };
     },
     homes,
+    review,
   );
 
   await ctx.outbox.appendSystem(
@@ -131,6 +143,7 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
   publisher.start(1000);
   drift.start();
   quorum.start();
+  reviews.start();
   log.info({ event: 'bot.started', mode: env.slack.socketMode ? 'socket' : 'http', port: slack.port(), store: env.table ?? 'embedded' }, 'breakglass is running');
 
   return {
@@ -140,9 +153,12 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
     sweeper,
     drift,
     homes,
+    review,
+    reviews,
     port: () => slack.port(),
     async stop() {
       quorum.stop();
+      await reviews.stop();
       await slack.stop();
       await drift.stop();
       await sweeper.stop();

@@ -84,6 +84,8 @@ export class ManagementRoleStack extends Stack {
           'sso:ListAccountAssignmentDeletionStatus',
           'sso:ListAccountAssignments',
           'sso:ListAccountsForProvisionedPermissionSet',
+          // The access review lists every permission set on the management account (Instance, Account).
+          'sso:ListPermissionSetsProvisionedToAccount',
           'sso:DescribePermissionSet',
           'sso:ListPermissionSets',
         ],

@@ -9,14 +9,23 @@ import {
   DescribePermissionSetProvisioningStatusCommand,
   GetInlinePolicyForPermissionSetCommand,
   ListAccountAssignmentsCommand,
+  ListPermissionSetsProvisionedToAccountCommand,
   ProvisionPermissionSetCommand,
   PutInlinePolicyToPermissionSetCommand,
   SSOAdminClient,
 } from '@aws-sdk/client-sso-admin';
-import { DescribeUserCommand, GetUserIdCommand, IdentitystoreClient, IsMemberInGroupsCommand, ResourceNotFoundException } from '@aws-sdk/client-identitystore';
+import {
+  DescribeGroupCommand,
+  DescribeUserCommand,
+  GetUserIdCommand,
+  IdentitystoreClient,
+  IsMemberInGroupsCommand,
+  ListGroupMembershipsCommand,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-identitystore';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import type { AssignmentTarget } from '../domain/request.ts';
-import type { IdentityCenterPort, IdentityUser, ListedAssignment, OperationStatus } from '../services/ports.ts';
+import type { AccessInventoryPort, IdentityCenterPort, IdentityUser, ListedAssignment, OperationStatus } from '../services/ports.ts';
 import { backoffMs, PacedRetryStrategy, RateLimiter, sleep } from './pacing.ts';
 
 export interface IdentityCenterOptions {
@@ -36,7 +45,7 @@ export function managementRoleCredentials(roleArn: string | null, sessionName: s
 }
 
 /** Identity Center through the AWS SDK (sso-admin and identitystore); tests drive it against a loopback fake. */
-export class IdentityCenter implements IdentityCenterPort {
+export class IdentityCenter implements IdentityCenterPort, AccessInventoryPort {
   private readonly sso: SSOAdminClient;
   private readonly store: IdentitystoreClient;
   private readonly pace: RateLimiter;
@@ -217,6 +226,52 @@ export class IdentityCenter implements IdentityCenterPort {
       if ((out.Results ?? []).some((r) => r.MembershipExists)) return true;
     }
     return false;
+  }
+
+  async permissionSetsOn(instanceArn: string, accountId: string): Promise<string[]> {
+    const all: string[] = [];
+    let token: string | undefined;
+    do {
+      await this.pace.acquire();
+      const out = await this.sso.send(new ListPermissionSetsProvisionedToAccountCommand({ InstanceArn: instanceArn, AccountId: accountId, NextToken: token }));
+      all.push(...(out.PermissionSets ?? []));
+      token = out.NextToken;
+    } while (token);
+    return all;
+  }
+
+  async groupName(groupId: string): Promise<string> {
+    try {
+      await this.pace.acquire();
+      const out = await this.store.send(new DescribeGroupCommand({ IdentityStoreId: this.opts.identityStoreId, GroupId: groupId }));
+      return out.DisplayName ?? groupId;
+    } catch (err) {
+      if (err instanceof ResourceNotFoundException) return groupId;
+      throw err;
+    }
+  }
+
+  async groupMembers(groupId: string): Promise<string[]> {
+    const all: string[] = [];
+    let token: string | undefined;
+    do {
+      await this.pace.acquire();
+      const out = await this.store.send(new ListGroupMembershipsCommand({ IdentityStoreId: this.opts.identityStoreId, GroupId: groupId, NextToken: token }));
+      for (const m of out.GroupMemberships ?? []) if (m.MemberId && 'UserId' in m.MemberId && m.MemberId.UserId) all.push(m.MemberId.UserId);
+      token = out.NextToken;
+    } while (token);
+    return all;
+  }
+
+  async userName(userId: string): Promise<string> {
+    try {
+      await this.pace.acquire();
+      const out = await this.store.send(new DescribeUserCommand({ IdentityStoreId: this.opts.identityStoreId, UserId: userId }));
+      return out.UserName ?? userId;
+    } catch (err) {
+      if (err instanceof ResourceNotFoundException) return userId;
+      throw err;
+    }
   }
 
   destroy(): void {

@@ -10,6 +10,7 @@ import { ConfigError } from '../config/errors.ts';
 import { readEnv, type Env } from '../config/env.ts';
 import { loadPolicy, type LoadedPolicy } from '../config/policy-file.ts';
 import { describeRules, expand, policyGroupIds, quorumProblems, type GroupMembers, type Policy } from '../domain/policy.ts';
+import { reviewProblem } from '../domain/review.ts';
 import { createLogger, logLevel, scrub } from '../log.ts';
 import { awsRegion } from '../bootstrap.ts';
 import { checkInstance, checkPermissionSets, doctorSsoClient } from './doctor/aws.ts';
@@ -130,8 +131,12 @@ export async function runDoctor(env: NodeJS.ProcessEnv, out: NodeJS.WritableStre
   });
   if (policy) {
     await stage('quorum', () => {
-      if (groups) checkQuorum(policy, groups, report);
-      else report.skip('quorum: every requester reaches quorum without any one approver', 'the policy\'s user groups could not be resolved');
+      if (groups) {
+        checkQuorum(policy, groups, report);
+        const problem = reviewProblem(policy, groups);
+        if (problem) report.fail(problem, 'add people (users or a user group) to review.reviewers, or lower review.approvals');
+        else if (policy.review) report.ok(`access review: ${policy.review.approvals} distinct reviewers can attest (${policy.review.every})`);
+      } else report.skip('quorum: every requester reaches quorum without any one approver', 'the policy\'s user groups could not be resolved');
     });
   } else {
     report.skip('channels, user groups and quorum', policyBroken);

@@ -10,6 +10,7 @@ import { runDoctor } from './doctor.ts';
 import { revokeAll, unfreeze } from './revoke-all.ts';
 import { openStoreForCli } from './store.ts';
 import { loadPolicy } from '../config/policy-file.ts';
+import { reviewReport, reviewStart } from './review.ts';
 
 const USAGE = `usage: breakglass <command>
 
@@ -25,6 +26,11 @@ const USAGE = `usage: breakglass <command>
                                  grant, and exit 0 only when Identity Center holds nothing breakglass granted
                                  (waits up to S seconds, default 120; works with Slack down, bot running or not)
   unfreeze --reason "…"          lift revoke-all's freeze
+  review start                   gather and store an access review now (the bot posts it to the audit
+                                 channel); prints its id. Needs Slack and Identity Center
+  review report [--period P] [--format md|csv|json]
+                                 an access review for auditors (default: the newest, md); P is a period
+                                 (2026-12, 2026-Q4) or a review id; csv has every finding on its own line
   help                           this text
 
 The CLI reads the same environment as the bot (BREAKGLASS_TABLE or BREAKGLASS_DATA_DIR, AWS settings).
@@ -118,6 +124,15 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS
       const e = readEnv(env, { requireSlack: false });
       const c = { env: e, source: env, loaded: loadPolicy(e.policyPath), log, out, say };
       return command === 'revoke-all' ? await revokeAll(c, reason, waitSeconds * 1000) : await unfreeze(c, reason);
+    }
+    if (command === 'review' && (sub === 'start' || sub === 'report')) {
+      const { values } = parseArgs({ args: rest, options: sub === 'report' ? { period: { type: 'string' }, format: { type: 'string', default: 'md' } } : {}, strict: true });
+      const v = values as { period?: string; format?: string };
+      const format = v.format ?? 'md';
+      if (format !== 'md' && format !== 'csv' && format !== 'json') throw new UsageError(`--format must be md, csv or json (got "${format}")`);
+      const e = readEnv(env, { requireSlack: sub === 'start' });
+      const c = { env: e, source: env, loaded: loadPolicy(e.policyPath), log, out, say };
+      return sub === 'start' ? await reviewStart(c) : await reviewReport(c, v.period ?? null, format);
     }
     throw new UsageError(`unknown command "${argv.join(' ')}"`);
   } catch (e) {

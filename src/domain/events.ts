@@ -56,7 +56,7 @@ export interface EventPayloads {
   /** `lapsed`: an extension whose grant ended first, and how. */
   'request.expired': { pendingTimeout: string; pendingUntil: string; lapsed?: string };
   /** `count`: how many times this person has been refused on this request (the 1st, 10th, 100th… are recorded). */
-  'attempt.rejected': { action: string; reason: string; count?: number };
+  'attempt.rejected': { action: string; reason: string; count?: number; reviewId?: string };
   'grant.started': { target: AssignmentTarget };
   'grant.succeeded': { grantedAt: string; expiresAt: string; alreadyHeld: string | null; creationRequestId: string | null };
   /** `refused`: the request no longer satisfied the policy, so nothing was asked of Identity Center. */
@@ -109,6 +109,17 @@ export interface EventPayloads {
   'revoke_all.finished': { operator: string; reason: string; revoked: number; pending: number; remaining: string[] };
   'freeze.set': { operator: string; reason: string };
   'freeze.lifted': { operator: string; reason: string };
+  /** An access review was started (`by`: the operator, null: on schedule); `custodians`: the holders asked by DM to confirm they still hold their items. */
+  'review.started': { reviewId: string; by: string | null; period: string; since: string; until: string; findings: number; flagged: number; approvals: number; custodians: string[] };
+  /** A reviewer attested (each once); `count` distinct reviewers so far of `required`. */
+  'review.attested': { reviewId: string; note: string | null; count: number; required: number };
+  'review.completed': { reviewId: string; attestedBy: string[] };
+  /** Reviewers who have not attested were reminded in the review's thread. */
+  'review.reminded': { reviewId: string; mentioned: string[]; more: number };
+  /** Not attested by its quorum in time: shouted in the audit channel once. */
+  'review.overdue': { reviewId: string; startedAt: string; overdueAt: string; attested: number; required: number };
+  /** A holder confirmed they still hold a root-credential item. */
+  'custodian.confirmed': { reviewId: string; item: string };
   'audit.checkpoint': { seq: number; hash: string; keyId: string | null; archived: boolean };
 }
 

@@ -11,6 +11,7 @@ import type { DomainEvent } from '../domain/events.ts';
 import type { AccessRequest, AssignmentTarget, RequestStatus } from '../domain/request.ts';
 import type { Principals } from '../domain/policy.ts';
 import type { SessionDeny } from '../domain/session-policy.ts';
+import type { ReviewReport } from '../domain/review.ts';
 
 // ---------------------------------------------------------------- time
 
@@ -162,7 +163,7 @@ export interface FreezePort {
 // ---------------------------------------------------------------- the outbox and the chain
 
 /** Slack deliveries of one event (and its place in the chain). */
-export type DeliveryStep = 'chain' | 'approvalMessage' | 'approvalThread' | 'thread' | 'dm' | 'views' | 'shout' | 'alertUpdate' | `notify:${string}`;
+export type DeliveryStep = 'chain' | 'reviewPost' | 'approvalMessage' | 'approvalThread' | 'thread' | 'dm' | 'views' | 'shout' | 'alertUpdate' | `notify:${string}`;
 
 /** An event as it waits in an item's outbox, with what has been done with it so far. */
 export type QueuedEvent = DomainEvent & {
@@ -403,4 +404,66 @@ export interface Signals {
   workQueued(requestId: string): void;
   /** A request's next step was set for `at` (an expiry, a retry): wake for it then rather than at the next sweep. */
   workDue(requestId: string, at: string): void;
+}
+
+// ---------------------------------------------------------------- access reviews
+
+/** A periodic access review as stored: its report (a snapshot), attestations and reminders. */
+export interface ReviewRecord {
+  id: string;
+  status: 'open' | 'completed';
+  startedAt: string;
+  report: ReviewReport;
+  /** Per reviewer (Slack id): when they attested and their note. */
+  attestations: Record<string, { at: string; note: string | null }>;
+  completedAt: string | null;
+  /** When reviewers who have not attested are next reminded; null once completed. */
+  nextReminderAt: string | null;
+  /** Not completed by then: shouted once in the audit channel. */
+  overdueAt: string;
+  overdueShouted: boolean;
+  /** Custodian confirmations: `<item index>:<holder>` → when. */
+  confirmations: Record<string, string>;
+  /** The review's message in the audit channel, once posted. */
+  message: { channel: string; ts: string } | null;
+}
+
+export type AttestOutcome = 'attested' | 'completed' | 'already' | 'closed' | 'missing';
+
+/** Reviews in the table: REVIEW#<id>, listed by start under REVIEWS and REVIEWS#<period> (no Scan). */
+export interface ReviewStorePort {
+  /** Stores a new review with its first event; false when one with this id exists (a scheduled review is started once). */
+  create(review: ReviewRecord, event: DomainEvent): Promise<boolean>;
+  get(id: string): Promise<ReviewRecord | null>;
+  /** The newest reviews (of the period label when given), newest first. */
+  latest(limit: number, periodLabel?: string): Promise<ReviewRecord[]>;
+  /** Records one attestation (each reviewer once); the one that meets `required` completes the review in the same write. */
+  attest(id: string, reviewer: string, note: string | null, at: string, required: number): Promise<AttestOutcome>;
+  /** Queues events on a review (a refused attest); false when it does not exist. */
+  appendEvents(id: string, events: DomainEvent[], now: string): Promise<boolean>;
+  /** Counts a refused attest beside the review; this person's count (0 when there is no such review). */
+  countRefusal(id: string, slackUserId: string): Promise<number>;
+  /** Moves the next reminder from `seen` to `next` and queues its event; false when another replica did it first. */
+  remind(id: string, seen: string, next: string, event: DomainEvent, now: string): Promise<boolean>;
+  /** Marks an open review overdue once, with its event; false when already marked or closed. */
+  markOverdue(id: string, event: DomainEvent, now: string): Promise<boolean>;
+  /** Records a custodian's confirmation once, with its event; false when already confirmed. */
+  confirmCustodian(id: string, key: string, event: DomainEvent, now: string): Promise<boolean>;
+  /** When scheduled reviews began for this table: set on the first call, the same ever after. */
+  scheduleSince(now: string): Promise<string>;
+}
+
+/** What the access review reads of Identity Center beyond breakglass's own permission sets. */
+export interface AccessInventoryPort {
+  /** Every permission set provisioned to the account. */
+  permissionSetsOn(instanceArn: string, accountId: string): Promise<string[]>;
+  permissionSetName(instanceArn: string, permissionSetArn: string): Promise<string>;
+  /** Every principal assigned the permission set on the account. */
+  listAssignments(instanceArn: string, accountId: string, permissionSetArn: string): Promise<ListedAssignment[]>;
+  /** The group's display name (its id when it has none). */
+  groupName(groupId: string): Promise<string>;
+  /** The user ids of the group's members. */
+  groupMembers(groupId: string): Promise<string[]>;
+  /** The user's user name (its id when the user is gone). */
+  userName(userId: string): Promise<string>;
 }

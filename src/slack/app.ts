@@ -3,7 +3,10 @@ import { App, type CustomRoute } from '@slack/bolt';
 import type { Logger } from 'pino';
 import type { Env } from '../config/env.ts';
 import type { ServiceContext } from '../services/context.ts';
+import type { ReviewDeps } from '../services/review.ts';
 import { registerApprove } from './actions/approve.ts';
+import { registerAttest } from './actions/attest.ts';
+import { registerCustodianConfirm } from './actions/custodian-confirm.ts';
 import { registerDeny } from './actions/deny.ts';
 import { registerDriftRevoke } from './actions/drift-revoke.ts';
 import { registerEndAccess } from './actions/end-access.ts';
@@ -13,6 +16,7 @@ import type { HomeNotes } from './actions/respond.ts';
 import { registerBreakglassCommand } from './commands/breakglass.ts';
 import { registerHomeOpened, type HomeOpenings } from './events/home-opened.ts';
 import { registerSubmissions } from './views/submissions.ts';
+import { registerAttestSubmission } from './views/attest.ts';
 import { slackLogger } from './web.ts';
 
 export interface Health {
@@ -35,9 +39,10 @@ function healthBody(health: Health): { status: number; body: string } {
 /**
  * The Bolt app: Socket Mode by default, or the HTTP receiver on PORT at
  * /slack/events. /healthz is served on PORT either way. `homes` publishes App Homes
- * (workers/home-refresher.ts): on opening, and with the answer to a click made there.
+ * (workers/home-refresher.ts): on opening, and with the answer to a click made there. `review`:
+ * the access review's stores, for Attest and the custodians' confirmations.
  */
-export function createSlackRuntime(env: Env, ctx: ServiceContext, log: Logger, health: Health, homes: HomeNotes & HomeOpenings): SlackRuntime {
+export function createSlackRuntime(env: Env, ctx: ServiceContext, log: Logger, health: Health, homes: HomeNotes & HomeOpenings, review: ReviewDeps): SlackRuntime {
   const logger = slackLogger(log);
   // Set retries explicitly: otherwise the Socket Mode client writes 100 retries into these shared options.
   const clientOptions = {
@@ -90,6 +95,9 @@ export function createSlackRuntime(env: Env, ctx: ServiceContext, log: Logger, h
   registerRequestAccess(app, ctx, homes);
   registerSubmissions(app, ctx, homes);
   registerHomeOpened(app, ctx, homes);
+  registerAttest(app, review);
+  registerAttestSubmission(app, review);
+  registerCustodianConfirm(app, review);
   app.error((error) => {
     log.error({ err: error, event: 'slack.listener_error' }, 'a Slack listener failed');
     return Promise.resolve();

@@ -18,3 +18,10 @@ export const EXTEND_VIEW = 'breakglass_extend';
 export const EMERGENCY_VIEW = 'breakglass_emergency';
 /** On the App Home: opens the request modal (REQUEST_VIEW). */
 export const ACTION_REQUEST_ACCESS = 'request_access';
+/** On the access review in the audit channel: value = the review id; opens ATTEST_VIEW. */
+export const ACTION_ATTEST = 'attest';
+export const ATTEST_VIEW = 'breakglass_attest';
+/** The attest form's optional note. */
+export const BLOCK_NOTE = 'note';
+/** In a custodian's DM: value = `<review id>|<custodian index>`. */
+export const ACTION_CUSTODIAN_CONFIRM = 'custodian_confirm';

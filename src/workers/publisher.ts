@@ -7,14 +7,36 @@ import { SlackDeliveryError, type AuditSlack, type Clock, type DeliveryStep, typ
 import { approvalMessage, approvalThreadReply, approverEmergencyDm, auditParent, auditReply, closedDriftAlert, markRepeat, repliesInApprovalThread, requesterDm, systemAlert } from '../slack/blocks/messages.ts';
 import { toRequest } from '../store/requests.ts';
 import { activityReportMessage } from '../slack/blocks/activity.ts';
+import { toReview } from '../store/reviews.ts';
+import { custodianDm, reviewMessage, reviewOverdue, reviewReply } from '../slack/blocks/review.ts';
 
 
 type Step = Exclude<DeliveryStep, 'chain'>;
 
 const ALERTS = new Set(['audit.checkpoint', 'quorum.unsafe', 'drift.detected', 'drift.revoked', 'drift.resolved', 'revoke_all.started', 'revoke_all.finished', 'freeze.set', 'freeze.lifted']);
 
+/** Events of an access review (on its REVIEW# item): the review message, its thread, custodian DMs. */
+function reviewSteps(e: QueuedEvent): Step[] | null {
+  switch (e.type) {
+    case 'review.started':
+      return ['reviewPost', ...e.details.custodians.map((u): Step => `notify:${u}`)];
+    case 'review.attested':
+    case 'review.completed':
+      return ['thread', 'views'];
+    case 'review.reminded':
+    case 'custodian.confirmed':
+      return ['thread'];
+    case 'review.overdue':
+      return ['shout'];
+    default:
+      return null;
+  }
+}
+
 /** Which Slack deliveries each event gets, beyond the chain and the log line. */
 function slackSteps(e: QueuedEvent, request: AccessRequest | null): Step[] {
+  const review = reviewSteps(e);
+  if (review) return review;
   if (!e.requestId || !request) {
     if (e.type === 'drift.revoked' || e.type === 'drift.resolved') return ['shout', 'alertUpdate'];
     return ALERTS.has(e.type) ? ['shout'] : [];
@@ -30,7 +52,7 @@ function slackSteps(e: QueuedEvent, request: AccessRequest | null): Step[] {
 }
 
 /** Slack steps that post a new message (a repeat would show twice); updates are idempotent. */
-const POSTS = new Set<DeliveryStep>(['approvalMessage', 'approvalThread', 'thread', 'dm', 'shout']);
+const POSTS = new Set<DeliveryStep>(['reviewPost', 'approvalMessage', 'approvalThread', 'thread', 'dm', 'shout']);
 const isPost = (step: DeliveryStep) => POSTS.has(step) || step.startsWith('notify:');
 const DELIVERY_LEASE_MS = 30_000;
 
@@ -335,7 +357,7 @@ export class AuditPublisher {
   }
 
   private async slackAll(item: OutboxItem, event: QueuedEvent): Promise<void> {
-    const request = event.requestId ? toRequest(item.item) : null;
+    const request = event.requestId && !item.key.pk.startsWith('REVIEW#') ? toRequest(item.item) : null;
     for (const step of slackSteps(event, request)) {
       if (event.done?.[step]) continue;
       if (!(await this.claimDelivery(item.key))) throw new Error('lost the delivery claim to another replica');
@@ -368,6 +390,7 @@ export class AuditPublisher {
     const { channels } = this.o.policy;
     const slack = this.o.slack;
     if (!slack) return null;
+    if (item.key.pk.startsWith('REVIEW#')) return this.deliverReviewStep(slack, step, item, event, mark);
     if (step === 'shout') {
       if (request) {
         const text = `${auditReply(event)} (request \`${request.id}\`)`;
@@ -433,6 +456,36 @@ export class AuditPublisher {
         return null;
       }
     }
+    return null;
+  }
+
+  /** An access review's deliveries: the message in the audit channel (kept current), its thread, the custodians' DMs. */
+  private async deliverReviewStep(slack: AuditSlack, step: Step, item: OutboxItem, event: QueuedEvent, mark: (m: SlackText) => SlackText): Promise<{ path: string[]; value: unknown } | null> {
+    const review = toReview(item.item);
+    const audit = this.o.policy.channels.audit;
+    if (step === 'reviewPost') {
+      if (review.message) return null;
+      const ts = await slack.post(audit, mark(reviewMessage(review)));
+      return { path: ['message'], value: { channel: audit, ts } };
+    }
+    if (step === 'shout' && event.type === 'review.overdue') {
+      await slack.post(audit, mark(reviewOverdue(event)));
+      return null;
+    }
+    if (step.startsWith('notify:') && event.type === 'review.started') {
+      const holder = step.slice('notify:'.length);
+      const items = this.o.policy.custodians.flatMap((c, index) => (c.holders.includes(holder) ? [{ index, item: c.item }] : []));
+      if (items.length === 0) return null;
+      await slack.post(await slack.dmChannel(holder), mark(custodianDm(review.id, items)));
+      return null;
+    }
+    // The thread and the update need the posted message (none when Slack refused it for good).
+    if (!review.message) return null;
+    if (step === 'thread') {
+      const reply = reviewReply(event);
+      if (reply) await slack.post(review.message.channel, { ...mark({ text: reply, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: reply } }] }), threadTs: review.message.ts });
+    }
+    if (step === 'views') await slack.update(review.message.channel, review.message.ts, reviewMessage(review));
     return null;
   }
 

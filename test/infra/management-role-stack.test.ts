@@ -99,6 +99,7 @@ describe('management-account role stack', () => {
         'sso:ListAccountAssignmentCreationStatus',
         'sso:ListAccountAssignmentDeletionStatus',
         'sso:ListAccountsForProvisionedPermissionSet',
+        'sso:ListPermissionSetsProvisionedToAccount',
         'sso:DescribePermissionSet',
         'sso:ListPermissionSets',
       ]),

@@ -31,13 +31,16 @@ import {
   type ProvisionPermissionSetCommandInput,
 } from '@aws-sdk/client-sso-admin';
 import {
+  DescribeGroupCommand,
   DescribeUserCommand,
   GetUserIdCommand,
   IdentitystoreClient,
+  paginateListGroupMemberships,
   ResourceNotFoundException as IdentityStoreNotFound,
 } from '@aws-sdk/client-identitystore';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PacedRetryStrategy, RateLimiter } from '../../src/aws/pacing.ts';
+import { IdentityCenter } from '../../src/aws/identity-center.ts';
 import { FakeIdentityCenter, type FakeIdentityCenterOptions } from '../support/fake-identity-center.ts';
 
 const INSTANCE_ARN = 'arn:aws:sso:::instance/ssoins-0123456789abcdef';
@@ -1075,6 +1078,53 @@ describe('FakeIdentityCenter sessions and Deny-based revocation (additions)', ()
     advance(100);
     expect(fake.unsupportedConditions()).toEqual([]);
     expect(fake.sessionAllowed(session.sessionId)).toBe(false);
+  });
+});
+
+describe('FakeIdentityCenter groups for the access review (additions)', () => {
+  const OPS = '9067000000-44444444-4444-4444-8444-444444444444';
+
+  it('lists group memberships page by page and describes groups; unknown groups are ResourceNotFound', async () => {
+    const fake = await startFake({ groups: [{ groupId: OPS, displayName: 'ops-admins', members: [ALICE, BOB] }] });
+    const client = identityStore(fake);
+    const members: string[] = [];
+    for await (const page of paginateListGroupMemberships({ client, pageSize: 1 }, { IdentityStoreId: IDENTITY_STORE_ID, GroupId: OPS })) {
+      expect(page.GroupMemberships?.length).toBeLessThanOrEqual(1);
+      for (const m of page.GroupMemberships ?? []) {
+        expect(m.GroupId).toBe(OPS);
+        expect(m.IdentityStoreId).toBe(IDENTITY_STORE_ID);
+        if (m.MemberId && 'UserId' in m.MemberId && m.MemberId.UserId) members.push(m.MemberId.UserId);
+      }
+    }
+    expect(members).toEqual([ALICE, BOB]);
+    expect((await client.send(new DescribeGroupCommand({ IdentityStoreId: IDENTITY_STORE_ID, GroupId: OPS }))).DisplayName).toBe('ops-admins');
+    await expect(client.send(new DescribeGroupCommand({ IdentityStoreId: IDENTITY_STORE_ID, GroupId: GHOST }))).rejects.toBeInstanceOf(IdentityStoreNotFound);
+  });
+
+  it("serves the bot's inventory reads: every permission set on an account, its assignments, group members, names", async () => {
+    const fake = await startFake({ groups: [{ groupId: OPS, displayName: 'ops-admins', members: [BOB] }], defaultMaxResults: 1 });
+    // Assignments provision their permission sets to the account.
+    fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_READ, principalId: OPS, principalType: 'GROUP' });
+    fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: ALICE });
+    // The adapter finds its endpoints and credentials as in production: the SDK's environment.
+    const saved = { ...process.env };
+    Object.assign(process.env, { AWS_ENDPOINT_URL_SSO_ADMIN: fake.url, AWS_ENDPOINT_URL_IDENTITYSTORE: fake.url, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'test-secret' });
+    const ic = new IdentityCenter({ region: 'us-east-1', identityStoreId: IDENTITY_STORE_ID, assumeRoleArn: null, callsPerSecond: 1000 });
+    try {
+      expect((await ic.permissionSetsOn(INSTANCE_ARN, ACCOUNT)).sort()).toEqual([PS_ADMIN, PS_READ].sort());
+      expect(await ic.permissionSetName(INSTANCE_ARN, PS_READ)).toBe('ReadOnly');
+      expect(await ic.groupMembers(OPS)).toEqual([BOB]);
+      expect(await ic.groupName(OPS)).toBe('ops-admins');
+      expect(await ic.groupName(GHOST)).toBe(GHOST);
+      expect(await ic.userName(ALICE)).toBe('alice');
+      expect(await ic.userName(GHOST)).toBe(GHOST);
+    } finally {
+      ic.destroy();
+      for (const k of ['AWS_ENDPOINT_URL_SSO_ADMIN', 'AWS_ENDPOINT_URL_IDENTITYSTORE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
+    }
   });
 });
 

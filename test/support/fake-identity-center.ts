@@ -558,6 +558,8 @@ export class FakeIdentityCenter {
     GetUserId: (i) => this.getUserId(i),
     DescribeUser: (i) => this.describeUser(i),
     IsMemberInGroups: (i) => this.isMemberInGroups(i),
+    ListGroupMemberships: (i) => this.listGroupMemberships(i),
+    DescribeGroup: (i) => this.describeGroup(i),
   };
 
   private constructor(
@@ -1658,6 +1660,42 @@ export class FakeIdentityCenter {
     return {
       Results: groupIds.map((g) => ({ GroupId: g, MemberId: { UserId: userId }, MembershipExists: this.groups.get(String(g))?.members?.includes(userId) ?? false })),
     };
+  }
+
+  private requireGroup(groupId: unknown): FakeGroup {
+    const group = this.groups.get(String(groupId));
+    if (!group) throw new AwsError('ResourceNotFoundException', 400, 'GROUP not found.', { ResourceType: 'GROUP', ResourceId: groupId });
+    return group;
+  }
+
+  /** Addition: ListGroupMemberships (Identity Store API reference): MaxResults 1–100, one GroupMembership per member. */
+  private listGroupMemberships(input: Json): Json {
+    this.validate(input, [
+      { name: 'IdentityStoreId', required: true, pattern: 'identityStoreId' },
+      { name: 'GroupId', required: true, pattern: 'principalId' },
+      MAX_RESULTS,
+      NEXT_TOKEN,
+    ]);
+    this.requireIdentityStore(input);
+    const group = this.requireGroup(input.GroupId);
+    const items = (group.members ?? []).map((userId) => ({
+      IdentityStoreId: this.identityStoreId,
+      MembershipId: `${group.groupId.slice(0, 10)}-${userId.slice(11)}`,
+      GroupId: group.groupId,
+      MemberId: { UserId: userId },
+    }));
+    return this.withToken('GroupMemberships', this.paginate('ListGroupMemberships', items, input));
+  }
+
+  /** Addition: DescribeGroup (Identity Store API reference). */
+  private describeGroup(input: Json): Json {
+    this.validate(input, [
+      { name: 'IdentityStoreId', required: true, pattern: 'identityStoreId' },
+      { name: 'GroupId', required: true, pattern: 'principalId' },
+    ]);
+    this.requireIdentityStore(input);
+    const group = this.requireGroup(input.GroupId);
+    return { IdentityStoreId: this.identityStoreId, GroupId: group.groupId, DisplayName: group.displayName };
   }
 
   private describeUser(input: Json): Json {

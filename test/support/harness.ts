@@ -8,7 +8,7 @@ import { startBot, type RunningBot } from '../../src/main.ts';
 import type { Timing } from '../../src/services/context.ts';
 import { startTestDatabase, type TestDatabase } from './database.ts';
 import { FakeCloudTrail } from './fake-cloudtrail.ts';
-import { FakeIdentityCenter, type FakeUser } from './fake-identity-center.ts';
+import { FakeIdentityCenter, type FakeGroup, type FakeUser } from './fake-identity-center.ts';
 import { ShiftableClock } from './clocks.ts';
 import { FakeS3 } from './fake-s3.ts';
 import { FakeSlack, type FakeSlackUser, type PostedMessage } from './fake-slack.ts';
@@ -45,6 +45,10 @@ export interface HarnessOptions {
   profileExtra?: string[];
   /** More top-level policy keys, as YAML. */
   policyExtra?: string;
+  /** More Slack users. */
+  slackUsers?: FakeSlackUser[];
+  /** Identity Store groups. */
+  icGroups?: FakeGroup[];
   /** More Slack user groups. */
   usergroups?: { id: string; handle: string; users: string[] }[];
   durations?: string[];
@@ -138,6 +142,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     instanceArn: INSTANCE_ARN,
     identityStoreId: IDENTITY_STORE,
     users,
+    groups: o.icGroups ?? [],
     permissionSets: [{ arn: PERMISSION_SET, name: 'OrgAdmin', sessionDuration: 'PT1H', provisionedTo: [ACCOUNT] }],
     statusDelayMs: o.icStatusDelayMs ?? 150,
   });
@@ -151,6 +156,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     { id: PEOPLE.approver4.slack, name: 'dan', email: PEOPLE.approver4.email },
     { id: PEOPLE.outsider.slack, name: 'olly', email: PEOPLE.outsider.email },
     { id: PEOPLE.nobody.slack, name: 'ghost', email: PEOPLE.nobody.email },
+    ...(o.slackUsers ?? []),
   ];
   const slack = await FakeSlack.start({
     users: slackUsers,
