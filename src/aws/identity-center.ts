@@ -159,7 +159,8 @@ export class IdentityCenter implements IdentityCenterPort, AccessInventoryPort {
   /** Another operation on the same assignment is in flight: wait for it rather than fail. */
   private async withConflictRetry<T>(call: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      await this.pace.acquire();
+      // Changes are what grants and revokes wait on: served before status polls and listings.
+      await this.pace.acquire(true);
       try {
         return await call();
       } catch (err) {

@@ -1,10 +1,16 @@
 import type { RetryErrorInfo, RetryStrategyV2, RetryToken } from '@smithy/types';
 
-/** Keeps calls under a rate: a token bucket that makes callers wait rather than fail. */
+/**
+ * Keeps calls under a rate: a token bucket that makes callers wait rather than fail. Urgent
+ * callers (a grant's or a revoke's own change) are served before the others (status polls,
+ * listings) whenever both wait.
+ */
 export class RateLimiter {
   private tokens: number;
   private last = Date.now();
-  private queue: Promise<void> = Promise.resolve();
+  private readonly urgent: Array<() => void> = [];
+  private readonly normal: Array<() => void> = [];
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly perSecond: number,
@@ -13,23 +19,32 @@ export class RateLimiter {
     this.tokens = burst;
   }
 
-  acquire(): Promise<void> {
-    const next = this.queue.then(() => this.take());
-    this.queue = next.catch(() => undefined);
-    return next;
+  acquire(urgent = false): Promise<void> {
+    return new Promise<void>((resolve) => {
+      (urgent ? this.urgent : this.normal).push(resolve);
+      this.serve();
+    });
   }
 
-  private async take(): Promise<void> {
-    for (;;) {
-      const now = Date.now();
-      this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.perSecond);
-      this.last = now;
-      if (this.tokens >= 1) {
-        this.tokens -= 1;
-        return;
-      }
-      await sleep(Math.ceil(((1 - this.tokens) / this.perSecond) * 1000));
+  private serve(): void {
+    if (this.timer) return;
+    const now = Date.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.perSecond);
+    this.last = now;
+    while (this.tokens >= 1) {
+      const next = this.urgent.shift() ?? this.normal.shift();
+      if (!next) return;
+      this.tokens -= 1;
+      next();
     }
+    if (this.urgent.length + this.normal.length === 0) return;
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.serve();
+      },
+      Math.ceil(((1 - this.tokens) / this.perSecond) * 1000),
+    );
   }
 }
 
@@ -45,9 +60,9 @@ export function backoffMs(attempt: number, baseMs: number, capMs: number, random
  * The SDK's retry hook, with every retry paced like a first call. The SDK's standard strategy
  * waits up to 20 s after a throttle and, once its retry quota is spent (a few hundred failed
  * calls), stops retrying altogether: under sustained throttling a revoke then fails call after
- * call and waits on its own backoff. Here a retry waits a capped, jittered backoff and then a token
- * of the same rate limiter as every other call, so retries can never storm the service and need
- * no quota.
+ * call and waits on its own backoff. Here a retry waits a capped, jittered backoff and then the
+ * same rate limiter as every other call (urgent: it has waited already), so retries can never
+ * storm the service and need no quota.
  */
 export class PacedRetryStrategy implements RetryStrategyV2 {
   constructor(
@@ -58,6 +73,7 @@ export class PacedRetryStrategy implements RetryStrategyV2 {
   ) {}
 
   acquireInitialRetryToken(): Promise<RetryToken> {
+    // The caller has paced the first attempt (with its own urgency).
     return Promise.resolve(token(0));
   }
 
@@ -68,7 +84,7 @@ export class PacedRetryStrategy implements RetryStrategyV2 {
       throw new Error('no retry: the error is not retryable or the attempts are spent');
     }
     await sleep(backoffMs(retries, this.baseMs, this.capMs));
-    await this.pace.acquire();
+    await this.pace.acquire(true);
     return token(retries + 1);
   }
 

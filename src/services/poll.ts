@@ -1,3 +1,4 @@
+import { isTemporary } from '../aws/errors.ts';
 import type { Clock, OperationStatus } from './ports.ts';
 
 /** Asks Identity Center for an operation's status with growing pauses until it settles or the deadline (epoch ms) passes. */
@@ -11,16 +12,9 @@ export async function pollUntilSettled(clock: Clock, fetch: () => Promise<Operat
   }
 }
 
-/** Errors worth another try later (AWS throttling or outages that outlasted the SDK's own retries, network trouble). */
+/** Errors worth another try later: AWS's temporary failures (aws/errors.ts), and another operation on the same assignment in flight. */
 export function isTransient(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown; code?: string };
-  if (e.$retryable) return true;
-  const status = e.$metadata?.httpStatusCode ?? 0;
-  if (status >= 500 || status === 429) return true;
-  return (
-    ['ThrottlingException', 'TooManyRequestsException', 'ConflictException', 'InternalServerException', 'ServiceUnavailableException', 'TimeoutError', 'RequestTimeout'].includes(e.name ?? '') ||
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(e.code ?? '')
-  );
+  return isTemporary(err) || (typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'ConflictException');
 }
 
 export function describeError(err: unknown): string {
