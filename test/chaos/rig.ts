@@ -64,8 +64,8 @@ export interface RigOptions {
   approvals?: number;
   /** The profile's durations (default PT3S … PT8S, PT1H). */
   durations?: string[];
-  /** BREAKGLASS_SWEEP_SECONDS (default 1). */
-  sweepSeconds?: number;
+  /** BREAKGLASS_SWEEP_SECONDS (default 1); null leaves it unset, i.e. the bot's default (10 s), as the bench runs it. */
+  sweepSeconds?: number | null;
   /** How long the fake keeps a creation/deletion IN_PROGRESS (default 150). */
   icStatusDelayMs?: number;
   /**
@@ -290,7 +290,7 @@ export class Rig {
     this.approvers = people.approvers;
     this.holder = people.holder;
     this.bystander = people.bystander;
-    this.sweepMs = (o.sweepSeconds ?? 1) * 1000;
+    this.sweepMs = (o.sweepSeconds === null ? 10 : (o.sweepSeconds ?? 1)) * 1000;
     this.monitor = new AssignmentMonitor(ic, [people.holder.principal ?? '', people.bystander.principal ?? '']);
   }
 
@@ -368,7 +368,7 @@ pendingTimeout: PT1H
       PORT: String(port),
       BREAKGLASS_POLICY: this.policyPath,
       BREAKGLASS_TABLE: this.db.table,
-      BREAKGLASS_SWEEP_SECONDS: String(this.o.sweepSeconds ?? 1),
+      ...(this.o.sweepSeconds === null ? {} : { BREAKGLASS_SWEEP_SECONDS: String(this.o.sweepSeconds ?? 1) }),
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'AKIDCHAOS',
       AWS_SECRET_ACCESS_KEY: 'chaos-secret',
