@@ -78,6 +78,11 @@ export interface RigOptions {
   icSeed?: number;
   /** LOG_LEVEL of the bot processes (default info). */
   logLevel?: string;
+  /**
+   * Give the holder and the bystander their hand-made assignment at start (default true). The
+   * bench turns it off: undeclared standing access is drift, and its alerts are work the bench does not measure.
+   */
+  handMadeAssignments?: boolean;
   /** More environment for the bot processes (e.g. BREAKGLASS_IC_CALLS_PER_SECOND). */
   botEnv?: Record<string, string>;
 }
@@ -320,7 +325,7 @@ export class Rig {
       maxOutstandingCreations: o.icMaxOutstandingCreations ?? 1000,
       seed: o.icSeed ?? 1,
     });
-    for (const p of [holder, bystander]) ic.addAssignment({ accountId: ACCOUNT, permissionSetArn: PERMISSION_SET, principalId: p.principal ?? '' });
+    if (o.handMadeAssignments !== false) for (const p of [holder, bystander]) ic.addAssignment({ accountId: ACCOUNT, permissionSetArn: PERMISSION_SET, principalId: p.principal ?? '' });
 
     const slack = await FakeSlack.start({
       users: [...icPeople, ...approvers].map((p) => ({ id: p.slack, name: p.name, realName: p.name, email: p.email, tz: 'UTC' })),
