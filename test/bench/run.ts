@@ -553,7 +553,7 @@ async function main(): Promise<void> {
         bot: `${s.ackBot.p99} ms`,
         reference: `${s.ackBare.p99} ms`,
         ratio: ratio(s.ackBot.p99, s.ackBare.p99),
-        spread: `bot ${fmt(s.ackBot)}; bare ${fmt(s.ackBare)}`,
+        spread: `bot ${fmt(s.ackBot)}; p99 per round ${roundP99.bot.join(', ')}; bare ${fmt(s.ackBare)}`,
         required: '≤ 1.2×',
         meets: ratio(s.ackBot.p99, s.ackBare.p99) <= 1.2,
       },
