@@ -64,8 +64,8 @@ export interface RigOptions {
   approvals?: number;
   /** The profile's durations (default PT3S … PT8S, PT1H). */
   durations?: string[];
-  /** BREAKGLASS_SWEEP_SECONDS (default 1). */
-  sweepSeconds?: number;
+  /** BREAKGLASS_SWEEP_SECONDS (default 1); null leaves it unset, i.e. the bot's default (10 s), as the bench runs it. */
+  sweepSeconds?: number | null;
   /** How long the fake keeps a creation/deletion IN_PROGRESS (default 150). */
   icStatusDelayMs?: number;
   /**
@@ -78,6 +78,11 @@ export interface RigOptions {
   icSeed?: number;
   /** LOG_LEVEL of the bot processes (default info). */
   logLevel?: string;
+  /**
+   * Give the holder and the bystander their hand-made assignment at start (default true). The
+   * bench turns it off: undeclared standing access is drift, and its alerts are work the bench does not measure.
+   */
+  handMadeAssignments?: boolean;
   /** More environment for the bot processes (e.g. BREAKGLASS_IC_CALLS_PER_SECOND). */
   botEnv?: Record<string, string>;
 }
@@ -290,7 +295,7 @@ export class Rig {
     this.approvers = people.approvers;
     this.holder = people.holder;
     this.bystander = people.bystander;
-    this.sweepMs = (o.sweepSeconds ?? 1) * 1000;
+    this.sweepMs = (o.sweepSeconds === null ? 10 : (o.sweepSeconds ?? 1)) * 1000;
     this.monitor = new AssignmentMonitor(ic, [people.holder.principal ?? '', people.bystander.principal ?? '']);
   }
 
@@ -320,7 +325,7 @@ export class Rig {
       maxOutstandingCreations: o.icMaxOutstandingCreations ?? 1000,
       seed: o.icSeed ?? 1,
     });
-    for (const p of [holder, bystander]) ic.addAssignment({ accountId: ACCOUNT, permissionSetArn: PERMISSION_SET, principalId: p.principal ?? '' });
+    if (o.handMadeAssignments !== false) for (const p of [holder, bystander]) ic.addAssignment({ accountId: ACCOUNT, permissionSetArn: PERMISSION_SET, principalId: p.principal ?? '' });
 
     const slack = await FakeSlack.start({
       users: [...icPeople, ...approvers].map((p) => ({ id: p.slack, name: p.name, realName: p.name, email: p.email, tz: 'UTC' })),
@@ -368,7 +373,7 @@ pendingTimeout: PT1H
       PORT: String(port),
       BREAKGLASS_POLICY: this.policyPath,
       BREAKGLASS_TABLE: this.db.table,
-      BREAKGLASS_SWEEP_SECONDS: String(this.o.sweepSeconds ?? 1),
+      ...(this.o.sweepSeconds === null ? {} : { BREAKGLASS_SWEEP_SECONDS: String(this.o.sweepSeconds ?? 1) }),
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'AKIDCHAOS',
       AWS_SECRET_ACCESS_KEY: 'chaos-secret',
