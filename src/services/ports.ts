@@ -207,7 +207,8 @@ export interface OutboxPort {
   /** Stores where something was posted, outside any one event (the audit thread's parent). */
   setPath(key: ItemKey, path: string[], value: unknown): Promise<void>;
   /** Drops the delivered head event; the item leaves the outbox with its last event. */
-  pop(key: ItemKey, eventId: string): Promise<void>;
+  /** `lastAsRead`: it was the only event when the item was read (the hint saves a write when it was not). */
+  pop(key: ItemKey, eventId: string, lastAsRead?: boolean): Promise<void>;
   /** Puts off the item's next attempt. */
   defer(key: ItemKey, until: string): Promise<void>;
   chainHead(): Promise<ChainRecord | null>;

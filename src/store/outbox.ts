@@ -132,8 +132,9 @@ export class OutboxStore implements OutboxPort {
   }
 
   /** Drops the delivered head event; the item leaves the outbox index with its last event. */
-  async pop(key: ItemKey, eventId: string): Promise<void> {
-    const last = await this.conditional(key, eventId, 'REMOVE outbox[0], outboxPk, outboxAt', { values: { ':one': 1 }, extraCondition: 'size(outbox) = :one' });
+  async pop(key: ItemKey, eventId: string, lastAsRead = true): Promise<void> {
+    // Others were queued behind it when read: it cannot be the last (events are only ever appended).
+    const last = lastAsRead && (await this.conditional(key, eventId, 'REMOVE outbox[0], outboxPk, outboxAt', { values: { ':one': 1 }, extraCondition: 'size(outbox) = :one' }));
     if (!last) await this.conditional(key, eventId, 'REMOVE outbox[0]', {});
   }
 

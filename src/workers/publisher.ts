@@ -141,6 +141,8 @@ export class AuditPublisher {
   private stopped = false;
   private lastAppended: ChainRecord | null = null;
   private failures = new Map<string, number>();
+  /** When this replica's delivery claim on each item it is delivering runs out (epoch ms). */
+  private readonly claims = new Map<string, number>();
   private readonly now: () => number;
   /** Two loops: the record is written at once; Slack, at Slack's pace, must never hold it up. */
   private readonly chainLoop: Coalesced;
@@ -255,17 +257,33 @@ export class AuditPublisher {
   }
 
   private async deliverItem(key: ItemKey): Promise<void> {
+    // Not in the record yet (a consistent read: the index may lag): the chain loop gets to it
+    // first and kicks this loop again, so no claim is written for nothing.
+    if (!(await this.o.outbox.read(key))?.outbox[0]?.done?.chain) return;
     if (!(await this.claimDelivery(key))) return;
     try {
       await this.deliverEvents(key);
     } finally {
+      this.claims.delete(keyId(key));
       await this.o.outbox.releaseDelivery(key, this.o.owner);
     }
   }
 
-  private claimDelivery(key: ItemKey): Promise<boolean> {
+  /**
+   * Holds the item's delivery claim for at least two thirds of a lease: claimed afresh only when
+   * less than that is left, so the steps of one delivery pass share one claim write rather than
+   * renewing it before each Slack call.
+   */
+  private async claimDelivery(key: ItemKey): Promise<boolean> {
     const now = this.now();
-    return this.o.outbox.claimDelivery(key, this.o.owner, new Date(now).toISOString(), new Date(now + DELIVERY_LEASE_MS).toISOString());
+    const id = keyId(key);
+    const held = this.claims.get(id);
+    if (held !== undefined && held - now > (DELIVERY_LEASE_MS * 2) / 3) return true;
+    const until = now + DELIVERY_LEASE_MS;
+    const claimed = await this.o.outbox.claimDelivery(key, this.o.owner, new Date(now).toISOString(), new Date(until).toISOString());
+    if (claimed) this.claims.set(id, until);
+    else this.claims.delete(id);
+    return claimed;
   }
 
   private async deliverEvents(key: ItemKey): Promise<void> {
@@ -285,7 +303,7 @@ export class AuditPublisher {
         return;
       }
       this.failures.delete(keyId(key));
-      await this.o.outbox.pop(key, event.id);
+      await this.o.outbox.pop(key, event.id, fresh.outbox.length === 1);
     }
   }
 

@@ -218,6 +218,38 @@ describe('a publisher killed mid-way', () => {
 });
 
 describe('Slack deliveries', () => {
+  it("claims an item's delivery once for all its steps, and claims again only when the lease runs low", async () => {
+    const w = memoryContext();
+    const id = await submitted(w);
+    const claims: string[] = [];
+    const outbox = new Proxy(w.ctx.outbox, {
+      get(target, prop, receiver) {
+        const value: unknown = Reflect.get(target, prop, receiver);
+        if (prop !== 'claimDelivery' || typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if ((args[0] as { pk: string }).pk === `REQ#${id}`) claims.push(String(args[2]));
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    // Every Slack call takes 4 s of the clock: the 30 s lease runs low during the pass.
+    const slack = new Proxy(w.slack, {
+      get(target, prop, receiver) {
+        const value: unknown = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function' || !['post', 'update'].includes(String(prop))) return value;
+        return (...args: unknown[]) => {
+          w.clock.advance(4_000);
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    await deliver(publisher(w, { outbox, slack }));
+    expect(w.slack.posts.length).toBeGreaterThanOrEqual(3);
+    // One claim at the start; one more once less than 20 s of the lease was left.
+    expect(claims).toHaveLength(2);
+    expect(Date.parse(claims[1] ?? '') - Date.parse(claims[0] ?? '')).toBeGreaterThan(10_000);
+  });
+
   it('posts a submitted request to the approvers, opens its audit thread, tells the requester, and updates the views', async () => {
     const w = memoryContext();
     const id = await submitted(w);
