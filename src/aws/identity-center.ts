@@ -85,16 +85,17 @@ export class IdentityCenter implements IdentityCenterPort, AccessInventoryPort {
     return { userId, userName: out.UserName ?? userId, displayName: out.DisplayName ?? null, email: matched, disabled: out.UserStatus === 'DISABLED' };
   }
 
+  /** Asked while a grant or revoke decides what to do next: paced as urgently as the change it leads to. */
   async hasAssignment(t: AssignmentTarget): Promise<boolean> {
-    const all = await this.listAssignments(t.instanceArn, t.accountId, t.permissionSetArn);
+    const all = await this.listAssignments(t.instanceArn, t.accountId, t.permissionSetArn, true);
     return all.some((a) => a.principalType === 'USER' && a.principalId === t.principalId);
   }
 
-  async listAssignments(instanceArn: string, accountId: string, permissionSetArn: string): Promise<ListedAssignment[]> {
+  async listAssignments(instanceArn: string, accountId: string, permissionSetArn: string, urgent = false): Promise<ListedAssignment[]> {
     const all: ListedAssignment[] = [];
     let token: string | undefined;
     do {
-      await this.pace.acquire();
+      await this.pace.acquire(urgent);
       const out = await this.sso.send(new ListAccountAssignmentsCommand({ InstanceArn: instanceArn, AccountId: accountId, PermissionSetArn: permissionSetArn, NextToken: token }));
       for (const a of out.AccountAssignments ?? []) {
         if (a.PrincipalId && (a.PrincipalType === 'USER' || a.PrincipalType === 'GROUP')) all.push({ principalType: a.PrincipalType, principalId: a.PrincipalId });
