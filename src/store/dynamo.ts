@@ -7,7 +7,7 @@ import {
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, paginateQuery, UpdateCommand, type QueryCommandInput, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { ConfigError } from '../config/errors.ts';
 import { INDEX_DUE, INDEX_OUTBOX, INDEX_REQUESTER } from './keys.ts';
 
@@ -27,6 +27,11 @@ export async function updateIf(db: Database, input: Omit<UpdateCommandInput, 'Ta
     if (err instanceof ConditionalCheckFailedException) return null;
     throw err;
   }
+}
+
+/** A query's items, a page at a time (the SDK's paginator); stop iterating to stop reading. */
+export async function* queryPages(db: Database, input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>): AsyncGenerator<Record<string, unknown>[]> {
+  for await (const page of paginateQuery({ client: db.doc }, { TableName: db.table, ...input })) yield page.Items ?? [];
 }
 
 export function documentClient(raw: DynamoDBClient): DynamoDBDocumentClient {

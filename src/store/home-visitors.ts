@@ -1,6 +1,6 @@
-import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { HomeVisitor, HomeVisitorsPort } from '../services/ports.ts';
-import type { Database } from './dynamo.ts';
+import { queryPages, type Database } from './dynamo.ts';
 import { HOME_PARTITION, homeVisitorKey } from './keys.ts';
 
 export function toHomeVisitor(item: Record<string, unknown>): HomeVisitor {
@@ -48,21 +48,14 @@ export class HomeVisitorStore implements HomeVisitorsPort {
 
   async since(since: string): Promise<string[]> {
     const ids: string[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.db.doc.send(
-        new QueryCommand({
-          TableName: this.db.table,
-          KeyConditionExpression: 'pk = :p',
-          FilterExpression: 'openedAt >= :since',
-          ExpressionAttributeValues: { ':p': HOME_PARTITION, ':since': since },
-          ProjectionExpression: 'slackUserId',
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const it of out.Items ?? []) ids.push(String(it.slackUserId));
-      start = out.LastEvaluatedKey;
-    } while (start);
+    for await (const page of queryPages(this.db, {
+      KeyConditionExpression: 'pk = :p',
+      FilterExpression: 'openedAt >= :since',
+      ExpressionAttributeValues: { ':p': HOME_PARTITION, ':since': since },
+      ProjectionExpression: 'slackUserId',
+    })) {
+      for (const it of page) ids.push(String(it.slackUserId));
+    }
     return ids;
   }
 }

@@ -3,7 +3,7 @@ import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/li
 import type { DomainEvent } from '../domain/events.ts';
 import type { DeliveryStep, ItemKey, OutboxItem, OutboxPort, QueuedEvent } from '../services/ports.ts';
 import type { ChainRecord } from '../audit/chain.ts';
-import { updateIf, type Database } from './dynamo.ts';
+import { queryPages, updateIf, type Database } from './dynamo.ts';
 import { AUDIT_PARTITION, auditKey, INDEX_OUTBOX, OUTBOX_PARTITION, systemOutboxKey } from './keys.ts';
 import { materialize } from './requests.ts';
 
@@ -14,20 +14,14 @@ export class OutboxStore implements OutboxPort {
   /** Items with undelivered events whose next attempt is due by `now` (all of them when null), oldest first. */
   async pending(now: string | null, limit = 500): Promise<OutboxItem[]> {
     const items: OutboxItem[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.db.doc.send(
-        new QueryCommand({
-          TableName: this.db.table,
-          IndexName: INDEX_OUTBOX,
-          KeyConditionExpression: now ? 'outboxPk = :p AND outboxAt <= :now' : 'outboxPk = :p',
-          ExpressionAttributeValues: now ? { ':p': OUTBOX_PARTITION, ':now': now } : { ':p': OUTBOX_PARTITION },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const it of out.Items ?? []) items.push({ key: { pk: it.pk as string, sk: it.sk as string }, outbox: (it.outbox as QueuedEvent[]) ?? [], item: it });
-      start = out.LastEvaluatedKey;
-    } while (start && items.length < limit);
+    for await (const page of queryPages(this.db, {
+      IndexName: INDEX_OUTBOX,
+      KeyConditionExpression: now ? 'outboxPk = :p AND outboxAt <= :now' : 'outboxPk = :p',
+      ExpressionAttributeValues: now ? { ':p': OUTBOX_PARTITION, ':now': now } : { ':p': OUTBOX_PARTITION },
+    })) {
+      for (const it of page) items.push({ key: { pk: it.pk as string, sk: it.sk as string }, outbox: (it.outbox as QueuedEvent[]) ?? [], item: it });
+      if (items.length >= limit) break;
+    }
     return items;
   }
 
@@ -178,20 +172,9 @@ export class OutboxStore implements OutboxPort {
 
   /** The chain in order, a page at a time. */
   async *chain(): AsyncGenerator<ChainRecord> {
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.db.doc.send(
-        new QueryCommand({
-          TableName: this.db.table,
-          KeyConditionExpression: 'pk = :p',
-          ExpressionAttributeValues: { ':p': AUDIT_PARTITION },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const it of out.Items ?? []) yield chainRecordOf(it);
-      start = out.LastEvaluatedKey;
-    } while (start);
+    for await (const page of queryPages(this.db, { KeyConditionExpression: 'pk = :p', ExpressionAttributeValues: { ':p': AUDIT_PARTITION }, ConsistentRead: true })) {
+      for (const it of page) yield chainRecordOf(it);
+    }
   }
 
   private async conditional(

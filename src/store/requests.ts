@@ -5,7 +5,7 @@ import type { DomainEvent } from '../domain/events.ts';
 import type { QueuedEvent } from '../services/ports.ts';
 import type { AccessRequest, RequestStatus } from '../domain/request.ts';
 import { ConflictError, type Changes, type DueItem, type Guard, type RequestStorePort } from '../services/ports.ts';
-import { updateIf, type Database } from './dynamo.ts';
+import { queryPages, updateIf, type Database } from './dynamo.ts';
 import { DUE_PARTITION, INDEX_DUE, INDEX_REQUESTER, OUTBOX_PARTITION, refusalKey, requestKey } from './keys.ts';
 
 /** Top-level request fields an update may set. */
@@ -231,22 +231,16 @@ export class RequestStore implements RequestStorePort {
   /** Requests whose next action is due by `until` (all live requests when until is null): the sparse index, never a Scan. */
   async due(until: string | null, limit = 100): Promise<DueItem[]> {
     const items: DueItem[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.db.doc.send(
-        new QueryCommand({
-          TableName: this.db.table,
-          IndexName: INDEX_DUE,
-          KeyConditionExpression: until ? 'duePk = :p AND dueAt <= :until' : 'duePk = :p',
-          ExpressionAttributeValues: until ? { ':p': DUE_PARTITION, ':until': until } : { ':p': DUE_PARTITION },
-          ProjectionExpression: 'id, #status, dueAt',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const it of out.Items ?? []) items.push(it as DueItem);
-      start = out.LastEvaluatedKey;
-    } while (start && items.length < limit);
+    for await (const page of queryPages(this.db, {
+      IndexName: INDEX_DUE,
+      KeyConditionExpression: until ? 'duePk = :p AND dueAt <= :until' : 'duePk = :p',
+      ExpressionAttributeValues: until ? { ':p': DUE_PARTITION, ':until': until } : { ':p': DUE_PARTITION },
+      ProjectionExpression: 'id, #status, dueAt',
+      ExpressionAttributeNames: { '#status': 'status' },
+    })) {
+      items.push(...(page as unknown as DueItem[]));
+      if (items.length >= limit) break;
+    }
     return items;
   }
 }

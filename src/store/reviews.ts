@@ -1,8 +1,8 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { DomainEvent } from '../domain/events.ts';
 import type { AttestOutcome, ReviewRecord, ReviewStorePort } from '../services/ports.ts';
-import { updateIf, type Database } from './dynamo.ts';
+import { queryPages, updateIf, type Database } from './dynamo.ts';
 import { OUTBOX_PARTITION } from './keys.ts';
 import { materialize } from './requests.ts';
 
@@ -56,25 +56,19 @@ export class ReviewStore implements ReviewStorePort {
 
   async latest(limit: number, periodLabel?: string): Promise<ReviewRecord[]> {
     const found: ReviewRecord[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.db.doc.send(
-        new QueryCommand({
-          TableName: this.db.table,
-          KeyConditionExpression: 'pk = :p',
-          ExpressionAttributeValues: { ':p': listPartition(periodLabel) },
-          ScanIndexForward: false,
-          ConsistentRead: true,
-          Limit: limit,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const it of out.Items ?? []) {
+    for await (const page of queryPages(this.db, {
+      KeyConditionExpression: 'pk = :p',
+      ExpressionAttributeValues: { ':p': listPartition(periodLabel) },
+      ScanIndexForward: false,
+      ConsistentRead: true,
+      Limit: limit,
+    })) {
+      for (const it of page) {
         const review = await this.get(String(it.id));
         if (review && found.length < limit) found.push(review);
       }
-      start = out.LastEvaluatedKey;
-    } while (start && found.length < limit);
+      if (found.length >= limit) break;
+    }
     return found;
   }
 

@@ -1,6 +1,6 @@
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { SessionDenyRecord, SessionDenyStorePort } from '../services/ports.ts';
-import { updateIf, type Database } from './dynamo.ts';
+import { queryPages, updateIf, type Database } from './dynamo.ts';
 import { lockItem, renewItem, unlockItem } from './item-lock.ts';
 import { INDEX_DUE } from './keys.ts';
 
@@ -35,22 +35,15 @@ export class SessionDenyStore implements SessionDenyStorePort {
 
   async wanted(permissionSetArn: string): Promise<Record<string, { instant: string; accounts: string[] }>> {
     const out: Record<string, { instant: string; accounts: string[] }> = {};
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.doc.send(
-        new QueryCommand({
-          TableName: this.db.table,
-          KeyConditionExpression: 'pk = :p AND begins_with(sk, :w)',
-          ExpressionAttributeValues: { ':p': partition(permissionSetArn), ':w': 'WANT#' },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const it of page.Items ?? []) {
+    for await (const page of queryPages(this.db, {
+      KeyConditionExpression: 'pk = :p AND begins_with(sk, :w)',
+      ExpressionAttributeValues: { ':p': partition(permissionSetArn), ':w': 'WANT#' },
+      ConsistentRead: true,
+    })) {
+      for (const it of page) {
         if (typeof it.instant === 'string') out[String(it.userId)] = { instant: it.instant, accounts: [...((it.accounts as Set<string> | undefined) ?? [])].sort() };
       }
-      start = page.LastEvaluatedKey;
-    } while (start);
+    }
     return out;
   }
 
