@@ -8,7 +8,7 @@ import { chainAnchors } from './audit/anchors.ts';
 import { awsRegion, serviceContext, WorkSignals } from './bootstrap.ts';
 import { systemClock } from './clock.ts';
 import { ConfigError } from './config/errors.ts';
-import { readEnv, type Env } from './config/env.ts';
+import { readEnv, wantsSandbox, type Env } from './config/env.ts';
 import { loadPolicy } from './config/policy-file.ts';
 import { quorumProblems } from './domain/policy.ts';
 import { reviewProblem } from './domain/review.ts';
@@ -174,7 +174,13 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
 async function run(): Promise<void> {
   let bot: RunningBot;
   try {
-    bot = await startBot(process.env);
+    if (wantsSandbox(process.env)) {
+      // A fresh checkout: the real bot against built-in stand-ins (src/sandbox/), on 127.0.0.1 only.
+      const { startSandbox, banner } = await import('./sandbox/run.ts');
+      const sandbox = await startSandbox({ port: process.env.PORT ? Number(process.env.PORT) : 3000 });
+      process.stdout.write(`${banner(sandbox.url)}\n`);
+      bot = { ...sandbox.bot, stop: () => sandbox.stop() };
+    } else bot = await startBot(process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
