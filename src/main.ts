@@ -205,5 +205,10 @@ async function run(): Promise<void> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  await run();
+  // Not awaited at the top level: the sandbox imports this module back (for startBot), and a
+  // module still awaiting its top level would never finish loading for it.
+  run().catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
 }

@@ -4,7 +4,8 @@
  * small Slack-like workspace. What a person does on the page reaches the bot as signed Slack
  * requests on the same HTTP receiver production uses.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -20,7 +21,7 @@ export interface SandboxOptions {
   policyPath?: string;
   /** The page's port on 127.0.0.1 (default 3000; 0: any free port). */
   port?: number;
-  /** Where the embedded store lives (default ./.breakglass-sandbox). */
+  /** Where the embedded store and the policy live; default: a fresh temporary folder, removed on stop (the stand-ins forget everything when they stop, so the store must too). */
   dataDir?: string;
   logLevel?: string;
   /** Seconds between sweeps (default 2, so expiries show within seconds). */
@@ -39,7 +40,7 @@ const OUTSIDER = 'UOLLY';
 
 /** Starts the stand-ins, the bot configured for them, and the page. */
 export async function startSandbox(o: SandboxOptions = {}): Promise<RunningSandbox> {
-  const dataDir = resolve(o.dataDir ?? './.breakglass-sandbox');
+  const dataDir = o.dataDir ? resolve(o.dataDir) : mkdtempSync(join(tmpdir(), 'breakglass-sandbox-'));
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const policyPath = o.policyPath ? resolve(o.policyPath) : join(dataDir, 'policy.yml');
   if (!o.policyPath) writeFileSync(policyPath, SANDBOX_POLICY);
@@ -111,8 +112,8 @@ export async function startSandbox(o: SandboxOptions = {}): Promise<RunningSandb
   });
   delete process.env.AWS_PROFILE;
   delete process.env.AWS_SESSION_TOKEN;
+  // Only the sandbox's settings: none of the shell's Slack, role or table settings reach the bot.
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
     SLACK_BOT_TOKEN: slack.botToken,
     SLACK_SIGNING_SECRET: slack.signingSecret,
     SLACK_SOCKET_MODE: 'false',
@@ -123,9 +124,8 @@ export async function startSandbox(o: SandboxOptions = {}): Promise<RunningSandb
     BREAKGLASS_DATA_DIR: join(dataDir, 'store'),
     BREAKGLASS_SWEEP_SECONDS: String(o.sweepSeconds ?? 2),
     BREAKGLASS_DRIFT_SECONDS: '10',
-    LOG_LEVEL: o.logLevel ?? 'warn',
+    LOG_LEVEL: o.logLevel ?? 'error',
   };
-  delete env.BREAKGLASS_TABLE;
   const { startBot } = await import('../main.ts');
   const bot = await startBot(env);
   slack.eventsUrl = `http://127.0.0.1:${bot.port()}/slack/events`;
@@ -210,6 +210,7 @@ export async function startSandbox(o: SandboxOptions = {}): Promise<RunningSandb
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await ic.close();
+      if (!o.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
