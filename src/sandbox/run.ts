@@ -74,7 +74,7 @@ export async function startSandbox(o: SandboxOptions = {}): Promise<RunningSandb
   const users: SandboxUser[] = people.map((p, i) => ({ userId: `9067${String(i).padStart(6, '0')}-5a4d-4b0c-8000-${p.id.toLowerCase().padEnd(12, '0').slice(0, 12).replace(/[^0-9a-f]/g, '0')}`, userName: p.name, displayName: p.realName, email: p.email }));
   const accounts = new Map<string, { name: string; accounts: Set<string> }>();
   for (const p of policy.profiles) {
-    const ps = accounts.get(p.permissionSetArn) ?? { name: p.name.replace(/\W+/g, ''), accounts: new Set<string>() };
+    const ps = accounts.get(p.permissionSetArn) ?? { name: p.name.replace(/\w+/g, (w) => w.charAt(0).toUpperCase() + w.slice(1)).replace(/\W+/g, ''), accounts: new Set<string>() };
     ps.accounts.add(p.accountId);
     accounts.set(p.permissionSetArn, ps);
   }

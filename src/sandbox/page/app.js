@@ -22,6 +22,8 @@ function toast(text) {
 }
 const nameOf = (id) => (id === 'UBREAKGLASS' ? 'breakglass' : state.people.find((p) => p.id === id)?.name ?? id);
 
+const EMOJI = { hourglass_flowing_sand: '⏳', white_check_mark: '✅', x: '❌', warning: '⚠️', lock: '🔒', unlock: '🔓', key: '🔑', rotating_light: '🚨', no_entry: '⛔', stopwatch: '⏱️', hourglass: '⌛', heavy_check_mark: '✔️', octagonal_sign: '🛑', bell: '🔔', clipboard: '📋', mag: '🔍', timer_clock: '⏲️', large_green_circle: '🟢', red_circle: '🔴', no_entry_sign: '🚫', memo: '📝', eyes: '👀', fire: '🔥', closed_lock_with_key: '🔐', information_source: 'ℹ️', alarm_clock: '⏰', gear: '⚙️', wastebasket: '🗑️', arrow_up: '⬆️', ice_cube: '🧊', link: '🔗', speech_balloon: '💬', sunny: '☀️' };
+
 /** Slack's mrkdwn, enough of it: bold, italic, strike, code, links, mentions, dates, quotes. */
 function mrkdwn(text) {
   let s = esc(text);
@@ -33,6 +35,7 @@ function mrkdwn(text) {
   s = s.replace(/```([\s\S]*?)```/g, '<pre>$1</pre>').replace(/`([^`]+)`/g, '<code>$1</code>');
   s = s.replace(/(^|[\s(])\*([^*\n]+)\*/g, '$1<b>$2</b>').replace(/(^|[\s(])_([^_\n]+)_/g, '$1<i>$2</i>').replace(/(^|\s)~([^~\n]+)~/g, '$1<s>$2</s>');
   s = s.replace(/^&gt; ?(.*)$/gm, '<span style="border-left:3px solid #ddd;padding-left:6px">$1</span>');
+  s = s.replace(/:([a-z0-9_+-]+):/g, (m, name) => EMOJI[name] ?? m);
   return s.replace(/\n/g, '<br>');
 }
 const txt = (t) => (!t ? '' : t.type === 'mrkdwn' ? mrkdwn(t.text) : esc(t.text));
