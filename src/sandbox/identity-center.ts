@@ -11,6 +11,10 @@
  * asynchronous as in AWS: they answer IN_PROGRESS with a RequestId and turn SUCCEEDED a moment
  * later, and only then does ListAccountAssignments change. Signatures are not checked.
  *
+ * It also answers CloudTrail's LookupEvents (an empty history), and every other AWS call the
+ * sandbox's process might make is pointed here too (AWS_ENDPOINT_URL), where it is refused: nothing
+ * leaves the machine.
+ *
  * The test suite has a far richer fake (quotas, throttling, failures, sessions) in
  * test/support/fake-identity-center.ts; this one only has to be right, not adversarial.
  */
@@ -61,6 +65,7 @@ class AwsError extends Error {
 }
 
 type Json = Record<string, unknown>;
+const CLOUDTRAIL = 'com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101';
 const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 /** Emits 'change' whenever assignments or inline policies change. */
@@ -113,7 +118,9 @@ export class SandboxIdentityCenter extends EventEmitter {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const [prefix, op] = text(req.headers['x-amz-target']).split('.');
+    const target = text(req.headers['x-amz-target']);
+    const prefix = target.slice(0, target.lastIndexOf('.'));
+    const op = target.slice(target.lastIndexOf('.') + 1);
     const send = (status: number, body: Json) => {
       res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': randomUUID() });
       res.end(JSON.stringify(body));
@@ -121,8 +128,10 @@ export class SandboxIdentityCenter extends EventEmitter {
     try {
       const input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Json;
       this.settle();
-      const handler = prefix === 'SWBExternalService' || prefix === 'AWSIdentityStore' ? this.ops[op ?? ''] : undefined;
-      if (!handler) throw new AwsError('UnknownOperationException', `the sandbox does not implement ${text(req.headers['x-amz-target'])}`);
+      // CloudTrail's event history is empty: a policy with the activity report on finds no calls to report.
+      if (prefix === CLOUDTRAIL && op === 'LookupEvents') return send(200, { Events: [] });
+      const handler = prefix === 'SWBExternalService' || prefix === 'AWSIdentityStore' ? this.ops[op] : undefined;
+      if (!handler) throw new AwsError('UnknownOperationException', `the sandbox does not implement ${target || `${req.method ?? ''} ${req.url ?? ''}`}`);
       send(200, handler(input));
     } catch (err) {
       if (err instanceof AwsError) send(400, { __type: err.type, message: err.message });

@@ -103,12 +103,15 @@ export async function startSandbox(o: SandboxOptions = {}): Promise<RunningSandb
 
   // The AWS SDK reads its endpoints and credentials from the process environment: the sandbox
   // process is the bot's, so they point at the stand-in here, as they would at AWS.
+  for (const k of Object.keys(process.env)) if (k.startsWith('AWS_ENDPOINT_URL')) delete process.env[k];
   Object.assign(process.env, {
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'AKIASANDBOX',
     AWS_SECRET_ACCESS_KEY: 'sandbox',
+    AWS_ENDPOINT_URL: icUrl,
     AWS_ENDPOINT_URL_SSO_ADMIN: icUrl,
     AWS_ENDPOINT_URL_IDENTITYSTORE: icUrl,
+    AWS_ENDPOINT_URL_CLOUDTRAIL: icUrl,
   });
   delete process.env.AWS_PROFILE;
   delete process.env.AWS_SESSION_TOKEN;
