@@ -161,6 +161,10 @@ export async function startSandbox(o: SandboxOptions = {}): Promise<RunningSandb
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     try {
+      // Loopback only, and only for this page: another site's page (or a rebound DNS name) in the
+      // same browser must not drive the sandbox or read it.
+      const port = (server.address() as AddressInfo).port;
+      if (![`127.0.0.1:${port}`, `localhost:${port}`].includes(req.headers.host ?? '')) return void res.writeHead(421).end('misdirected');
       if (await slack.serve(path, req, res)) return;
       if (req.method === 'GET' && path === '/sandbox/state') return json(res, 200, state());
       if (req.method === 'GET' && path === '/sandbox/events') {
@@ -170,7 +174,11 @@ export async function startSandbox(o: SandboxOptions = {}): Promise<RunningSandb
         req.on('close', () => streams.delete(res));
         return;
       }
-      if (req.method === 'POST' && path === '/sandbox/act') return json(res, 200, await act(JSON.parse(await body(req)) as Act));
+      if (req.method === 'POST' && path === '/sandbox/act') {
+        // JSON only: a cross-site form cannot send it without a CORS preflight, which is never granted.
+        if (!(req.headers['content-type'] ?? '').startsWith('application/json')) return json(res, 415, { ok: false, error: 'send JSON' });
+        return json(res, 200, await act(JSON.parse(await body(req)) as Act));
+      }
       if (req.method === 'GET') {
         const file = { '/': 'index.html', '/app.js': 'app.js', '/style.css': 'style.css' }[path];
         if (file) {
