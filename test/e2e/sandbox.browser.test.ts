@@ -1,8 +1,9 @@
 /**
  * The sandbox in a real browser: Debian's Chromium driven by playwright-core, through the page a
  * newcomer sees after `npm start`. It requests access as the requester, is refused as the
- * outsider, approves as two approvers, and watches Identity Center and the audit thread; it
- * writes docs/sandbox.png, the screenshot README opens with.
+ * outsider, approves as two approvers, watches Identity Center and the audit thread, and
+ * makes an assignment outside the bot for the drift watcher to report. It writes docs/sandbox.png,
+ * the screenshot README opens with.
  *
  * Chromium is found at /usr/bin/chromium (CHROMIUM_PATH overrides; `.ci/run` installs it). Outside
  * CI a machine without it skips this file with a message; in CI its absence fails.
@@ -93,5 +94,11 @@ describe.skipIf(!present && !process.env.CI)('the sandbox in a browser', () => {
     // At expiry the bot removes it again.
     await assignment.waitFor({ state: 'detached', timeout: 60_000 });
     expect(sandbox.ic.assignments()).toHaveLength(0);
+
+    // An assignment made outside the bot shows in the panel, and the drift watcher reports it.
+    await as('UOLLY', 'CAUDIT');
+    await page.click('#by-hand');
+    await page.locator('#assignments [data-assignment="Olly Outsider"]').waitFor({ timeout: 5000 });
+    await page.locator('#messages .msg', { hasText: 'Drift' }).first().waitFor({ timeout: 30_000 });
   }, 150_000);
 });
