@@ -124,13 +124,19 @@ function render() {
   const modal = state.views.filter((v) => v.type === 'modal' && v.userId === me && !v.closed).pop();
   const overlay = $('#overlay');
   if (!overlay.dataset.confirm) {
-    if (modal) {
+    // Redrawn only when the view itself changes, so typing is never interrupted by other news.
+    const sig = modal ? JSON.stringify([modal.id, modal.view, modal.errors]) : '';
+    if (modal && overlay.dataset.sig === sig) {
+      // unchanged
+    } else if (modal) {
+      overlay.dataset.sig = sig;
       const focused = document.activeElement?.dataset?.el;
       const v = modal.view;
       overlay.innerHTML = `<div class="modal" data-modal="${modal.id}"><h3>${esc(v.title?.text)}</h3><div class="body">${blocks(v.blocks, { viewId: modal.id }, modal)}</div><footer><button class="btn" data-close="${modal.id}">${esc(v.close?.text ?? 'Cancel')}</button>${v.submit ? `<button class="btn primary" data-submit="${modal.id}">${esc(v.submit.text)}</button>` : ''}</footer></div>`;
       overlay.hidden = false;
       if (focused) overlay.querySelector(`[data-el="${focused}"]`)?.focus();
     } else {
+      delete overlay.dataset.sig;
       overlay.hidden = true;
       overlay.innerHTML = '';
     }
@@ -162,6 +168,7 @@ function confirmThen(confirm, go) {
     const answer = ev.target.dataset?.confirm;
     if (!answer) return;
     delete overlay.dataset.confirm;
+    delete overlay.dataset.sig;
     overlay.onclick = null;
     render();
     if (answer === 'yes') go();
