@@ -12,7 +12,7 @@ import { readEnv, wantsSandbox, type Env } from './config/env.ts';
 import { loadPolicy } from './config/policy-file.ts';
 import { quorumProblems } from './domain/policy.ts';
 import { reviewProblem } from './domain/review.ts';
-import { createLogger } from './log.ts';
+import { createLogger, logLevel } from './log.ts';
 import type { ServiceContext, Timing } from './services/context.ts';
 import type { Clock } from './services/ports.ts';
 import { createSlackRuntime } from './slack/app.ts';
@@ -177,7 +177,7 @@ async function run(): Promise<void> {
     if (wantsSandbox(process.env)) {
       // A fresh checkout: the real bot against built-in stand-ins (src/sandbox/), on 127.0.0.1 only.
       const { startSandbox, banner } = await import('./sandbox/run.ts');
-      const sandbox = await startSandbox({ port: process.env.PORT ? Number(process.env.PORT) : 3000 });
+      const sandbox = await startSandbox({ port: readEnv(process.env, { requireSlack: false }).port, logLevel: logLevel(process.env, 'error') });
       process.stdout.write(`${banner(sandbox.url)}\n`);
       bot = { ...sandbox.bot, stop: () => sandbox.stop() };
     } else bot = await startBot(process.env);
