@@ -130,7 +130,17 @@ export async function startSandbox(o: SandboxOptions = {}): Promise<RunningSandb
     LOG_LEVEL: o.logLevel ?? 'error',
   };
   const { startBot } = await import('../main.ts');
-  const bot = await startBot(env);
+  let bot: RunningBot;
+  try {
+    bot = await startBot(env);
+  } catch (err) {
+    // E.g. a policy of the user's own that fails the bot's checks: nothing may be left listening.
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+    await ic.close();
+    if (!o.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   slack.eventsUrl = `http://127.0.0.1:${bot.port()}/slack/events`;
 
   const page = pageDir();
