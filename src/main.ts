@@ -8,11 +8,11 @@ import { chainAnchors } from './audit/anchors.ts';
 import { awsRegion, serviceContext, WorkSignals } from './bootstrap.ts';
 import { systemClock } from './clock.ts';
 import { ConfigError } from './config/errors.ts';
-import { readEnv, type Env } from './config/env.ts';
+import { readEnv, wantsSandbox, type Env } from './config/env.ts';
 import { loadPolicy } from './config/policy-file.ts';
 import { quorumProblems } from './domain/policy.ts';
 import { reviewProblem } from './domain/review.ts';
-import { createLogger } from './log.ts';
+import { createLogger, logLevel } from './log.ts';
 import type { ServiceContext, Timing } from './services/context.ts';
 import type { Clock } from './services/ports.ts';
 import { createSlackRuntime } from './slack/app.ts';
@@ -174,7 +174,13 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
 async function run(): Promise<void> {
   let bot: RunningBot;
   try {
-    bot = await startBot(process.env);
+    if (wantsSandbox(process.env)) {
+      // A fresh checkout: the real bot against built-in stand-ins (src/sandbox/), on 127.0.0.1 only.
+      const { startSandbox, banner } = await import('./sandbox/run.ts');
+      const sandbox = await startSandbox({ port: readEnv(process.env, { requireSlack: false }).port, logLevel: logLevel(process.env, 'error') });
+      process.stdout.write(`${banner(sandbox.url)}\n`);
+      bot = { ...sandbox.bot, stop: () => sandbox.stop() };
+    } else bot = await startBot(process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -199,5 +205,10 @@ async function run(): Promise<void> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  await run();
+  // Not awaited at the top level: the sandbox imports this module back (for startBot), and a
+  // module still awaiting its top level would never finish loading for it.
+  run().catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
 }

@@ -31,6 +31,9 @@ const USAGE = `usage: breakglass <command>
   review report [--period P] [--format md|csv|json]
                                  an access review for auditors (default: the newest, md); P is a period
                                  (2026-12, 2026-Q4) or a review id; csv has every finding on its own line
+  sandbox [--policy FILE] [--port N]
+                                 the bot against a built-in Slack and Identity Center, with a Slack-like page on
+                                 127.0.0.1 (default port 3000); --policy tries your own policy file in it
   help                           this text
 
 The CLI reads the same environment as the bot (BREAKGLASS_TABLE or BREAKGLASS_DATA_DIR, AWS settings).
@@ -48,6 +51,21 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS
       return command ? 0 : 2;
     }
     if (command === 'doctor') return await runDoctor(env, out, err);
+    if (command === 'sandbox') {
+      const args = [sub, ...rest].filter((a): a is string => a !== undefined);
+      const { values } = parseArgs({ args, options: { policy: { type: 'string' }, port: { type: 'string' } }, strict: true });
+      const port = values.port === undefined ? 3000 : Number(values.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a TCP port number (got "${values.port}")`);
+      const { startSandbox, banner } = await import('../sandbox/run.ts');
+      const sandbox = await startSandbox({ port, ...(values.policy ? { policyPath: values.policy } : {}), logLevel: logLevel(env, 'error') });
+      out.write(`${banner(sandbox.url)}\n`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await sandbox.stop();
+      return 0;
+    }
     const log = createLogger(logLevel(env, 'warn'), process.stderr);
     if (command === 'audit' && sub === 'export') {
       const { values } = parseArgs({ args: rest, options: { since: { type: 'string' }, until: { type: 'string' }, format: { type: 'string', default: 'jsonl' } }, strict: true });

@@ -11,6 +11,8 @@ export interface Env {
     apiUrl: string | null;
   };
   port: number;
+  /** The interface the HTTP receiver and /healthz bind to; null: all of them. */
+  host: string | null;
   policyPath: string;
   table: string | null;
   dataDir: string;
@@ -79,6 +81,7 @@ const schema = z.object({
       }
       return n;
     }),
+  BREAKGLASS_HOST: optionalText,
   BREAKGLASS_POLICY: optionalText,
   BREAKGLASS_TABLE: optionalText,
   BREAKGLASS_DATA_DIR: optionalText,
@@ -121,6 +124,11 @@ const schema = z.object({
     }),
 });
 
+/** No Slack setting at all and not in production: `npm start` opens the sandbox instead of failing on Slack. */
+export function wantsSandbox(source: NodeJS.ProcessEnv): boolean {
+  return source.NODE_ENV !== 'production' && !Object.keys(source).some((k) => k.startsWith('SLACK_'));
+}
+
 /** Settings that do not need Slack: the CLI uses these. */
 export function readEnv(source: NodeJS.ProcessEnv, opts: { requireSlack: boolean } = { requireSlack: true }): Env {
   const parsed = schema.safeParse(source);
@@ -151,6 +159,7 @@ export function readEnv(source: NodeJS.ProcessEnv, opts: { requireSlack: boolean
       apiUrl: e.SLACK_API_URL,
     },
     port: e.PORT,
+    host: e.BREAKGLASS_HOST,
     policyPath: e.BREAKGLASS_POLICY ?? './breakglass.yml',
     table: e.BREAKGLASS_TABLE,
     dataDir: e.BREAKGLASS_DATA_DIR ?? './.breakglass',

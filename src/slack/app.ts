@@ -119,13 +119,13 @@ export function createSlackRuntime(env: Env, ctx: ServiceContext, log: Logger, h
         });
         await new Promise<void>((resolve, reject) => {
           httpServer?.once('error', reject);
-          httpServer?.listen(env.port, () => resolve());
+          httpServer?.listen(env.port, env.host ?? undefined, () => resolve());
         });
         const address = httpServer.address();
         if (address && typeof address === 'object') boundPort = address.port;
         await app.start();
       } else {
-        const server = (await app.start(env.port)) as Server;
+        const server = (await app.start(env.host ? { port: env.port, host: env.host } : env.port)) as Server;
         const address = server.address();
         if (address && typeof address === 'object') boundPort = address.port;
       }

@@ -47,12 +47,37 @@ function runBin(args: string[], env: Record<string, string>): Promise<{ code: nu
 }
 
 describe('the bot process', () => {
-  it('refuses to start without Slack settings, saying what to set', async () => {
+  it('in production, refuses to start without Slack settings, saying what to set', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bg-proc-'));
-    const p = startProcess({ BREAKGLASS_DATA_DIR: join(dir, 'data') });
+    const p = startProcess({ NODE_ENV: 'production', BREAKGLASS_DATA_DIR: join(dir, 'data') });
     expect(await p.exited).toBe(2);
     expect(p.output()).toContain('SLACK_BOT_TOKEN is not set');
     expect(p.output()).toContain('SLACK_APP_TOKEN is not set');
+    expect(p.output()).not.toContain('sandbox');
+  });
+
+  it('with any SLACK_* setting, validates strictly instead of falling back to the sandbox', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bg-proc-'));
+    const p = startProcess({ SLACK_SOCKET_MODE: 'false', BREAKGLASS_DATA_DIR: join(dir, 'data') });
+    expect(await p.exited).toBe(2);
+    expect(p.output()).toContain('SLACK_BOT_TOKEN is not set');
+    expect(p.output()).toContain('SLACK_SIGNING_SECRET is not set');
+    expect(p.output()).not.toContain('sandbox');
+  });
+
+  it('with no Slack settings outside production, opens the sandbox on 127.0.0.1 and says how to connect the real Slack', async () => {
+    const port = await freePort();
+    const p = startProcess({ PORT: String(port) });
+    await eventually(() => p.output().includes('To connect the real Slack'), 30_000, () => p.output());
+    const lines = p.output().split('\n').filter((l) => l.startsWith('breakglass sandbox') || l.startsWith('To connect'));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toContain(`http://127.0.0.1:${port}`);
+    const page = await fetch(`http://127.0.0.1:${port}/`);
+    expect(await page.text()).toContain('breakglass sandbox');
+    const state = (await (await fetch(`http://127.0.0.1:${port}/sandbox/state`)).json()) as { people: unknown[] };
+    expect(state.people.length).toBeGreaterThanOrEqual(5);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
   });
 
   it('runs a whole lifecycle over HTTP with the embedded store, then stops cleanly on SIGTERM', async () => {

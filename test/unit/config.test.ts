@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/errors.ts';
-import { readEnv } from '../../src/config/env.ts';
+import { readEnv, wantsSandbox } from '../../src/config/env.ts';
+import { SANDBOX_POLICY } from '../../src/sandbox/policy.ts';
 import { parsePolicy } from '../../src/config/policy-file.ts';
 
 const GOOD = `identityCenter:
@@ -171,5 +172,23 @@ describe('environment', () => {
     expect(problemsOf(() => readEnv({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1', BREAKGLASS_SWEEP_SECONDS: 'soon' }))).toEqual([
       'BREAKGLASS_SWEEP_SECONDS must be a positive number of seconds (got "soon")',
     ]);
+  });
+});
+
+describe('the sandbox switch', () => {
+  it('opens the sandbox only with no SLACK_* setting at all and outside production', () => {
+    expect(wantsSandbox({})).toBe(true);
+    expect(wantsSandbox({ NODE_ENV: 'development', BREAKGLASS_POLICY: './p.yml' })).toBe(true);
+    expect(wantsSandbox({ NODE_ENV: 'production' })).toBe(false);
+    // Half-configured is still configured: strict validation, never the sandbox.
+    expect(wantsSandbox({ SLACK_BOT_TOKEN: 'xoxb-1' })).toBe(false);
+    expect(wantsSandbox({ SLACK_SOCKET_MODE: '' })).toBe(false);
+  });
+
+  it('ships a valid policy whose quorum no single approver can block', () => {
+    const { policy } = parsePolicy(SANDBOX_POLICY, 'sandbox.yml');
+    expect(policy.profiles).toHaveLength(1);
+    expect(policy.profiles[0]).toMatchObject({ id: 'org-admin', approvals: 2, durations: ['PT2M', 'PT5M'] });
+    expect(policy.approvers.users).toHaveLength(3);
   });
 });
