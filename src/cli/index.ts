@@ -52,6 +52,8 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS
     }
     if (command === 'doctor') return await runDoctor(env, out, err);
     if (command === 'sandbox') {
+      // The image sets NODE_ENV=production: a deployed bot's environment never runs the stand-ins.
+      if (env.NODE_ENV === 'production') throw new UsageError('the sandbox never runs with NODE_ENV=production (the image sets it); run it from a checkout: npm ci && npm start');
       const args = [sub, ...rest].filter((a): a is string => a !== undefined);
       const { values } = parseArgs({ args, options: { policy: { type: 'string' }, port: { type: 'string' } }, strict: true });
       const port = values.port === undefined ? 3000 : Number(values.port);

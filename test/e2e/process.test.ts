@@ -56,6 +56,12 @@ describe('the bot process', () => {
     expect(p.output()).not.toContain('sandbox');
   });
 
+  it('never runs `breakglass sandbox` with NODE_ENV=production', async () => {
+    const r = await runBin(['sandbox', '--port', '0'], { NODE_ENV: 'production' });
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('the sandbox never runs with NODE_ENV=production');
+  });
+
   it('with any SLACK_* setting, validates strictly instead of falling back to the sandbox', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bg-proc-'));
     const p = startProcess({ SLACK_SOCKET_MODE: 'false', BREAKGLASS_DATA_DIR: join(dir, 'data') });
