@@ -44,6 +44,21 @@ async function ended(w: MemoryWorld, id: string): Promise<AccessRequest> {
   return w.get(id);
 }
 
+/** Identity Center as a drift pass sees it when `meanwhile` happens right after its first listing returns. */
+function afterFirstListing(w: MemoryWorld, meanwhile: () => unknown): MemoryWorld['ic'] {
+  let listings = 0;
+  return new Proxy(w.ic, {
+    get(target, prop, receiver) {
+      if (prop !== 'listAssignments') return Reflect.get(target, prop, receiver) as unknown;
+      return async (...args: Parameters<typeof target.listAssignments>) => {
+        const out = await target.listAssignments(...args);
+        if (++listings === 1) await meanwhile();
+        return out;
+      };
+    },
+  });
+}
+
 /** Runs the request's sweeper steps, each when it comes due, until its status is no longer `status`. */
 async function sweepWhile(w: MemoryWorld, id: string, status: AccessRequest['status'], max = 200): Promise<AccessRequest> {
   for (let i = 0; i < max; i++) {
@@ -414,17 +429,7 @@ describe('drift', () => {
     w.ic.addAssignment(t);
     await checkDrift(w.ctx);
     w.ic.removeAssignment(t);
-    let listings = 0;
-    const ic = new Proxy(w.ic, {
-      get(target, prop, receiver) {
-        if (prop !== 'listAssignments') return Reflect.get(target, prop, receiver) as unknown;
-        return async (...args: Parameters<typeof target.listAssignments>) => {
-          const out = await target.listAssignments(...args);
-          if (++listings === 1) target.addAssignment(t);
-          return out;
-        };
-      },
-    });
+    const ic = afterFirstListing(w, () => void w.ic.addAssignment(t));
     expect(await checkDrift({ ...w.ctx, ic })).toEqual({ raised: 0, revoked: 0, resolved: 0 });
     expect(await w.ctx.drift.get(idOf(outsider.principal))).toMatchObject({ status: 'open' });
   });
@@ -432,18 +437,8 @@ describe('drift', () => {
   it('raises nothing for an assignment a revoke removed between the listing and the judgement', async () => {
     const w = memoryContext();
     const id = await active(w);
-    let listings = 0;
-    const ic = new Proxy(w.ic, {
-      get(target, prop, receiver) {
-        if (prop !== 'listAssignments') return Reflect.get(target, prop, receiver) as unknown;
-        return async (...args: Parameters<typeof target.listAssignments>) => {
-          const out = await target.listAssignments(...args);
-          // The grant's revoke completes just after Identity Center listed its assignment.
-          if (++listings === 1) expect((await ended(w, id)).status).toBe('REVOKED');
-          return out;
-        };
-      },
-    });
+    // The grant's revoke completes just after Identity Center listed its assignment.
+    const ic = afterFirstListing(w, async () => expect((await ended(w, id)).status).toBe('REVOKED'));
     expect(await checkDrift({ ...w.ctx, ic })).toEqual({ raised: 0, revoked: 0, resolved: 0 });
     expect(await w.ctx.drift.openIds('org-admin')).toEqual([]);
   });
