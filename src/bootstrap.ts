@@ -72,7 +72,7 @@ export interface ContextParts {
 }
 
 /** The services' view of the world: the stores on `db`, Identity Center through the management role, Slack's directory. */
-export function serviceContext(p: ContextParts): { ctx: ServiceContext; inventory: AccessInventoryPort; close(): void } {
+export function serviceContext(p: ContextParts): { ctx: ServiceContext; inventory: AccessInventoryPort; shareBudget(replicas: number): void; close(): void } {
   const ic = new IdentityCenter({
     region: awsRegion(p.source),
     identityStoreId: p.policy.identityCenter.identityStoreId,
@@ -104,6 +104,7 @@ export function serviceContext(p: ContextParts): { ctx: ServiceContext; inventor
   return {
     ctx,
     inventory: ic,
+    shareBudget: (replicas) => ic.shareBudget(replicas),
     close: () => {
       ic.destroy();
       trail.destroy();

@@ -20,11 +20,13 @@ import { REJECTED_TOKEN, SlackAuditAdapter, SlackDirectory, SlackHomeAdapter, we
 import { HomeVisitorStore } from './store/home-visitors.ts';
 import { openDatabase, type Database } from './store/open.ts';
 import { DriftWatcher } from './workers/drift.ts';
+import { ReplicaBudget } from './workers/replicas.ts';
 import { HomeRefresher } from './workers/home-refresher.ts';
 import { AuditPublisher } from './workers/publisher.ts';
 import { QuorumWatcher } from './workers/quorum.ts';
 import { Sweeper } from './workers/sweeper.ts';
 import { ReviewWatcher } from './workers/review.ts';
+import { ReplicaStore } from './store/replicas.ts';
 import { ReviewStore } from './store/reviews.ts';
 import type { ReviewDeps } from './services/review.ts';
 
@@ -109,6 +111,7 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
   const drift = new DriftWatcher(ctx, env.driftSeconds * 1000, log);
   const review: ReviewDeps = { ctx, reviews: new ReviewStore(db), inventory: services.inventory };
   const reviews = new ReviewWatcher(review, log);
+  const budget = new ReplicaBudget({ replicas: new ReplicaStore(db), owner: ctx.owner, clock: ctx.clock, log, share: (replicas) => services.shareBudget(replicas) });
   const quorum = new QuorumWatcher({ policy, groups: () => directory.policyGroups(), outbox: ctx.outbox, clock: ctx.clock, log, eventsQueued: () => publisher.kick() });
   signals.whenEvents(() => publisher.kick());
   signals.whenWork((id) => sweeper.queue(id));
@@ -138,6 +141,9 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
     ],
     ctx.clock.now(),
   );
+  // First: the count of replicas sets this one's Identity Center pace before any work starts.
+  budget.start();
+  await budget.pass();
   await slack.start();
   sweeper.start();
   publisher.start(1000);
@@ -164,6 +170,7 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
       await sweeper.stop();
       await publisher.stop();
       await homes.stop();
+      await budget.stop();
       anchors.close();
       services.close();
       await db.close();

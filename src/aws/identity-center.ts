@@ -32,7 +32,7 @@ export interface IdentityCenterOptions {
   region: string;
   identityStoreId: string;
   assumeRoleArn: string | null;
-  /** AWS allows 20 sso-admin calls a second per account, shared by every replica and tool. */
+  /** The account's budget of sso-admin calls a second (AWS allows 20), shared by the replicas running (shareBudget). */
   callsPerSecond: number;
 }
 
@@ -58,6 +58,11 @@ export class IdentityCenter implements IdentityCenterPort, AccessInventoryPort {
     const common = { region: opts.region, retryStrategy: new PacedRetryStrategy(this.pace, SDK_ATTEMPTS), ...(credentials ? { credentials } : {}) };
     this.sso = new SSOAdminClient(common);
     this.store = new IdentitystoreClient(common);
+  }
+
+  /** `replicas` replicas run now: this one paces its calls at its share of the account's budget. */
+  shareBudget(replicas: number): void {
+    this.pace.setRate(this.opts.callsPerSecond / Math.max(1, replicas));
   }
 
   async findUserIdByEmail(email: string): Promise<string | null> {

@@ -13,10 +13,17 @@ export class RateLimiter {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly perSecond: number,
-    private readonly burst = perSecond,
+    private perSecond: number,
+    private burst = perSecond,
   ) {
     this.tokens = burst;
+  }
+
+  /** A new rate (and a burst that scales with it), from now on. */
+  setRate(perSecond: number): void {
+    this.burst = Math.max(1, (this.burst * perSecond) / this.perSecond);
+    this.perSecond = perSecond;
+    this.tokens = Math.min(this.tokens, this.burst);
   }
 
   acquire(urgent = false): Promise<void> {

@@ -90,7 +90,7 @@ const schema = z.object({
   BREAKGLASS_ASSUME_ROLE_ARN: optionalText.refine((v) => v === null || /^arn:aws[\w-]*:iam::\d{12}:role\/.+/.test(v), {
     message: 'BREAKGLASS_ASSUME_ROLE_ARN must be an IAM role ARN such as arn:aws:iam::111111111111:role/breakglass',
   }),
-  BREAKGLASS_IC_CALLS_PER_SECOND: positive('BREAKGLASS_IC_CALLS_PER_SECOND', 8, ' of calls a second'),
+  BREAKGLASS_IC_CALLS_PER_SECOND: positive('BREAKGLASS_IC_CALLS_PER_SECOND', 18, ' of calls a second'),
   BREAKGLASS_MAX_OUTSTANDING_CREATIONS: z
     .string()
     .optional()

@@ -274,6 +274,14 @@ export interface HomeVisitor {
 }
 
 /** Who has opened the App Home (so only their homes are kept current), in the table so every replica knows. */
+/** The replicas running now (each renews its own entry), to share the account's Identity Center budget. */
+export interface ReplicasPort {
+  /** This replica runs until `until` unless it beats again. */
+  beat(owner: string, until: string): Promise<void>;
+  /** How many replicas run at `now`. */
+  live(now: string): Promise<number>;
+}
+
 export interface HomeVisitorsPort {
   /** The person opened their home: remembered, and the note of their last click there cleared. */
   opened(slackUserId: string, at: string): Promise<void>;

@@ -9,6 +9,7 @@ import { ensureTable, TABLE_DEFINITION } from '../../src/store/dynamo.ts';
 import { RequestStore } from '../../src/store/requests.ts';
 import { requestKey } from '../../src/store/keys.ts';
 import { CreationSlots } from '../../src/store/slots.ts';
+import { ReplicaStore } from '../../src/store/replicas.ts';
 import { startTestDatabase, type TestDatabase } from '../support/database.ts';
 import { NOW, pendingRequest } from '../support/fixtures.ts';
 
@@ -141,5 +142,19 @@ describe('a table made before the requester index', () => {
     expect(await requests.ofRequester('UREQ', 10)).toBeNull();
     expect((await requests.get('req_before'))?.id).toBe('req_before');
     expect(await ensureTable(db.raw, db.table)).toEqual([]);
+  });
+});
+
+describe('replicas', () => {
+  it('counts the replicas whose entries have not run out, and ends one at once', async () => {
+    const replicas = new ReplicaStore(db);
+    await replicas.beat('replica-a', '2026-11-28T00:00:30.000Z');
+    await replicas.beat('replica-b', '2026-11-28T00:00:20.000Z');
+    expect(await replicas.live('2026-11-28T00:00:10.000Z')).toBe(2);
+    expect(await replicas.live('2026-11-28T00:00:25.000Z')).toBe(1);
+    // a stops: its entry ends now; b's still holds.
+    await replicas.beat('replica-a', '2026-11-28T00:00:10.000Z');
+    expect(await replicas.live('2026-11-28T00:00:10.000Z')).toBe(1);
+    expect(await replicas.live('2026-11-28T00:00:21.000Z')).toBe(0);
   });
 });
