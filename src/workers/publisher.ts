@@ -321,7 +321,8 @@ export class AuditPublisher {
    * is reserved on the event first (conditional on the reservation we read),
    * so a crash after the write is recognised and nobody appends it twice.
    */
-  private async appendToChain(key: ItemKey, index: number, first: QueuedEvent): Promise<boolean> {
+  private async appendToChain(key: ItemKey, at: number, first: QueuedEvent): Promise<boolean> {
+    let index = at;
     let event = first;
     for (let attempt = 0; attempt < 50; attempt++) {
       if (event.done?.chain) return true;
@@ -338,7 +339,7 @@ export class AuditPublisher {
       if (reserved !== null && reserved < seq) {
         // The reserved position is filled: by this event (a replica or an earlier crash got there), or by another one.
         const existing = await this.o.outbox.chainRecord(reserved);
-        if (existing?.eventId === event.id) return this.o.outbox.markDone(key, index, event.id, 'chain');
+        if (existing?.eventId === event.id) return this.markChained(key, index, event.id);
       }
       // Reservations only move up, past positions known to hold other events, so the event can land in one place only.
       if (reserved === seq || (await this.o.outbox.reserveSeq(key, index, event.id, seq, reserved))) {
@@ -362,16 +363,32 @@ export class AuditPublisher {
             { event: event.type, at: event.at, requestId: event.requestId, actor: event.actor, details: event.details, seq, hash: record.hash },
             `audit ${event.type}`,
           );
-          return this.o.outbox.markDone(key, index, event.id, 'chain');
+          return this.markChained(key, index, event.id);
         }
       }
-      // Someone else moved first (another event took the position, or another replica is appending this one): look again.
+      // Someone else moved first (another event took the position, another replica is appending this one,
+      // or a delivered event left the front and this one moved down): look again.
       this.lastAppended = null;
-      const fresh = (await this.o.outbox.read(key))?.outbox[index];
-      if (!fresh || fresh.id !== event.id) return false;
-      event = fresh;
+      const found = await this.locate(key, event.id);
+      if (!found) return false;
+      ({ index, event } = found);
     }
     throw new Error('could not append to the audit chain after 50 attempts');
+  }
+
+  /** Where the event is in its item's outbox now: events leave only from the front (delivered), so it can only have moved down. */
+  private async locate(key: ItemKey, eventId: string): Promise<{ index: number; event: QueuedEvent } | null> {
+    const outbox = (await this.o.outbox.read(key))?.outbox ?? [];
+    const index = outbox.findIndex((e) => e.id === eventId);
+    const event = outbox[index];
+    return event ? { index, event } : null;
+  }
+
+  /** Marks the event as in the chain, wherever it has moved to meanwhile (gone: it was delivered, so it was marked). */
+  private async markChained(key: ItemKey, index: number, eventId: string): Promise<boolean> {
+    if (await this.o.outbox.markDone(key, index, eventId, 'chain')) return true;
+    const found = await this.locate(key, eventId);
+    return found ? this.o.outbox.markDone(key, found.index, eventId, 'chain') : true;
   }
 
   private async slackAll(item: OutboxItem, event: QueuedEvent): Promise<void> {

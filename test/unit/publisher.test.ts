@@ -217,6 +217,34 @@ describe('a publisher killed mid-way', () => {
   });
 });
 
+describe('the chain while events are delivered', () => {
+  it('chains an event whose place in the outbox moved because the one before it was delivered meanwhile', async () => {
+    const w = memoryContext();
+    const id = await submitted(w);
+    await approve(w.ctx, id, approver1.slack);
+    const [first, second] = w.store.events(id);
+    // Another pass delivers (and drops) the first event just as this one reserves the second's place.
+    let dropped = false;
+    const outbox = new Proxy(w.ctx.outbox, {
+      get(target, prop, receiver) {
+        const value: unknown = Reflect.get(target, prop, receiver);
+        if (prop !== 'reserveSeq' || typeof value !== 'function') return value;
+        return async (...args: Parameters<OutboxPort['reserveSeq']>) => {
+          if (!dropped && args[2] === second?.id && first) {
+            dropped = true;
+            await target.pop(args[0], first.id);
+          }
+          return (value as OutboxPort['reserveSeq']).apply(target, args);
+        };
+      },
+    });
+    await deliver(publisher(w, { outbox, slack: null }));
+    expect(dropped).toBe(true);
+    expect((await chainOf(w)).filter((r) => r.requestId === id).map((r) => r.type)).toEqual(['request.submitted', 'approval.given']);
+    expect(w.store.events(id).every((e) => e.done?.chain)).toBe(true);
+  });
+});
+
 describe('Slack deliveries', () => {
   it("claims an item's delivery once for all its steps, and claims again only when the lease runs low", async () => {
     const w = memoryContext();
