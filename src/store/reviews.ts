@@ -107,14 +107,23 @@ export class ReviewStore implements ReviewStorePort {
     throw new Error(`could not record the attestation on review ${id}: it kept changing`);
   }
 
-  async appendEvents(id: string, events: DomainEvent[], now: string): Promise<boolean> {
+  /**
+   * One guarded write on the review: `set` (if any) and the events queued with it, only when
+   * `condition` holds. False when it did not (someone got there first, or no such review).
+   */
+  private async appendWith(id: string, events: DomainEvent[], now: string, o: { set?: string; condition: string; names?: Record<string, string>; values?: Record<string, unknown> }): Promise<boolean> {
     const item = await updateIf(this.db, {
       Key: reviewKey(id),
-      UpdateExpression: 'SET outbox = list_append(if_not_exists(outbox, :empty), :e), outboxPk = :obpk, outboxAt = :now',
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeValues: { ':empty': [], ':e': materialize(events, now), ':obpk': OUTBOX_PARTITION, ':now': now },
+      UpdateExpression: `SET ${o.set ? `${o.set}, ` : ''}outbox = list_append(if_not_exists(outbox, :empty), :e), outboxPk = :obpk, outboxAt = :now`,
+      ConditionExpression: o.condition,
+      ...(o.names ? { ExpressionAttributeNames: o.names } : {}),
+      ExpressionAttributeValues: { ...o.values, ':empty': [], ':e': materialize(events, now), ':obpk': OUTBOX_PARTITION, ':now': now },
     });
     return item !== null;
+  }
+
+  appendEvents(id: string, events: DomainEvent[], now: string): Promise<boolean> {
+    return this.appendWith(id, events, now, { condition: 'attribute_exists(pk)' });
   }
 
   async countRefusal(id: string, slackUserId: string): Promise<number> {
@@ -129,37 +138,30 @@ export class ReviewStore implements ReviewStorePort {
     return typeof count === 'number' ? count : 0;
   }
 
-  async remind(id: string, seen: string, next: string, event: DomainEvent, now: string): Promise<boolean> {
-    const item = await updateIf(this.db, {
-      Key: reviewKey(id),
-      UpdateExpression: 'SET nextReminderAt = :next, outbox = list_append(if_not_exists(outbox, :empty), :e), outboxPk = :obpk, outboxAt = :now',
-      ConditionExpression: '#status = :open AND nextReminderAt = :seen',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':next': next, ':seen': seen, ':open': 'open', ':empty': [], ':e': materialize([event], now), ':obpk': OUTBOX_PARTITION, ':now': now },
+  remind(id: string, seen: string, next: string, event: DomainEvent, now: string): Promise<boolean> {
+    return this.appendWith(id, [event], now, {
+      set: 'nextReminderAt = :next',
+      condition: '#status = :open AND nextReminderAt = :seen',
+      names: { '#status': 'status' },
+      values: { ':next': next, ':seen': seen, ':open': 'open' },
     });
-    return item !== null;
   }
 
-  async markOverdue(id: string, event: DomainEvent, now: string): Promise<boolean> {
-    const item = await updateIf(this.db, {
-      Key: reviewKey(id),
-      UpdateExpression: 'SET overdueShouted = :t, outbox = list_append(if_not_exists(outbox, :empty), :e), outboxPk = :obpk, outboxAt = :now',
-      ConditionExpression: '#status = :open AND overdueShouted = :f',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':t': true, ':f': false, ':open': 'open', ':empty': [], ':e': materialize([event], now), ':obpk': OUTBOX_PARTITION, ':now': now },
+  markOverdue(id: string, event: DomainEvent, now: string): Promise<boolean> {
+    return this.appendWith(id, [event], now, {
+      set: 'overdueShouted = :t',
+      condition: '#status = :open AND overdueShouted = :f',
+      names: { '#status': 'status' },
+      values: { ':t': true, ':f': false, ':open': 'open' },
     });
-    return item !== null;
   }
 
-  async confirmCustodian(id: string, key: string, event: DomainEvent, now: string): Promise<boolean> {
-    const item = await updateIf(this.db, {
-      Key: reviewKey(id),
-      UpdateExpression: 'SET confirmations.#k = :now, outbox = list_append(if_not_exists(outbox, :empty), :e), outboxPk = :obpk, outboxAt = :now',
-      ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(confirmations.#k)',
-      ExpressionAttributeNames: { '#k': key },
-      ExpressionAttributeValues: { ':empty': [], ':e': materialize([event], now), ':obpk': OUTBOX_PARTITION, ':now': now },
+  confirmCustodian(id: string, key: string, event: DomainEvent, now: string): Promise<boolean> {
+    return this.appendWith(id, [event], now, {
+      set: 'confirmations.#k = :now',
+      condition: 'attribute_exists(pk) AND attribute_not_exists(confirmations.#k)',
+      names: { '#k': key },
     });
-    return item !== null;
   }
 
   async scheduleSince(now: string): Promise<string> {
