@@ -3,7 +3,7 @@ import { reviewPass, type ReviewDeps } from '../services/review.ts';
 import { Periodic } from './periodic.ts';
 
 /** How often the review schedule is looked at: starts are once a period, reminders once a day, so a minute is plenty. */
-export const REVIEW_PASS_MS = 60_000;
+const REVIEW_PASS_MS = 60_000;
 
 /** Starts each period's access review, reminds reviewers and shouts overdue reviews (src/services/review.ts). */
 export class ReviewWatcher extends Periodic {
