@@ -3,7 +3,6 @@ import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/store/dynamo.ts';
 import { FakeIdentityCenter } from '../support/fake-identity-center.ts';
 import { FakeSlack } from '../support/fake-slack.ts';
 import { eventually, IDENTITY_STORE, INSTANCE_ARN, PEOPLE, PERMISSION_SET, ACCOUNT, policyYaml, SIGNING_SECRET, BOT_TOKEN, APPROVALS, AUDIT } from '../support/harness.ts';
@@ -72,12 +71,12 @@ describe('the bot process', () => {
   });
 
   it('with no Slack settings outside production, opens the sandbox on 127.0.0.1 and says how to connect the real Slack', async () => {
-    const port = await freePort();
-    const p = startProcess({ PORT: String(port) });
+    const p = startProcess({ PORT: '0' });
     await eventually(() => p.output().includes('To connect the real Slack'), 30_000, () => p.output());
     const lines = p.output().split('\n').filter((l) => l.startsWith('breakglass sandbox') || l.startsWith('To connect'));
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toContain(`http://127.0.0.1:${port}`);
+    const port = Number(/http:\/\/127\.0\.0\.1:(\d+)/.exec(lines[0] ?? '')?.[1]);
+    expect(port).toBeGreaterThan(0);
     const page = await fetch(`http://127.0.0.1:${port}/`);
     expect(await page.text()).toContain('breakglass sandbox');
     const state = (await (await fetch(`http://127.0.0.1:${port}/sandbox/state`)).json()) as { people: unknown[] };
@@ -116,13 +115,14 @@ describe('the bot process', () => {
     });
     const dir = mkdtempSync(join(tmpdir(), 'bg-proc-'));
     writeFileSync(join(dir, 'breakglass.yml'), policyYaml({ durations: ['PT3S'] }));
-    const port = await freePort();
+    // PORT=0 and the port read from the start line: a port picked free beforehand can be taken by the
+    // bot's own embedded store (it listens on an ephemeral port) before Bolt binds it (EADDRINUSE, seen in CI).
     const p = startProcess({
       SLACK_BOT_TOKEN: BOT_TOKEN,
       SLACK_SIGNING_SECRET: SIGNING_SECRET,
       SLACK_SOCKET_MODE: 'false',
       SLACK_API_URL: slack.apiUrl,
-      PORT: String(port),
+      PORT: '0',
       BREAKGLASS_POLICY: join(dir, 'breakglass.yml'),
       BREAKGLASS_DATA_DIR: join(dir, 'data'),
       BREAKGLASS_SWEEP_SECONDS: '1',
@@ -132,7 +132,10 @@ describe('the bot process', () => {
       AWS_ENDPOINT_URL_SSO_ADMIN: ic.url,
       AWS_ENDPOINT_URL_IDENTITYSTORE: ic.url,
     });
-    await eventually(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok, 20_000, () => `healthz never answered: ${p.output()}`);
+    const started = () => /"event":"bot\.started"[^\n]*"port":(\d+)/.exec(p.output())?.[1];
+    await eventually(() => started() !== undefined, 20_000, () => `the bot never said it started: ${p.output()}`);
+    const port = Number(started());
+    await eventually(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok, 5_000, () => `healthz never answered: ${p.output()}`);
     const driver = new SlackDriver({ slack, signingSecret: SIGNING_SECRET, eventsUrl: `http://127.0.0.1:${port}/slack/events`, transport: 'http' });
     await driver.slashCommand(PEOPLE.requester.slack);
     const view = await slack.waitFor(() => slack.views().find((v) => v.view?.callback_id === 'breakglass_request'));
