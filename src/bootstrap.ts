@@ -12,7 +12,7 @@ import { systemClock } from './clock.ts';
 import type { Env } from './config/env.ts';
 import type { Policy } from './domain/policy.ts';
 import { DEFAULT_TIMING, type ServiceContext, type Timing } from './services/context.ts';
-import type { AccessInventoryPort, Clock, Directory, Signals } from './services/ports.ts';
+import { DELIVERY_LEASE_MS, type AccessInventoryPort, type Clock, type Directory, type Signals } from './services/ports.ts';
 import { AssignmentStore } from './store/assignments.ts';
 import { DriftStore } from './store/drift.ts';
 import { EmergencyUses } from './store/emergency-uses.ts';
@@ -69,6 +69,8 @@ export interface ContextParts {
   signals: Signals;
   clock?: Clock;
   timing?: Partial<Timing>;
+  /** This process delivers events to Slack (the bot): it claims the events it queues, so its publisher posts them without another write. */
+  deliversToSlack?: boolean;
 }
 
 /** The services' view of the world: the stores on `db`, Identity Center through the management role, Slack's directory. */
@@ -80,9 +82,10 @@ export function serviceContext(p: ContextParts): { ctx: ServiceContext; inventor
     callsPerSecond: p.env.icCallsPerSecond,
   });
   const trail = new CloudTrail({ assumeRoleArn: p.env.assumeRoleArn });
+  const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const ctx: ServiceContext = {
     policy: p.policy,
-    requests: new RequestStore(p.db),
+    requests: new RequestStore(p.db, p.deliversToSlack ? { owner, leaseMs: DELIVERY_LEASE_MS } : null),
     assignments: new AssignmentStore(p.db),
     outbox: new OutboxStore(p.db),
     slots: new CreationSlots(p.db, p.env.maxOutstandingCreations),
@@ -95,7 +98,7 @@ export function serviceContext(p: ContextParts): { ctx: ServiceContext; inventor
     directory: p.directory,
     clock: p.clock ?? systemClock,
     log: p.log,
-    owner: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+    owner,
     timing: { ...DEFAULT_TIMING, ...p.timing },
     eventsQueued: () => p.signals.eventsQueued(),
     workQueued: (id) => p.signals.workQueued(id),

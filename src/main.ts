@@ -84,7 +84,7 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
 
   const db = await openDatabase(env, log);
   const signals = new WorkSignals();
-  const services = serviceContext({ env, source, policy, db, log, directory, signals, clock, timing: opts.timing });
+  const services = serviceContext({ env, source, policy, db, log, directory, signals, clock, timing: opts.timing, deliversToSlack: true });
   const ctx = services.ctx;
   const anchors = chainAnchors(env, db, awsRegion(source));
   if (!anchors.chainKey) log.warn({ event: 'audit.unkeyed' }, 'BREAKGLASS_AUDIT_KEY is not set: the audit chain is hashed, not signed, so anyone who can write the table could recompute it');

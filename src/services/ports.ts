@@ -169,9 +169,15 @@ export type DeliveryStep = 'chain' | 'reviewPost' | 'approvalMessage' | 'approva
 export type QueuedEvent = DomainEvent & {
   id: string;
   at: string;
-  /** Delivery steps already done, so a retry repeats none of them. */
+  /**
+   * A chain position at or below which the event cannot be: the head this process had seen when
+   * it queued the event. Whoever appends the event first looks for it above this, so an append
+   * whose answer was lost (a crash, a timeout) is recognised and never repeated.
+   */
+  chainFloor?: number;
+  /** Delivery steps already done (`chain` with `chainSeq`: where it is in the chain), so a retry repeats none of them. */
   done?: Partial<Record<DeliveryStep, boolean>>;
-  /** Chain position reserved for this event, so a crash after the append does not append it twice. */
+  /** Where the event is in the chain, recorded with done.chain (on events queued before chainFloor existed: the one position reserved for it). */
   chainSeq?: number;
   /** Slack posts started but not known to have landed: a retry marks its post as a possible repeat. */
   tried?: Partial<Record<DeliveryStep, boolean>>;
@@ -189,34 +195,74 @@ export interface OutboxItem {
   item: Record<string, unknown>;
 }
 
+/** A value stored on the item where a delivery put something (the approval message's ts…). */
+export interface DeliveredAt {
+  path: string[];
+  value: unknown;
+}
+
+/** What a delivery pass learnt about the item's head event before it had to stop (Slack failed). */
+export interface DeliveryProgress {
+  eventId: string;
+  /** Steps that are done (delivered, or skipped for good). */
+  done: DeliveryStep[];
+  /** Posts that may have landed (Slack's answer was lost): their retry says it may be a repeat. */
+  tried: DeliveryStep[];
+  stored: DeliveredAt[];
+}
+
+/** How long a delivery claim lasts (the writer that queues a request's events claims them for as long). */
+export const DELIVERY_LEASE_MS = 30_000;
+
+/** Who claimed an item's delivery before a claim replaced it. */
+export interface PreviousClaim {
+  owner: string | null;
+  until: string | null;
+}
+
 export interface OutboxPort {
   /** Items with undelivered events whose next attempt is due by `now` (all of them when null), oldest first. */
   pending(now: string | null, limit?: number): Promise<OutboxItem[]>;
   read(key: ItemKey): Promise<OutboxItem | null>;
   /** Queues events that belong to no request (configuration, alerts). */
   appendSystem(events: DomainEvent[], now: string): Promise<void>;
-  /** Records a delivery step of the event at `index` (optionally where it went); false when that position no longer holds it. */
-  markDone(key: ItemKey, index: number, eventId: string, step: DeliveryStep, extra?: { path: string[]; value: unknown }): Promise<boolean>;
-  /** Reserves chain position `seq` for the event, only if its reservation is still `previous` and it is not chained yet. */
-  reserveSeq(key: ItemKey, index: number, eventId: string, seq: number, previous: number | null): Promise<boolean>;
-  markTried(key: ItemKey, eventId: string, step: DeliveryStep): Promise<boolean>;
-  clearTried(key: ItemKey, eventId: string, step: DeliveryStep): Promise<boolean>;
-  /** Claims the right to deliver an item's events to Slack for a while (one replica posts them). */
-  claimDelivery(key: ItemKey, owner: string, now: string, until: string): Promise<boolean>;
-  releaseDelivery(key: ItemKey, owner: string): Promise<void>;
-  /** Stores where something was posted, outside any one event (the audit thread's parent). */
-  setPath(key: ItemKey, path: string[], value: unknown): Promise<void>;
-  /** Drops the delivered head event; the item leaves the outbox with its last event. */
-  /** `lastAsRead`: it was the only event when the item was read (the hint saves a write when it was not). */
-  pop(key: ItemKey, eventId: string, lastAsRead?: boolean): Promise<void>;
+  /**
+   * Takes (or renews) the right to deliver an item's events to Slack until `until`, unless another
+   * owner's claim is still running; null then. Returns the claim it replaced: another owner's
+   * claim that ran out means that owner stopped mid-delivery, so its last post may have landed.
+   */
+  claim(key: ItemKey, owner: string, now: string, until: string): Promise<PreviousClaim | null>;
+  /** Lets go of a claim (only ours). */
+  release(key: ItemKey, owner: string): Promise<void>;
+  /**
+   * Drops the delivered head event in one write, storing where its deliveries went; with its last
+   * event the item leaves the outbox and the claim is let go. False when the head is not that event.
+   */
+  delivered(key: ItemKey, eventId: string, stored: DeliveredAt[], last: boolean): Promise<boolean>;
+  /**
+   * Records, in one write, how far the head event got, which events are in the chain, and when
+   * to try again; lets go of our claim. False when the head is not that event.
+   */
+  stopped(key: ItemKey, owner: string, progress: DeliveryProgress | null, chained: ChainedEvent[], retryAt: string): Promise<boolean>;
+  /** Records where events are in the chain (one write); false when an event moved (look again). */
+  markChained(key: ItemKey, chained: ChainedEvent[]): Promise<boolean>;
   /** Puts off the item's next attempt. */
   defer(key: ItemKey, until: string): Promise<void>;
   chainHead(): Promise<ChainRecord | null>;
   chainRecord(seq: number): Promise<ChainRecord | null>;
+  /** The records from `seq` (inclusive) to the head, read consistently. */
+  chainFrom(seq: number): Promise<ChainRecord[]>;
   /** Appends at record.seq; false when the position is taken. */
   putChainRecord(record: ChainRecord): Promise<boolean>;
   /** The chain in order. */
   chain(): AsyncIterable<ChainRecord>;
+}
+
+/** An event at `index` of its item's outbox, in the chain at `seq`. */
+export interface ChainedEvent {
+  index: number;
+  eventId: string;
+  seq: number;
 }
 
 // ---------------------------------------------------------------- ending sessions

@@ -43,7 +43,7 @@ export class DriftStore implements DriftStorePort {
             ':id': alert.id,
             ':null': null,
             ':empty': [],
-            ':e': materialize([event], now),
+            ':e': materialize([event], now, this.db),
             ':obpk': OUTBOX_PARTITION,
           },
         }),
@@ -69,7 +69,7 @@ export class DriftStore implements DriftStorePort {
           UpdateExpression: 'SET #status = :s, outbox = list_append(if_not_exists(outbox, :empty), :e), outboxPk = :obpk, outboxAt = :now',
           ConditionExpression: '#status = :open',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':s': status, ':open': 'open', ':empty': [], ':e': materialize([event], now), ':obpk': OUTBOX_PARTITION, ':now': now },
+          ExpressionAttributeValues: { ':s': status, ':open': 'open', ':empty': [], ':e': materialize([event], now, this.db), ':obpk': OUTBOX_PARTITION, ':now': now },
           ReturnValues: 'ALL_NEW',
         }),
       );

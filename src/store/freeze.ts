@@ -27,7 +27,7 @@ export class FreezeStore implements FreezePort {
       Key: freezeKey(),
       UpdateExpression: 'SET frozen = :t, #by = :by, reason = :reason, #at = :at, outbox = list_append(if_not_exists(outbox, :empty), :e), outboxPk = :obpk, outboxAt = :at',
       ExpressionAttributeNames: { '#by': 'by', '#at': 'at' },
-      ExpressionAttributeValues: { ':t': true, ':by': freeze.by, ':reason': freeze.reason, ':at': freeze.at, ':empty': [], ':e': materialize([event], freeze.at), ':obpk': OUTBOX_PARTITION },
+      ExpressionAttributeValues: { ':t': true, ':by': freeze.by, ':reason': freeze.reason, ':at': freeze.at, ':empty': [], ':e': materialize([event], freeze.at, this.db), ':obpk': OUTBOX_PARTITION },
     });
   }
 
@@ -37,7 +37,7 @@ export class FreezeStore implements FreezePort {
       Key: freezeKey(),
       UpdateExpression: 'SET frozen = :f, outbox = list_append(if_not_exists(outbox, :empty), :e), outboxPk = :obpk, outboxAt = :at',
       ConditionExpression: 'frozen = :t',
-      ExpressionAttributeValues: { ':t': true, ':f': false, ':at': at, ':empty': [], ':e': materialize([event], at), ':obpk': OUTBOX_PARTITION },
+      ExpressionAttributeValues: { ':t': true, ':f': false, ':at': at, ':empty': [], ':e': materialize([event], at, this.db), ':obpk': OUTBOX_PARTITION },
     });
     return item !== null;
   }

@@ -1,10 +1,11 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DomainEvent } from '../domain/events.ts';
-import type { DeliveryStep, ItemKey, OutboxItem, OutboxPort, QueuedEvent } from '../services/ports.ts';
+import type { ChainedEvent, DeliveredAt, DeliveryProgress, DeliveryStep, ItemKey, OutboxItem, OutboxPort, PreviousClaim, QueuedEvent } from '../services/ports.ts';
 import type { ChainRecord } from '../audit/chain.ts';
 import { queryPages, updateIf, type Database } from './dynamo.ts';
-import { AUDIT_PARTITION, auditKey, INDEX_OUTBOX, OUTBOX_PARTITION, systemOutboxKey } from './keys.ts';
+import { sawChainAt } from './chain-floor.ts';
+import { AUDIT_PARTITION, auditKey, INDEX_OUTBOX, OUTBOX_PARTITION, seqKey, systemOutboxKey } from './keys.ts';
 import { materialize } from './requests.ts';
 
 /** The events waiting on an item (a request, or the system item) and the append-only chain they go to. */
@@ -38,70 +39,32 @@ export class OutboxStore implements OutboxPort {
         TableName: this.db.table,
         Key: systemOutboxKey(),
         UpdateExpression: 'SET outbox = list_append(if_not_exists(outbox, :empty), :e), outboxPk = :p, outboxAt = :now',
-        ExpressionAttributeValues: { ':empty': [], ':e': materialize(events, now), ':p': OUTBOX_PARTITION, ':now': now },
+        ExpressionAttributeValues: { ':empty': [], ':e': materialize(events, now, this.db), ':p': OUTBOX_PARTITION, ':now': now },
       }),
     );
   }
 
-  /**
-   * Records a delivery step of the event at `index` as done (and optionally
-   * stores where it went, e.g. the Slack message ts); false when that
-   * position no longer holds the event.
-   */
-  async markDone(key: ItemKey, index: number, eventId: string, step: DeliveryStep, extra?: { path: string[]; value: unknown }): Promise<boolean> {
-    const names: Record<string, string> = { '#step': step };
-    let extraSet = '';
-    if (extra) {
-      extra.path.forEach((p, i) => (names[`#x${i}`] = p));
-      extraSet = `, ${extra.path.map((_, i) => `#x${i}`).join('.')} = :extra`;
+  async claim(key: ItemKey, owner: string, now: string, until: string): Promise<PreviousClaim | null> {
+    try {
+      // The claim it replaces (ALL_OLD), read in the same write: nobody can slip one in between.
+      const out = await this.db.doc.send(
+        new UpdateCommand({
+          TableName: this.db.table,
+          Key: key,
+          UpdateExpression: 'SET deliveryOwner = :me, deliveryUntil = :until',
+          ConditionExpression: 'attribute_exists(outboxPk) AND (attribute_not_exists(deliveryUntil) OR deliveryUntil < :now OR deliveryOwner = :me)',
+          ExpressionAttributeValues: { ':me': owner, ':until': until, ':now': now },
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+      return { owner: (out.Attributes?.deliveryOwner as string | undefined) ?? null, until: (out.Attributes?.deliveryUntil as string | undefined) ?? null };
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return null;
+      throw err;
     }
-    return this.conditional(key, eventId, `SET outbox[${index}].done.#step = :t${extraSet}`, {
-      index,
-      names,
-      values: { ':t': true, ...(extra ? { ':extra': extra.value } : {}) },
-    });
   }
 
-  /**
-   * Reserves chain position `seq` for the event, only if nobody changed its
-   * reservation since we read `previous` and it is not in the chain yet:
-   * two replicas never both decide where the same event goes.
-   */
-  async reserveSeq(key: ItemKey, index: number, eventId: string, seq: number, previous: number | null): Promise<boolean> {
-    return this.conditional(key, eventId, `SET outbox[${index}].chainSeq = :n`, {
-      index,
-      values: { ':n': seq, ...(previous === null ? {} : { ':old': previous }) },
-      extraCondition: `attribute_not_exists(outbox[${index}].done.chain) AND ${
-        previous === null ? `attribute_not_exists(outbox[${index}].chainSeq)` : `outbox[${index}].chainSeq = :old`
-      }`,
-    });
-  }
-
-  /** Notes that a Slack post of the head event is about to be made, so a retry knows it may repeat one. */
-  async markTried(key: ItemKey, eventId: string, step: DeliveryStep): Promise<boolean> {
-    return this.conditional(key, eventId, 'SET outbox[0].tried.#step = :t', { names: { '#step': step }, values: { ':t': true } });
-  }
-
-  /** Slack refused the post outright: the next try is not a repeat. */
-  async clearTried(key: ItemKey, eventId: string, step: DeliveryStep): Promise<boolean> {
-    return this.conditional(key, eventId, 'REMOVE outbox[0].tried.#step', { names: { '#step': step } });
-  }
-
-  /**
-   * Claims the right to deliver an item's events to Slack for a while, so
-   * replicas do not post the same event twice; renewed by claiming again.
-   */
-  async claimDelivery(key: ItemKey, owner: string, now: string, until: string): Promise<boolean> {
-    const item = await updateIf(this.db, {
-      Key: key,
-      UpdateExpression: 'SET deliveryOwner = :me, deliveryUntil = :until',
-      ConditionExpression: 'attribute_exists(outboxPk) AND (attribute_not_exists(deliveryUntil) OR deliveryUntil < :now OR deliveryOwner = :me)',
-      ExpressionAttributeValues: { ':me': owner, ':until': until, ':now': now },
-    });
-    return item !== null;
-  }
-
-  async releaseDelivery(key: ItemKey, owner: string): Promise<void> {
+  async release(key: ItemKey, owner: string): Promise<void> {
     await updateIf(this.db, {
       Key: key,
       UpdateExpression: 'REMOVE deliveryOwner, deliveryUntil',
@@ -110,26 +73,58 @@ export class OutboxStore implements OutboxPort {
     });
   }
 
-  /** Stores where something was posted, outside any one event (the audit thread's parent). */
-  async setPath(key: ItemKey, path: string[], value: unknown): Promise<void> {
+  async delivered(key: ItemKey, eventId: string, stored: DeliveredAt[], last: boolean): Promise<boolean> {
     const names: Record<string, string> = {};
-    path.forEach((p, i) => (names[`#p${i}`] = p));
-    await this.db.doc.send(
-      new UpdateCommand({
-        TableName: this.db.table,
-        Key: key,
-        UpdateExpression: `SET ${path.map((_, i) => `#p${i}`).join('.')} = :v`,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: { ':v': value },
-      }),
-    );
+    const values: Record<string, unknown> = { ':id': eventId };
+    const sets = storedAt(stored, names, values);
+    const removes = ['outbox[0]', ...(last ? ['outboxPk', 'outboxAt', 'deliveryOwner', 'deliveryUntil'] : [])];
+    if (last) values[':one'] = 1;
+    const item = await updateIf(this.db, {
+      Key: key,
+      UpdateExpression: `${sets.length > 0 ? `SET ${sets.join(', ')} ` : ''}REMOVE ${removes.join(', ')}`,
+      ConditionExpression: `outbox[0].id = :id${last ? ' AND size(outbox) = :one' : ''}`,
+      ExpressionAttributeNames: Object.keys(names).length > 0 ? names : undefined,
+      ExpressionAttributeValues: values,
+    });
+    return item !== null;
   }
 
-  /** Drops the delivered head event; the item leaves the outbox index with its last event. */
-  async pop(key: ItemKey, eventId: string, lastAsRead = true): Promise<void> {
-    // Others were queued behind it when read: it cannot be the last (events are only ever appended).
-    const last = lastAsRead && (await this.conditional(key, eventId, 'REMOVE outbox[0], outboxPk, outboxAt', { values: { ':one': 1 }, extraCondition: 'size(outbox) = :one' }));
-    if (!last) await this.conditional(key, eventId, 'REMOVE outbox[0]', {});
+  async stopped(key: ItemKey, owner: string, progress: DeliveryProgress | null, chained: ChainedEvent[], retryAt: string): Promise<boolean> {
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = { ':me': owner, ':at': retryAt };
+    const sets = [...chainedAt(chained, values), 'outboxAt = :at'];
+    const conditions = ['attribute_exists(outboxPk)', '(deliveryOwner = :me OR attribute_not_exists(deliveryOwner))', ...chained.map((c) => `outbox[${c.index}].id = :c${c.index}`)];
+    if (progress) {
+      values[':id'] = progress.eventId;
+      conditions.push('outbox[0].id = :id');
+      const steps = (kind: 'done' | 'tried', list: DeliveryStep[]) =>
+        list.map((step, i) => {
+          names[`#${kind}${i}`] = step;
+          values[':t'] = true;
+          return `outbox[0].${kind}.#${kind}${i} = :t`;
+        });
+      sets.push(...steps('done', progress.done), ...steps('tried', progress.tried), ...storedAt(progress.stored, names, values));
+    }
+    const item = await updateIf(this.db, {
+      Key: key,
+      UpdateExpression: `SET ${sets.join(', ')} REMOVE deliveryOwner, deliveryUntil`,
+      ConditionExpression: conditions.join(' AND '),
+      ExpressionAttributeNames: Object.keys(names).length > 0 ? names : undefined,
+      ExpressionAttributeValues: values,
+    });
+    return item !== null;
+  }
+
+  async markChained(key: ItemKey, chained: ChainedEvent[]): Promise<boolean> {
+    if (chained.length === 0) return true;
+    const values: Record<string, unknown> = {};
+    const item = await updateIf(this.db, {
+      Key: key,
+      UpdateExpression: `SET ${chainedAt(chained, values).join(', ')}`,
+      ConditionExpression: chained.map((c) => `outbox[${c.index}].id = :c${c.index}`).join(' AND '),
+      ExpressionAttributeValues: values,
+    });
+    return item !== null;
   }
 
   /** Puts off the next attempt, e.g. while Slack is down or asks us to wait. */
@@ -149,12 +144,26 @@ export class OutboxStore implements OutboxPort {
       }),
     );
     const it = out.Items?.[0];
-    return it ? chainRecordOf(it) : null;
+    return it ? this.seen(chainRecordOf(it)) : null;
   }
 
   async chainRecord(seq: number): Promise<ChainRecord | null> {
     const out = await this.db.doc.send(new GetCommand({ TableName: this.db.table, Key: auditKey(seq), ConsistentRead: true }));
-    return out.Item ? chainRecordOf(out.Item) : null;
+    return out.Item ? this.seen(chainRecordOf(out.Item)) : null;
+  }
+
+  async chainFrom(seq: number): Promise<ChainRecord[]> {
+    const records: ChainRecord[] = [];
+    for await (const page of queryPages(this.db, {
+      KeyConditionExpression: 'pk = :p AND sk >= :from',
+      ExpressionAttributeValues: { ':p': AUDIT_PARTITION, ':from': seqKey(Math.max(0, seq)) },
+      ConsistentRead: true,
+    })) {
+      for (const it of page) records.push(chainRecordOf(it));
+    }
+    const head = records.at(-1);
+    if (head) this.seen(head);
+    return records;
   }
 
   /** Appends at record.seq; false when that position is taken (another replica won it). */
@@ -163,6 +172,7 @@ export class OutboxStore implements OutboxPort {
       await this.db.doc.send(
         new PutCommand({ TableName: this.db.table, Item: { ...auditKey(record.seq), ...record }, ConditionExpression: 'attribute_not_exists(pk)' }),
       );
+      this.seen(record);
       return true;
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) return false;
@@ -177,21 +187,29 @@ export class OutboxStore implements OutboxPort {
     }
   }
 
-  private async conditional(
-    key: ItemKey,
-    eventId: string,
-    update: string,
-    o: { index?: number; names?: Record<string, string>; values?: Record<string, unknown>; extraCondition?: string },
-  ): Promise<boolean> {
-    const item = await updateIf(this.db, {
-      Key: key,
-      UpdateExpression: update,
-      ConditionExpression: `outbox[${o.index ?? 0}].id = :id${o.extraCondition ? ` AND ${o.extraCondition}` : ''}`,
-      ExpressionAttributeNames: o.names && Object.keys(o.names).length > 0 ? o.names : undefined,
-      ExpressionAttributeValues: { ':id': eventId, ...(o.values ?? {}) },
-    });
-    return item !== null;
+  private seen(record: ChainRecord): ChainRecord {
+    sawChainAt(this.db, record.seq);
+    return record;
   }
+}
+
+/** SET clauses storing where deliveries went. */
+function storedAt(stored: DeliveredAt[], names: Record<string, string>, values: Record<string, unknown>): string[] {
+  return stored.map((s, i) => {
+    s.path.forEach((p, j) => (names[`#s${i}_${j}`] = p));
+    values[`:s${i}`] = s.value;
+    return `${s.path.map((_, j) => `#s${i}_${j}`).join('.')} = :s${i}`;
+  });
+}
+
+/** SET clauses recording where events are in the chain (the conditions use :c<index>). */
+function chainedAt(chained: ChainedEvent[], values: Record<string, unknown>): string[] {
+  if (chained.length > 0) values[':t'] = true;
+  return chained.flatMap((c) => {
+    values[`:c${c.index}`] = c.eventId;
+    values[`:n${c.index}`] = c.seq;
+    return [`outbox[${c.index}].done.chain = :t`, `outbox[${c.index}].chainSeq = :n${c.index}`];
+  });
 }
 
 /** A chain record as an item holds it. */

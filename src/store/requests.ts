@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DateTime } from 'luxon';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DomainEvent } from '../domain/events.ts';
 import type { QueuedEvent } from '../services/ports.ts';
 import type { AccessRequest, RequestStatus } from '../domain/request.ts';
 import { ConflictError, type Changes, type DueItem, type Guard, type RequestStorePort } from '../services/ports.ts';
+import { chainFloor } from './chain-floor.ts';
 import { queryPages, updateIf, type Database } from './dynamo.ts';
 import { DUE_PARTITION, INDEX_DUE, INDEX_REQUESTER, OUTBOX_PARTITION, refusalKey, requestKey } from './keys.ts';
 
@@ -38,8 +40,24 @@ export const REQUEST_FIELDS = new Set([
   'activity',
 ]);
 
-export function materialize(events: DomainEvent[], now: string): QueuedEvent[] {
-  return events.map((e) => ({ ...e, id: randomUUID(), at: e.at ?? now, done: {}, tried: {} }));
+/** Events as they are queued on an item: an id each, and the chain floor of the database they go to. */
+export function materialize(events: DomainEvent[], now: string, db: object): QueuedEvent[] {
+  const floor = chainFloor(db);
+  return events.map((e) => ({ ...e, id: randomUUID(), at: e.at ?? now, chainFloor: floor, done: {}, tried: {} }));
+}
+
+/** The replica that queues a request's events delivers them to Slack: it claims them in the same write. */
+export interface DeliveryClaim {
+  owner: string;
+  leaseMs: number;
+}
+
+/** The claim a write that queues events takes, unless someone holds one (their claim stands). */
+function claimOnQueue(claim: DeliveryClaim | null, now: string, values: Record<string, unknown>): string[] {
+  if (!claim) return [];
+  values[':downer'] = claim.owner;
+  values[':duntil'] = DateTime.fromISO(now, { zone: 'utc' }).plus({ milliseconds: claim.leaseMs }).toISO();
+  return ['deliveryOwner = if_not_exists(deliveryOwner, :downer)', 'deliveryUntil = if_not_exists(deliveryUntil, :duntil)'];
 }
 
 export function toRequest(item: Record<string, unknown>): AccessRequest {
@@ -60,7 +78,10 @@ export function indexUnusable(err: unknown): boolean {
 }
 
 export class RequestStore implements RequestStorePort {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly delivery: DeliveryClaim | null = null,
+  ) {}
 
   /** Stores a new request with its first events; the id is fresh, so this cannot collide. */
   async create(request: AccessRequest, events: DomainEvent[], due: string): Promise<void> {
@@ -74,9 +95,10 @@ export class RequestStore implements RequestStorePort {
           ...requesterKeys(request),
           duePk: DUE_PARTITION,
           dueAt: due,
-          outbox: materialize(events, now),
+          outbox: materialize(events, now, this.db),
           outboxPk: OUTBOX_PARTITION,
           outboxAt: now,
+          ...(this.delivery ? { deliveryOwner: this.delivery.owner, deliveryUntil: DateTime.fromISO(now, { zone: 'utc' }).plus({ milliseconds: this.delivery.leaseMs }).toISO() } : {}),
         },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
@@ -109,12 +131,13 @@ export class RequestStore implements RequestStorePort {
 
   /** Queues events on a request without changing it (no version bump, so it never races a transition). */
   async appendEvents(id: string, events: DomainEvent[], now: string): Promise<boolean> {
+    const values: Record<string, unknown> = { ':events': materialize(events, now, this.db), ':empty': [], ':obpk': OUTBOX_PARTITION, ':now': now };
     const item = await updateIf(this.db, {
       Key: requestKey(id),
-      UpdateExpression: 'SET #outbox = list_append(if_not_exists(#outbox, :empty), :events), outboxPk = :obpk, outboxAt = :now',
+      UpdateExpression: `SET ${['#outbox = list_append(if_not_exists(#outbox, :empty), :events)', 'outboxPk = :obpk', 'outboxAt = :now', ...claimOnQueue(this.delivery, now, values)].join(', ')}`,
       ConditionExpression: 'attribute_exists(pk)',
       ExpressionAttributeNames: { '#outbox': 'outbox' },
-      ExpressionAttributeValues: { ':events': materialize(events, now), ':empty': [], ':obpk': OUTBOX_PARTITION, ':now': now },
+      ExpressionAttributeValues: values,
     });
     return item !== null;
   }
@@ -140,10 +163,10 @@ export class RequestStore implements RequestStorePort {
     }
     if (changes.events && changes.events.length > 0) {
       names['#outbox'] = 'outbox';
-      values[':events'] = materialize(changes.events, now);
+      values[':events'] = materialize(changes.events, now, this.db);
       values[':empty'] = [];
       values[':obpk'] = OUTBOX_PARTITION;
-      sets.push('#outbox = list_append(if_not_exists(#outbox, :empty), :events)', 'outboxPk = :obpk', 'outboxAt = :now');
+      sets.push('#outbox = list_append(if_not_exists(#outbox, :empty), :events)', 'outboxPk = :obpk', 'outboxAt = :now', ...claimOnQueue(this.delivery, now, values));
     }
     if (changes.due !== undefined) {
       if (changes.due === null) removes.push('duePk', 'dueAt');

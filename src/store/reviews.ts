@@ -28,7 +28,7 @@ export class ReviewStore implements ReviewStorePort {
       await this.db.doc.send(
         new PutCommand({
           TableName: this.db.table,
-          Item: { ...reviewKey(review.id), ...review, attestCount: 0, refusals: {}, outbox: materialize([event], review.startedAt), outboxPk: OUTBOX_PARTITION, outboxAt: review.startedAt },
+          Item: { ...reviewKey(review.id), ...review, attestCount: 0, refusals: {}, outbox: materialize([event], review.startedAt, this.db), outboxPk: OUTBOX_PARTITION, outboxAt: review.startedAt },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
@@ -97,7 +97,7 @@ export class ReviewStore implements ReviewStorePort {
           ':open': 'open',
           ':at': at,
           ':empty': [],
-          ':e': materialize(events, at),
+          ':e': materialize(events, at, this.db),
           ':obpk': OUTBOX_PARTITION,
           ...(completes ? { ':done': 'completed', ':null': null } : {}),
         },
@@ -117,7 +117,7 @@ export class ReviewStore implements ReviewStorePort {
       UpdateExpression: `SET ${o.set ? `${o.set}, ` : ''}outbox = list_append(if_not_exists(outbox, :empty), :e), outboxPk = :obpk, outboxAt = :now`,
       ConditionExpression: o.condition,
       ...(o.names ? { ExpressionAttributeNames: o.names } : {}),
-      ExpressionAttributeValues: { ...o.values, ':empty': [], ':e': materialize(events, now), ':obpk': OUTBOX_PARTITION, ':now': now },
+      ExpressionAttributeValues: { ...o.values, ':empty': [], ':e': materialize(events, now, this.db), ':obpk': OUTBOX_PARTITION, ':now': now },
     });
     return item !== null;
   }

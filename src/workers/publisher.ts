@@ -3,7 +3,7 @@ import { GENESIS_HASH, recordHash, signCheckpoint, type ChainKey, type ChainReco
 import type { Policy } from '../domain/policy.ts';
 import type { AccessRequest } from '../domain/request.ts';
 import type { ChainAnchors } from '../audit/anchors.ts';
-import { SlackDeliveryError, type AuditSlack, type Clock, type DeliveryStep, type DriftAlert, type ItemKey, type OutboxItem, type OutboxPort, type QueuedEvent, type SlackText } from '../services/ports.ts';
+import { DELIVERY_LEASE_MS, SlackDeliveryError, type AuditSlack, type ChainedEvent, type Clock, type DeliveredAt, type DeliveryProgress, type DeliveryStep, type DriftAlert, type ItemKey, type OutboxItem, type OutboxPort, type QueuedEvent, type SlackText } from '../services/ports.ts';
 import { approvalMessage, approvalThreadReply, approverEmergencyDm, auditParent, auditReply, closedDriftAlert, markRepeat, repliesInApprovalThread, requesterDm, systemAlert } from '../slack/blocks/messages.ts';
 import { toRequest } from '../store/requests.ts';
 import { activityReportMessage } from '../slack/blocks/activity.ts';
@@ -54,7 +54,14 @@ function slackSteps(e: QueuedEvent, request: AccessRequest | null): Step[] {
 /** Slack steps that post a new message (a repeat would show twice); updates are idempotent. */
 const POSTS = new Set<DeliveryStep>(['reviewPost', 'approvalMessage', 'approvalThread', 'thread', 'dm', 'shout']);
 const isPost = (step: DeliveryStep) => POSTS.has(step) || step.startsWith('notify:');
-const DELIVERY_LEASE_MS = 30_000;
+/**
+ * An event the Slack loop could deliver now is chained by it, just before its first post (one
+ * pass, no extra write); the chain loop takes over when it has waited this long (Slack slow or
+ * another replica holding the claim), so the record never waits on Slack for more than this.
+ */
+const CHAIN_GRACE_MS = 3000;
+/** Delivery progress kept in memory for events whose record of it could not be written. */
+const PROGRESS_KEPT = 1000;
 
 export interface PublisherOptions {
   /** This process, as the holder of delivery claims. */
@@ -93,6 +100,10 @@ class Coalesced {
 
   async idle(): Promise<void> {
     while (this.running) await this.running;
+  }
+
+  busy(): boolean {
+    return this.running !== null;
   }
 
   /** Runs the work once now, never beside another run of it, and lets its error through (a kick meanwhile runs after). */
@@ -139,10 +150,13 @@ export class AuditPublisher {
   private stopTimer: (() => void) | null = null;
   private slackPausedUntil = 0;
   private stopped = false;
-  private lastAppended: ChainRecord | null = null;
   private failures = new Map<string, number>();
-  /** When this replica's delivery claim on each item it is delivering runs out (epoch ms). */
-  private readonly claims = new Map<string, number>();
+  /** Events this process knows are in the chain (event id → position) that are still queued. */
+  private readonly chained = new Map<string, number>();
+  /** Appends in flight, so the two loops never append the same event side by side. */
+  private readonly appending = new Map<string, Promise<number | null>>();
+  /** What this process delivered of events it could not record it for (the write failed): a retry here repeats none of it. */
+  private readonly progress = new Map<string, DeliveryProgress>();
   private readonly now: () => number;
   /** Two loops: the record is written at once; Slack, at Slack's pace, must never hold it up. */
   private readonly chainLoop: Coalesced;
@@ -185,25 +199,34 @@ export class AuditPublisher {
 
   /** Resolves when every queued event that can be delivered now has been. */
   async idle(): Promise<void> {
-    await this.chainLoop.idle();
-    await this.slackLoop.idle();
+    // Each loop may kick the other (a Slack pass that chained events kicks the chain loop for its checkpoint).
+    while (this.chainLoop.busy() || this.slackLoop.busy()) {
+      await this.chainLoop.idle();
+      await this.slackLoop.idle();
+    }
   }
 
-  /** Every item with undelivered events, including those waiting out a Slack failure: the chain does not wait. */
+  /**
+   * Every item with events not known to be in the chain, except those the Slack loop is about to
+   * deliver (it chains them first): the record never waits on Slack for longer than CHAIN_GRACE_MS.
+   */
   private async chainPass(): Promise<void> {
-    let chained = false;
     for (const listed of await this.o.outbox.pending(null)) {
-      if (!listed.outbox.some((e) => !e.done?.chain)) continue;
+      if (!listed.outbox.some((e) => this.knownSeq(e) === undefined) || this.deliveringSoon(listed)) continue;
       // The index is eventually consistent: decide on a consistent read of the item.
       const item = await this.o.outbox.read(listed.key);
-      if (item?.outbox.some((e) => !e.done?.chain)) {
-        await this.chainAll(item);
-        chained = true;
-      }
+      if (item) await this.chainAll(item);
     }
-    // What was just recorded can now go to Slack.
-    if (chained && !this.stopped) this.slackLoop.kick();
-    if (await this.checkpoint(false)) this.chainLoop.kick();
+    // The checkpoint's note is an event like any other: delivered (and chained) by the Slack loop, or here.
+    if (await this.checkpoint(false)) this.kick();
+  }
+
+  /** The Slack loop of this process will deliver the item's events now, so it chains them itself. */
+  private deliveringSoon(listed: OutboxItem): boolean {
+    const now = this.now();
+    const it = listed.item;
+    if (!this.o.slack || now < this.slackPausedUntil || typeof it.outboxAt !== 'string' || Date.parse(it.outboxAt) > now) return false;
+    return listed.outbox.every((e) => this.knownSeq(e) !== undefined || now - Date.parse(e.at) < CHAIN_GRACE_MS);
   }
 
   /**
@@ -253,162 +276,215 @@ export class AuditPublisher {
 
   private async slackPass(): Promise<void> {
     if (!this.o.slack) return;
-    for (const item of await this.o.outbox.pending(new Date(this.now()).toISOString())) await this.deliverItem(item.key);
-  }
-
-  private async deliverItem(key: ItemKey): Promise<void> {
-    // Not in the record yet (a consistent read: the index may lag): the chain loop gets to it
-    // first and kicks this loop again, so no claim is written for nothing.
-    if (!(await this.o.outbox.read(key))?.outbox[0]?.done?.chain) return;
-    if (!(await this.claimDelivery(key))) return;
-    try {
-      await this.deliverEvents(key);
-    } finally {
-      this.claims.delete(keyId(key));
-      await this.o.outbox.releaseDelivery(key, this.o.owner);
-    }
+    const appended = this.sinceCheckpoint;
+    for (const item of await this.o.outbox.pending(new Date(this.now()).toISOString())) await this.deliverItem(item);
+    // The chain loop anchors the chain: it may be time to.
+    if (this.sinceCheckpoint !== appended && !this.stopped) this.chainLoop.kick();
   }
 
   /**
-   * Holds the item's delivery claim for at least two thirds of a lease: claimed afresh only when
-   * less than that is left, so the steps of one delivery pass share one claim write rather than
-   * renewing it before each Slack call.
+   * Delivers an item's events in order, each in one pass: chained (if it is not yet), posted,
+   * then dropped with where its posts went in one write. The delivery claim is usually already
+   * ours (the write that queued the events took it); a claim that ran out under another owner
+   * means that owner stopped mid-delivery, so the head event's posts say they may be repeats.
    */
-  private async claimDelivery(key: ItemKey): Promise<boolean> {
-    const now = this.now();
-    const id = keyId(key);
-    const held = this.claims.get(id);
-    if (held !== undefined && held - now > (DELIVERY_LEASE_MS * 2) / 3) return true;
-    const until = now + DELIVERY_LEASE_MS;
-    const claimed = await this.o.outbox.claimDelivery(key, this.o.owner, new Date(now).toISOString(), new Date(until).toISOString());
-    if (claimed) this.claims.set(id, until);
-    else this.claims.delete(id);
-    return claimed;
-  }
-
-  private async deliverEvents(key: ItemKey): Promise<void> {
+  private async deliverItem(listed: OutboxItem): Promise<void> {
+    const { key } = listed;
+    const claim = { until: 0, inDoubt: false };
+    // Claims (or renews) the delivery when less than two thirds of the lease is left; false when another replica holds it.
+    const hold = async (): Promise<boolean> => {
+      const now = this.now();
+      if (claim.until - now >= (DELIVERY_LEASE_MS * 2) / 3) return true;
+      const previous = await this.o.outbox.claim(key, this.o.owner, new Date(now).toISOString(), new Date(now + DELIVERY_LEASE_MS).toISOString());
+      if (!previous) return false;
+      claim.until = now + DELIVERY_LEASE_MS;
+      claim.inDoubt ||= previous.owner !== null && previous.owner !== this.o.owner;
+      return true;
+    };
     for (;;) {
       const fresh = await this.o.outbox.read(key);
       const event = fresh?.outbox[0];
-      // An event goes to Slack only once it is in the record; the chain loop gets to it first.
-      if (!fresh || !event || !event.done?.chain) return;
-      if (this.now() < this.slackPausedUntil) {
-        await this.o.outbox.defer(key, new Date(this.slackPausedUntil).toISOString());
+      if (!fresh || !event) return;
+      const now = this.now();
+      const owner = typeof fresh.item.deliveryOwner === 'string' ? fresh.item.deliveryOwner : null;
+      const until = typeof fresh.item.deliveryUntil === 'string' ? Date.parse(fresh.item.deliveryUntil) : 0;
+      if (owner !== null && owner !== this.o.owner && until >= now) return;
+      if (now < this.slackPausedUntil) {
+        await this.endPass(fresh, null, new Date(this.slackPausedUntil).toISOString());
         return;
       }
+      // Ours already when the write that queued the events took it.
+      if (owner === this.o.owner) claim.until = Math.max(claim.until, until);
+      if (!(await hold())) return;
+      // The record first, all of the item's events in order: Slack trouble with the head never holds up the rest.
+      let chained = true;
+      for (const e of fresh.outbox) if ((chained = (await this.ensureChained(key, e)) !== null) === false) break;
+      if (this.knownSeq(event) === undefined) {
+        await this.o.outbox.release(key, this.o.owner);
+        return;
+      }
+      const progress = this.progressOf(event);
       try {
-        await this.slackAll(fresh, event);
+        await this.slackAll(fresh, event, progress, claim.inDoubt, hold);
       } catch (err) {
-        await this.deferAfterFailure(key, err);
+        // Another replica took the item over (our claim ran out): what we did is theirs to doubt.
+        if (err instanceof LostClaim) return;
+        await this.endPass(fresh, progress, new Date(this.now() + this.retryWait(key, err)).toISOString());
         return;
       }
+      // Only the head event was in doubt: its successors were never started.
+      claim.inDoubt = false;
       this.failures.delete(keyId(key));
-      await this.o.outbox.pop(key, event.id, fresh.outbox.length === 1);
+      const last = fresh.outbox.length === 1;
+      // Others were queued behind it when read: it cannot be the last (events are only ever appended).
+      const dropped = (last && (await this.o.outbox.delivered(key, event.id, progress.stored, true))) || (await this.o.outbox.delivered(key, event.id, progress.stored, false));
+      this.forget(event.id);
+      if (!dropped || !chained) return;
     }
   }
 
-  /** Every queued event of the item goes into the chain in order, before any Slack work, so Slack trouble never delays the record. */
-  private async chainAll(item: OutboxItem): Promise<void> {
-    for (let i = 0; i < item.outbox.length; i++) {
-      const event = item.outbox[i];
-      if (!event || event.done?.chain) continue;
-      if (!(await this.appendToChain(item.key, i, event))) return;
+  /** Ends a delivery pass early in one write: how far the head got, what is in the chain, when to try again; the claim is let go. */
+  private async endPass(item: OutboxItem, progress: DeliveryProgress | null, retryAt: string): Promise<void> {
+    const chained = this.unmarked(item);
+    const event = item.outbox[0];
+    const recorded = await this.o.outbox.stopped(item.key, this.o.owner, progress && event ? progress : null, chained, retryAt);
+    if (!recorded) {
+      await this.o.outbox.defer(item.key, retryAt);
+      return;
     }
+    for (const c of chained) this.chained.delete(c.eventId);
+    if (event) this.progress.delete(event.id);
+  }
+
+  private progressOf(event: QueuedEvent): DeliveryProgress {
+    let p = this.progress.get(event.id);
+    if (!p) {
+      p = { eventId: event.id, done: [], tried: [], stored: [] };
+      if (this.progress.size >= PROGRESS_KEPT) this.progress.delete(this.progress.keys().next().value as string);
+      this.progress.set(event.id, p);
+    }
+    return p;
+  }
+
+  private forget(eventId: string): void {
+    this.chained.delete(eventId);
+    this.progress.delete(eventId);
+  }
+
+  /** Where the event is in the chain, as far as this process knows without asking. */
+  private knownSeq(e: QueuedEvent): number | undefined {
+    return e.done?.chain ? (e.chainSeq ?? 0) : this.chained.get(e.id);
+  }
+
+  /** Events of the item this process chained that the item does not say are chained. */
+  private unmarked(item: OutboxItem): ChainedEvent[] {
+    return item.outbox.flatMap((e, index) => {
+      const seq = this.chained.get(e.id);
+      return !e.done?.chain && seq !== undefined ? [{ index, eventId: e.id, seq }] : [];
+    });
+  }
+
+  /** Every queued event of the item goes into the chain in order, and the item records where (one write). */
+  private async chainAll(item: OutboxItem): Promise<void> {
+    for (const event of item.outbox) {
+      if ((await this.ensureChained(item.key, event)) === null) break;
+    }
+    let current: OutboxItem | null = item;
+    // A delivered event may leave the front meanwhile: the marks go where the events are now.
+    for (let attempt = 0; attempt < 5 && current; attempt++) {
+      const chained = this.unmarked(current);
+      if (chained.length === 0) return;
+      if (await this.o.outbox.markChained(current.key, chained)) {
+        // The item says so now.
+        for (const c of chained) this.chained.delete(c.eventId);
+        return;
+      }
+      current = await this.o.outbox.read(item.key);
+    }
+  }
+
+  /** The event's position in the chain, appending it if nobody has; null when it must wait (see append). */
+  private ensureChained(key: ItemKey, event: QueuedEvent): Promise<number | null> {
+    const known = this.knownSeq(event);
+    if (known !== undefined) return Promise.resolve(known);
+    let appending = this.appending.get(event.id);
+    if (!appending) {
+      appending = this.append(key, event).finally(() => this.appending.delete(event.id));
+      this.appending.set(event.id, appending);
+    }
+    return appending;
   }
 
   /**
-   * Appends one event exactly once, even with replicas racing: its position
-   * is reserved on the event first (conditional on the reservation we read),
-   * so a crash after the write is recognised and nobody appends it twice.
+   * Appends one event exactly once, even with replicas racing and answers lost: every append
+   * first reads the chain from the event's floor to the head, so it finds the event if anyone
+   * (this process before a crash included) appended it, and then writes only at the head's next
+   * position, conditionally; positions fill in order, so a record of it cannot appear below that
+   * position between the read and the write.
    */
-  private async appendToChain(key: ItemKey, at: number, first: QueuedEvent): Promise<boolean> {
-    let index = at;
-    let event = first;
+  private async append(key: ItemKey, event: QueuedEvent): Promise<number | null> {
+    // Events queued before floors existed: the position reserved for them was the only one they could take.
+    const floor = event.chainFloor ?? event.chainSeq ?? 0;
     for (let attempt = 0; attempt < 50; attempt++) {
-      if (event.done?.chain) return true;
-      const reserved = event.chainSeq ?? null;
-      // The last record this process wrote is usually still the head (the conditional put says when not);
-      // a reservation is only ever judged against a fresh head.
-      const head = reserved === null && attempt === 0 && this.lastAppended ? this.lastAppended : await this.o.outbox.chainHead();
-      const seq = (head?.seq ?? 0) + 1;
+      const records = await this.o.outbox.chainFrom(floor);
+      const found = records.find((r) => r.eventId === event.id);
+      if (found) {
+        this.chained.set(event.id, found.seq);
+        return found.seq;
+      }
+      const head = records.at(-1) ?? (await this.o.outbox.chainHead());
       if (head?.keyId && !this.o.chainKey) {
         // Unsigned records after signed ones would read as a rewrite: the event waits (nothing is lost) for a process that holds the key.
         this.o.log.warn({ event: 'audit.needs_key', eventId: event.id }, 'the audit chain is signed and BREAKGLASS_AUDIT_KEY is not set here; the event waits for the bot');
-        return false;
+        return null;
       }
-      if (reserved !== null && reserved < seq) {
-        // The reserved position is filled: by this event (a replica or an earlier crash got there), or by another one.
-        const existing = await this.o.outbox.chainRecord(reserved);
-        if (existing?.eventId === event.id) return this.markChained(key, index, event.id);
+      const signer = this.o.chainKey ?? null;
+      const base = {
+        seq: (head?.seq ?? 0) + 1,
+        at: event.at,
+        type: event.type,
+        requestId: event.requestId,
+        actor: event.actor,
+        details: event.details,
+        eventId: event.id,
+        prevHash: head?.hash ?? GENESIS_HASH,
+        ...(signer ? { keyId: signer.id } : {}),
+      };
+      const record: ChainRecord = { ...base, hash: recordHash(base, signer) };
+      if (await this.o.outbox.putChainRecord(record)) {
+        this.chained.set(event.id, record.seq);
+        if (event.type !== 'audit.checkpoint') this.sinceCheckpoint++;
+        this.o.log.info(
+          { event: event.type, at: event.at, requestId: event.requestId, actor: event.actor, details: event.details, seq: record.seq, hash: record.hash, item: keyId(key) },
+          `audit ${event.type}`,
+        );
+        return record.seq;
       }
-      // Reservations only move up, past positions known to hold other events, so the event can land in one place only.
-      if (reserved === seq || (await this.o.outbox.reserveSeq(key, index, event.id, seq, reserved))) {
-        const signer = this.o.chainKey ?? null;
-        const base = {
-          seq,
-          at: event.at,
-          type: event.type,
-          requestId: event.requestId,
-          actor: event.actor,
-          details: event.details,
-          eventId: event.id,
-          prevHash: head?.hash ?? GENESIS_HASH,
-          ...(signer ? { keyId: signer.id } : {}),
-        };
-        const record: ChainRecord = { ...base, hash: recordHash(base, signer) };
-        if (await this.o.outbox.putChainRecord(record)) {
-          this.lastAppended = record;
-          if (event.type !== 'audit.checkpoint') this.sinceCheckpoint++;
-          this.o.log.info(
-            { event: event.type, at: event.at, requestId: event.requestId, actor: event.actor, details: event.details, seq, hash: record.hash },
-            `audit ${event.type}`,
-          );
-          return this.markChained(key, index, event.id);
-        }
-      }
-      // Someone else moved first (another event took the position, another replica is appending this one,
-      // or a delivered event left the front and this one moved down): look again.
-      this.lastAppended = null;
-      const found = await this.locate(key, event.id);
-      if (!found) return false;
-      ({ index, event } = found);
+      // Another record took the position: look again.
     }
     throw new Error('could not append to the audit chain after 50 attempts');
   }
 
-  /** Where the event is in its item's outbox now: events leave only from the front (delivered), so it can only have moved down. */
-  private async locate(key: ItemKey, eventId: string): Promise<{ index: number; event: QueuedEvent } | null> {
-    const outbox = (await this.o.outbox.read(key))?.outbox ?? [];
-    const index = outbox.findIndex((e) => e.id === eventId);
-    const event = outbox[index];
-    return event ? { index, event } : null;
-  }
-
-  /** Marks the event as in the chain, wherever it has moved to meanwhile (gone: it was delivered, so it was marked). */
-  private async markChained(key: ItemKey, index: number, eventId: string): Promise<boolean> {
-    if (await this.o.outbox.markDone(key, index, eventId, 'chain')) return true;
-    const found = await this.locate(key, eventId);
-    return found ? this.o.outbox.markDone(key, found.index, eventId, 'chain') : true;
-  }
-
-  private async slackAll(item: OutboxItem, event: QueuedEvent): Promise<void> {
+  private async slackAll(item: OutboxItem, event: QueuedEvent, progress: DeliveryProgress, inDoubt: boolean, hold: () => Promise<boolean>): Promise<void> {
+    // What an earlier try of this process delivered but could not record.
+    for (const stored of progress.stored) setAt(item.item, stored);
     const request = event.requestId && !item.key.pk.startsWith('REVIEW#') ? toRequest(item.item) : null;
     for (const step of slackSteps(event, request)) {
-      if (event.done?.[step]) continue;
-      if (!(await this.claimDelivery(item.key))) throw new Error('lost the delivery claim to another replica');
+      if (event.done?.[step] || progress.done.includes(step)) continue;
+      if (!(await hold())) throw new LostClaim();
       // A post that was started before but never recorded may have landed: say so on the repeat.
-      const repeat = event.tried?.[step] === true;
-      if (isPost(step) && !repeat) await this.o.outbox.markTried(item.key, event.id, step);
+      const repeat = isPost(step) && (event.tried?.[step] === true || progress.tried.includes(step) || inDoubt);
       try {
-        const extra = await this.deliverStep(step, item, event, request, repeat);
-        await this.o.outbox.markDone(item.key, 0, event.id, step, extra ?? undefined);
+        const stored = await this.deliverStep(step, item, event, request, repeat, progress);
+        if (stored) progress.stored.push(stored);
+        progress.done.push(step);
       } catch (err) {
-        if (err instanceof SlackDeliveryError && err.refused && isPost(step)) await this.o.outbox.clearTried(item.key, event.id, step);
         if (err instanceof SlackDeliveryError && err.permanent) {
           this.o.log.warn({ event: 'audit.slack_skipped', step, eventId: event.id, error: err.message }, 'Slack will not accept this delivery; skipped');
-          await this.o.outbox.markDone(item.key, 0, event.id, step);
+          progress.done.push(step);
           continue;
         }
+        if (isPost(step) && !(err instanceof SlackDeliveryError && err.refused) && !progress.tried.includes(step)) progress.tried.push(step);
         throw err;
       }
     }
@@ -420,7 +496,8 @@ export class AuditPublisher {
     event: QueuedEvent,
     request: AccessRequest | null,
     repeat: boolean,
-  ): Promise<{ path: string[]; value: unknown } | null> {
+    progress: DeliveryProgress,
+  ): Promise<DeliveredAt | null> {
     const mark = (m: SlackText): SlackText => (repeat ? markRepeat(m) : m);
     const { channels } = this.o.policy;
     const slack = this.o.slack;
@@ -467,7 +544,8 @@ export class AuditPublisher {
           const ts = await slack.post(channels.audit, mark(auditParent(request)));
           thread = { channel: channels.audit, ts, ...(repeat ? { repeated: true } : {}) };
           request.slack.auditThread = thread;
-          await this.o.outbox.setPath(item.key, ['slack', 'auditThread'], thread);
+          // Recorded with the reply, or with what stopped it: the parent is never posted twice by this pass's retries.
+          progress.stored.push({ path: ['slack', 'auditThread'], value: thread });
         }
         const text = auditReply(event);
         const report = activityReport(request, event, false);
@@ -533,7 +611,8 @@ export class AuditPublisher {
     }
   }
 
-  private async deferAfterFailure(key: ItemKey, err: unknown): Promise<void> {
+  /** How long the item waits after a failed Slack call: doubled per consecutive failure, at least what Retry-After says. */
+  private retryWait(key: ItemKey, err: unknown): number {
     const id = keyId(key);
     const failures = (this.failures.get(id) ?? 0) + 1;
     this.failures.set(id, failures);
@@ -544,11 +623,27 @@ export class AuditPublisher {
       this.slackPausedUntil = Math.max(this.slackPausedUntil, this.now() + err.retryAfterSeconds * 1000);
     }
     this.o.log.warn({ event: 'audit.slack_retry', item: id, failures, waitMs, error: (err as Error).message }, 'Slack delivery failed; will retry');
-    await this.o.outbox.defer(key, new Date(this.now() + waitMs).toISOString());
+    return waitMs;
   }
 }
 
 const keyId = (k: ItemKey) => `${k.pk}/${k.sk}`;
+
+class LostClaim extends Error {
+  constructor() {
+    super('lost the delivery claim to another replica');
+  }
+}
+
+/** Stores a delivered-at value on an item as read, as the write that records it will. */
+function setAt(target: Record<string, unknown>, stored: DeliveredAt): void {
+  let at = target;
+  for (const p of stored.path.slice(0, -1)) {
+    if (typeof at[p] !== 'object' || at[p] === null) at[p] = {};
+    at = at[p] as Record<string, unknown>;
+  }
+  at[stored.path.at(-1) as string] = stored.value;
+}
 
 /** The full session activity report (stored on the request) for its event; null for any other event. */
 function activityReport(request: AccessRequest, event: QueuedEvent, forRequester: boolean): SlackText | null {

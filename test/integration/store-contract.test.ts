@@ -486,85 +486,83 @@ describe.each(implementations)('stores: %s', (_name, make) => {
       expect(await s.raw({ pk: 'REQ#none', sk: 'REQUEST' })).toBeUndefined();
     });
 
-    it('marks steps done only on the event at that position, and stores where a post went', async () => {
+    it('records where events are in the chain only on the events at those positions', async () => {
       const s = await make();
       const { key, first, second } = await twoEvents(s, 'req_c');
-      expect(await s.outbox.markDone(key, 1, second.id, 'chain')).toBe(true);
-      expect(await s.outbox.markDone(key, 0, second.id, 'chain')).toBe(false);
-      expect(await s.outbox.markDone(key, 2, second.id, 'chain')).toBe(false);
-      expect(await s.outbox.markDone({ pk: 'REQ#none', sk: 'REQUEST' }, 0, first.id, 'chain')).toBe(false);
-      expect(await s.outbox.markDone(key, 0, first.id, 'approvalMessage', { path: ['slack', 'approvalMessage'], value: { channel: 'C1', ts: '1.2' } })).toBe(true);
-      expect((await s.requests.get('req_c'))?.slack.approvalMessage).toEqual({ channel: 'C1', ts: '1.2' });
-      const item = await s.outbox.read(key);
-      expect(item?.outbox.map((e) => e.done)).toEqual([{ approvalMessage: true }, { chain: true }]);
-      // A path whose parent is missing is an invalid update: refused, nothing written.
-      await expect(errorOf(s.outbox.markDone(key, 0, first.id, 'thread', { path: ['nothing', 'here'], value: 1 }))).resolves.toMatchObject({ name: 'ValidationException' });
-      expect((await s.outbox.read(key))?.outbox[0]?.done).toEqual({ approvalMessage: true });
+      expect(await s.outbox.markChained(key, [{ index: 1, eventId: second.id, seq: 8 }])).toBe(true);
+      expect(await s.outbox.markChained(key, [{ index: 0, eventId: second.id, seq: 8 }])).toBe(false);
+      expect(await s.outbox.markChained(key, [{ index: 2, eventId: second.id, seq: 8 }])).toBe(false);
+      expect(await s.outbox.markChained({ pk: 'REQ#none', sk: 'REQUEST' }, [{ index: 0, eventId: first.id, seq: 7 }])).toBe(false);
+      // All or nothing.
+      expect(await s.outbox.markChained(key, [{ index: 0, eventId: first.id, seq: 7 }, { index: 1, eventId: first.id, seq: 8 }])).toBe(false);
+      expect((await s.outbox.read(key))?.outbox.map((e) => [e.done?.chain, e.chainSeq])).toEqual([
+        [undefined, undefined],
+        [true, 8],
+      ]);
     });
 
-    it('reserves a chain position only over the reservation read, and never for a chained event', async () => {
+    it('lets one replica deliver an item at a time, only while it has events, and says whose claim it replaced', async () => {
       const s = await make();
-      const { key, first, second } = await twoEvents(s, 'req_d');
-      expect(await s.outbox.reserveSeq(key, 0, first.id, 5, 3)).toBe(false);
-      expect(await s.outbox.reserveSeq(key, 0, first.id, 5, null)).toBe(true);
-      expect(await s.outbox.reserveSeq(key, 0, first.id, 6, null)).toBe(false);
-      expect(await s.outbox.reserveSeq(key, 0, first.id, 7, 4)).toBe(false);
-      expect(await s.outbox.reserveSeq(key, 0, first.id, 7, 5)).toBe(true);
-      expect(await s.outbox.reserveSeq(key, 1, first.id, 8, null)).toBe(false);
-      expect((await s.outbox.read(key))?.outbox.map((e) => e.chainSeq)).toEqual([7, undefined]);
-      await s.outbox.markDone(key, 1, second.id, 'chain');
-      expect(await s.outbox.reserveSeq(key, 1, second.id, 8, null)).toBe(false);
+      const { key } = await twoEvents(s, 'req_f');
+      expect(await s.outbox.claim(key, 'one', NOW, at(30))).toEqual({ owner: null, until: null });
+      expect(await s.outbox.claim(key, 'two', at(10), at(40))).toBeNull();
+      expect(await s.outbox.claim(key, 'two', at(30), at(40))).toBeNull();
+      expect(await s.outbox.claim(key, 'one', at(10), at(40))).toEqual({ owner: 'one', until: at(30) });
+      // Ran out: another replica takes over, told whose claim that was.
+      expect(await s.outbox.claim(key, 'two', at(41), at(70))).toEqual({ owner: 'one', until: at(40) });
+      await s.outbox.release(key, 'one');
+      expect(await s.outbox.claim(key, 'one', at(42), at(70))).toBeNull();
+      await s.outbox.release(key, 'two');
+      expect(await s.outbox.claim(key, 'one', at(42), at(70))).toEqual({ owner: null, until: null });
+      expect(await s.outbox.claim({ pk: 'REQ#none', sk: 'REQUEST' }, 'one', NOW, at(30))).toBeNull();
     });
 
-    it('notes and clears a tried post on the head event only', async () => {
+    it('drops the delivered head with where it went in one write; the last one takes the item out of the outbox with its claim', async () => {
       const s = await make();
-      const { key, first, second } = await twoEvents(s, 'req_e');
-      expect(await s.outbox.markTried(key, second.id, 'dm')).toBe(false);
-      expect(await s.outbox.markTried(key, first.id, 'dm')).toBe(true);
-      expect(await s.outbox.markTried(key, first.id, 'thread')).toBe(true);
-      expect((await s.outbox.read(key))?.outbox[0]?.tried).toEqual({ dm: true, thread: true });
-      expect(await s.outbox.clearTried(key, second.id, 'dm')).toBe(false);
-      expect(await s.outbox.clearTried(key, first.id, 'dm')).toBe(true);
-      // Clearing what was never tried is fine.
-      expect(await s.outbox.clearTried(key, first.id, 'shout')).toBe(true);
-      expect((await s.outbox.read(key))?.outbox[0]?.tried).toEqual({ thread: true });
-    });
-
-    it('lets one replica deliver an item at a time, only while it has events', async () => {
-      const s = await make();
-      const { key, first, second } = await twoEvents(s, 'req_f');
-      expect(await s.outbox.claimDelivery(key, 'one', NOW, at(30))).toBe(true);
-      expect(await s.outbox.claimDelivery(key, 'two', at(10), at(40))).toBe(false);
-      expect(await s.outbox.claimDelivery(key, 'two', at(30), at(40))).toBe(false);
-      expect(await s.outbox.claimDelivery(key, 'one', at(10), at(40))).toBe(true);
-      expect(await s.outbox.claimDelivery(key, 'two', at(41), at(70))).toBe(true);
-      await s.outbox.releaseDelivery(key, 'one');
-      expect(await s.outbox.claimDelivery(key, 'one', at(42), at(70))).toBe(false);
-      await s.outbox.releaseDelivery(key, 'two');
-      expect(await s.outbox.claimDelivery(key, 'one', at(42), at(70))).toBe(true);
-      await s.outbox.releaseDelivery(key, 'one');
-      // Popped in order; the item leaves the outbox with its last event.
-      await s.outbox.pop(key, second.id);
-      expect((await s.outbox.read(key))?.outbox).toHaveLength(2);
-      await s.outbox.pop(key, first.id);
-      expect((await s.outbox.read(key))?.outbox.map((e) => e.id)).toEqual([second.id]);
-      expect((await s.outbox.pending(null)).map((p) => p.key.pk)).toEqual(['REQ#req_f']);
-      await s.outbox.pop(key, second.id);
-      expect((await s.outbox.read(key))?.outbox).toEqual([]);
+      const { key, first, second } = await twoEvents(s, 'req_g');
+      await s.outbox.claim(key, 'one', NOW, at(30));
+      const thread = { path: ['slack', 'auditThread'], value: { channel: 'CA', ts: '9.9' } };
+      expect(await s.outbox.delivered(key, second.id, [thread], false)).toBe(false);
+      expect(await s.outbox.delivered(key, first.id, [thread], true)).toBe(false);
+      expect(await s.outbox.delivered(key, first.id, [thread, { path: ['slack', 'approvalMessage'], value: { channel: 'CP', ts: '1.2' } }], false)).toBe(true);
+      expect((await s.requests.get('req_g'))?.slack).toMatchObject({ auditThread: { channel: 'CA', ts: '9.9' }, approvalMessage: { channel: 'CP', ts: '1.2' } });
+      expect((await s.raw(key))?.deliveryOwner).toBe('one');
+      expect((await s.outbox.pending(null)).map((p) => p.key.pk)).toEqual(['REQ#req_g']);
+      expect(await s.outbox.delivered(key, second.id, [], true)).toBe(true);
+      const item = await s.raw(key);
+      expect(item?.outbox).toEqual([]);
+      for (const a of ['outboxPk', 'outboxAt', 'deliveryOwner', 'deliveryUntil']) expect(item?.[a]).toBeUndefined();
       expect(await s.outbox.pending(null)).toEqual([]);
-      expect(await s.outbox.claimDelivery(key, 'one', at(50), at(80))).toBe(false);
-      await s.outbox.pop(key, second.id);
-      expect((await s.raw(key))?.outboxAt).toBeUndefined();
-      expect(await s.outbox.claimDelivery({ pk: 'REQ#none', sk: 'REQUEST' }, 'one', NOW, at(30))).toBe(false);
+      expect(await s.outbox.delivered(key, second.id, [], true)).toBe(false);
+      // A path whose parent is missing is an invalid update: refused, nothing written.
+      const { key: other, first: head } = await twoEvents(s, 'req_h');
+      await expect(errorOf(s.outbox.delivered(other, head.id, [{ path: ['nothing', 'here'], value: 1 }], false))).resolves.toMatchObject({ name: 'ValidationException' });
+      expect((await s.outbox.read(other))?.outbox).toHaveLength(2);
     });
 
-    it('stores a path outside any event', async () => {
+    it('records how far a stopped delivery got, what is chained and when to retry, and lets go of our claim only', async () => {
       const s = await make();
-      const { key } = await twoEvents(s, 'req_g');
-      await s.outbox.setPath(key, ['slack', 'auditThread'], { channel: 'CA', ts: '9.9' });
-      expect((await s.requests.get('req_g'))?.slack.auditThread).toEqual({ channel: 'CA', ts: '9.9' });
-      await s.outbox.setPath({ pk: 'DRIFT#x', sk: 'DRIFT' }, ['alertMessage'], { channel: 'CA', ts: '1.1' });
-      expect(await s.raw({ pk: 'DRIFT#x', sk: 'DRIFT' })).toEqual({ pk: 'DRIFT#x', sk: 'DRIFT', alertMessage: { channel: 'CA', ts: '1.1' } });
+      const { key, first, second } = await twoEvents(s, 'req_i');
+      await s.outbox.claim(key, 'one', NOW, at(30));
+      const progress = { eventId: first.id, done: ['approvalMessage' as const], tried: ['thread' as const], stored: [{ path: ['slack', 'approvalMessage'], value: { channel: 'CP', ts: '1.2' } }] };
+      const chained = [
+        { index: 0, eventId: first.id, seq: 3 },
+        { index: 1, eventId: second.id, seq: 4 },
+      ];
+      expect(await s.outbox.stopped(key, 'two', progress, chained, at(60))).toBe(false);
+      expect(await s.outbox.stopped(key, 'one', { ...progress, eventId: second.id }, chained, at(60))).toBe(false);
+      expect(await s.outbox.stopped(key, 'one', progress, chained, at(60))).toBe(true);
+      const item = await s.raw(key);
+      expect(item?.deliveryOwner).toBeUndefined();
+      expect(item?.outboxAt).toBe(at(60));
+      expect((await s.requests.get('req_i'))?.slack.approvalMessage).toEqual({ channel: 'CP', ts: '1.2' });
+      expect((await s.outbox.read(key))?.outbox.map((e) => [e.done, e.tried, e.chainSeq])).toEqual([
+        [{ approvalMessage: true, chain: true }, { thread: true }, 3],
+        [{ chain: true }, {}, 4],
+      ]);
+      // Unclaimed: anyone may record (the claim was let go by a pass that ended).
+      expect(await s.outbox.stopped(key, 'two', null, [], at(90))).toBe(true);
+      expect((await s.raw(key))?.outboxAt).toBe(at(90));
     });
   });
 
@@ -584,6 +582,9 @@ describe.each(implementations)('stores: %s', (_name, make) => {
       const all: ChainRecord[] = [];
       for await (const r of s.outbox.chain()) all.push(r);
       expect(all.map((r) => r.seq)).toEqual([1, 2, 10]);
+      expect((await s.outbox.chainFrom(2)).map((r) => r.seq)).toEqual([2, 10]);
+      expect((await s.outbox.chainFrom(0)).map((r) => r.seq)).toEqual([1, 2, 10]);
+      expect(await s.outbox.chainFrom(11)).toEqual([]);
     });
   });
 

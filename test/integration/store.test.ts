@@ -93,8 +93,8 @@ describe('request store on dynalite', () => {
     expect(await store.unlock(t, 'request:c')).toBe(true);
   });
 
-  it('pops delivered events in order and leaves the outbox index with the last one', async () => {
-    const store = new RequestStore(db);
+  it('drops delivered events in order, storing where they went, and leaves the outbox index (and the claim) with the last one', async () => {
+    const store = new RequestStore(db, { owner: 'bot-1', leaseMs: 30_000 });
     const outbox = new OutboxStore(db);
     await store.create(request('req_c'), [
       submitted('req_c'),
@@ -103,14 +103,21 @@ describe('request store on dynalite', () => {
     const item = await outbox.read(requestKey('req_c'));
     const [first, second] = item?.outbox ?? [];
     if (!first || !second) throw new Error('events missing');
-    expect(await outbox.markDone(requestKey('req_c'), 1, second.id, 'chain')).toBe(true);
-    expect(await outbox.markDone(requestKey('req_c'), 0, second.id, 'chain')).toBe(false);
-    expect(await outbox.markDone(requestKey('req_c'), 0, first.id, 'approvalMessage', { path: ['slack', 'approvalMessage'], value: { channel: 'C1', ts: '1.2' } })).toBe(true);
+    // The writer that queued them claimed their delivery in the same write.
+    expect(item?.item).toMatchObject({ deliveryOwner: 'bot-1', deliveryUntil: '2026-11-28T00:00:30.000Z' });
+    expect(await outbox.markChained(requestKey('req_c'), [{ index: 1, eventId: second.id, seq: 7 }])).toBe(true);
+    expect(await outbox.markChained(requestKey('req_c'), [{ index: 0, eventId: second.id, seq: 7 }])).toBe(false);
+    expect((await outbox.read(requestKey('req_c')))?.outbox[1]).toMatchObject({ done: { chain: true }, chainSeq: 7 });
+    // Not the last: the claim and the index stay.
+    expect(await outbox.delivered(requestKey('req_c'), first.id, [{ path: ['slack', 'approvalMessage'], value: { channel: 'C1', ts: '1.2' } }], true)).toBe(false);
+    expect(await outbox.delivered(requestKey('req_c'), first.id, [{ path: ['slack', 'approvalMessage'], value: { channel: 'C1', ts: '1.2' } }], false)).toBe(true);
     expect((await store.get('req_c'))?.slack.approvalMessage).toEqual({ channel: 'C1', ts: '1.2' });
-    await outbox.pop(requestKey('req_c'), first.id);
     expect((await outbox.pending('2030-01-01T00:00:00.000Z')).map((p) => p.key.pk)).toContain('REQ#req_c');
-    await outbox.pop(requestKey('req_c'), second.id);
-    expect((await outbox.read(requestKey('req_c')))?.outbox).toEqual([]);
+    expect(await outbox.delivered(requestKey('req_c'), first.id, [], true)).toBe(false);
+    expect(await outbox.delivered(requestKey('req_c'), second.id, [], true)).toBe(true);
+    const after = await outbox.read(requestKey('req_c'));
+    expect(after?.outbox).toEqual([]);
+    expect(after?.item.deliveryOwner).toBeUndefined();
     expect((await outbox.pending('2030-01-01T00:00:00.000Z')).map((p) => p.key.pk)).not.toContain('REQ#req_c');
   });
 

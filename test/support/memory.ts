@@ -47,7 +47,6 @@ import {
   type CloudTrailPort,
   type Clock,
   type CreationSlotsPort,
-  type DeliveryStep,
   type Directory,
   type EmergencyUsePort,
   type DriftAlert,
@@ -64,8 +63,13 @@ import {
   type ItemKey,
   type ListedAssignment,
   type OperationStatus,
+  DELIVERY_LEASE_MS,
+  type ChainedEvent,
+  type DeliveredAt,
+  type DeliveryProgress,
   type OutboxItem,
   type OutboxPort,
+  type PreviousClaim,
   type QueuedEvent,
   type RequestStorePort,
   type SlackText,
@@ -74,11 +78,12 @@ import {
   type SessionDenyStorePort,
 } from '../../src/services/ports.ts';
 import { assignmentKey } from '../../src/store/assignments.ts';
+import { sawChainAt } from '../../src/store/chain-floor.ts';
 import { driftKey } from '../../src/store/drift.ts';
 import { emergencyUsesKey } from '../../src/store/emergency-uses.ts';
 import { AUDIT_PARTITION, auditKey, DUE_PARTITION, HOME_PARTITION, homeVisitorKey, OUTBOX_PARTITION, refusalKey, requestKey, seqKey, systemOutboxKey } from '../../src/store/keys.ts';
 import { toHomeVisitor } from '../../src/store/home-visitors.ts';
-import { materialize, REQUEST_FIELDS, requesterKeys, requestIdOf, toRequest } from '../../src/store/requests.ts';
+import { materialize, REQUEST_FIELDS, type DeliveryClaim, requesterKeys, requestIdOf, toRequest } from '../../src/store/requests.ts';
 import { chainRecordOf } from '../../src/store/outbox.ts';
 import { mulberry32 } from './pacing.ts';
 
@@ -409,15 +414,24 @@ const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const exists = (it: Item | undefined): it is Item => it !== undefined;
 
 export class MemoryRequests implements RequestStorePort {
-  constructor(private readonly table: MemoryTable) {}
+  constructor(
+    private readonly table: MemoryTable,
+    private readonly delivery: DeliveryClaim | null = null,
+  ) {}
+
+  /** As the DynamoDB store: the writer claims the delivery of what it queues, unless a claim is held. */
+  private claimOnQueue(d: Item, now: string): void {
+    if (!this.delivery || d.deliveryOwner !== undefined) return;
+    d.deliveryOwner = this.delivery.owner;
+    d.deliveryUntil = new Date(Date.parse(now) + this.delivery.leaseMs).toISOString();
+  }
 
   async create(request: AccessRequest, events: DomainEvent[], due: string): Promise<void> {
     await this.table.turn();
     const now = request.updatedAt;
-    this.table.put(
-      { ...requestKey(request.id), ...request, ...requesterKeys(request), duePk: DUE_PARTITION, dueAt: due, outbox: materialize(events, now), outboxPk: OUTBOX_PARTITION, outboxAt: now },
-      (existing) => !existing,
-    );
+    const item: Item = { ...requestKey(request.id), ...request, ...requesterKeys(request), duePk: DUE_PARTITION, dueAt: due, outbox: materialize(events, now, this.table), outboxPk: OUTBOX_PARTITION, outboxAt: now };
+    this.claimOnQueue(item, now);
+    this.table.put(item, (existing) => !existing);
   }
 
   async get(id: string): Promise<AccessRequest | null> {
@@ -448,9 +462,10 @@ export class MemoryRequests implements RequestStorePort {
   async appendEvents(id: string, events: DomainEvent[], now: string): Promise<boolean> {
     await this.table.turn();
     const it = this.table.updateIf(requestKey(id), exists, (d) => {
-      appendList(d, 'outbox', materialize(events, now));
+      appendList(d, 'outbox', materialize(events, now, this.table));
       d.outboxPk = OUTBOX_PARTITION;
       d.outboxAt = now;
+      this.claimOnQueue(d, now);
     });
     return it !== null;
   }
@@ -471,9 +486,10 @@ export class MemoryRequests implements RequestStorePort {
           d.updatedAt = now;
           for (const [field, value] of Object.entries(changes.set ?? {})) if (field !== 'updatedAt') d[field] = dynamoCopy(value);
           if (changes.events && changes.events.length > 0) {
-            appendList(d, 'outbox', materialize(changes.events, now));
+            appendList(d, 'outbox', materialize(changes.events, now, this.table));
             d.outboxPk = OUTBOX_PARTITION;
             d.outboxAt = now;
+            this.claimOnQueue(d, now);
           }
           if (changes.due === null) {
             delete d.duePk;
@@ -745,7 +761,7 @@ export class MemoryDrift implements DriftStorePort {
           id: alert.id,
           alertMessage: null,
         });
-        appendList(d, 'outbox', materialize([event], now));
+        appendList(d, 'outbox', materialize([event], now, this.table));
         d.outboxPk = OUTBOX_PARTITION;
         d.outboxAt = now;
       },
@@ -760,7 +776,7 @@ export class MemoryDrift implements DriftStorePort {
     await this.table.turn();
     const closed = this.table.updateIf(driftKey(id), (e) => e?.status === 'open', (d) => {
       d.status = status;
-      appendList(d, 'outbox', materialize([event], now));
+      appendList(d, 'outbox', materialize([event], now, this.table));
       d.outboxPk = OUTBOX_PARTITION;
       d.outboxAt = now;
     });
@@ -804,7 +820,7 @@ export class MemoryFreeze implements FreezePort {
     await this.table.turn();
     this.table.update(freezeKey(), () => true, (d) => {
       Object.assign(d, { frozen: true, by: freeze.by, reason: freeze.reason, at: freeze.at });
-      appendList(d, 'outbox', materialize([event], freeze.at));
+      appendList(d, 'outbox', materialize([event], freeze.at, this.table));
       d.outboxPk = OUTBOX_PARTITION;
       d.outboxAt = freeze.at;
     });
@@ -814,7 +830,7 @@ export class MemoryFreeze implements FreezePort {
     await this.table.turn();
     const it = this.table.updateIf(freezeKey(), (e) => e?.frozen === true, (d) => {
       d.frozen = false;
-      appendList(d, 'outbox', materialize([event], at));
+      appendList(d, 'outbox', materialize([event], at, this.table));
       d.outboxPk = OUTBOX_PARTITION;
       d.outboxAt = at;
     });
@@ -862,6 +878,13 @@ const outboxOf = (it: Item | undefined): QueuedEvent[] => (it?.outbox as QueuedE
 /** `outbox[index].id = :id`, the condition every per-event outbox write is made under. */
 const eventAt = (it: Item | undefined, index: number, eventId: string): boolean => outboxOf(it)[index]?.id === eventId;
 
+function markChainedIn(d: Item, chained: ChainedEvent[]): void {
+  for (const c of chained) {
+    setPath(d, ['outbox', c.index, 'done', 'chain'], true);
+    setPath(d, ['outbox', c.index, 'chainSeq'], c.seq);
+  }
+}
+
 export class MemoryOutbox implements OutboxPort {
   constructor(private readonly table: MemoryTable) {}
 
@@ -879,52 +902,28 @@ export class MemoryOutbox implements OutboxPort {
   async appendSystem(events: DomainEvent[], now: string): Promise<void> {
     await this.table.turn();
     this.table.update(systemOutboxKey(), () => true, (d) => {
-      appendList(d, 'outbox', materialize(events, now));
+      appendList(d, 'outbox', materialize(events, now, this.table));
       d.outboxPk = OUTBOX_PARTITION;
       d.outboxAt = now;
     });
   }
 
-  async markDone(key: ItemKey, index: number, eventId: string, step: DeliveryStep, extra?: { path: string[]; value: unknown }): Promise<boolean> {
-    return this.conditional(key, (e) => eventAt(e, index, eventId), (d) => {
-      setPath(d, ['outbox', index, 'done', step], true);
-      if (extra) setPath(d, extra.path, extra.value);
-    });
-  }
-
-  async reserveSeq(key: ItemKey, index: number, eventId: string, seq: number, previous: number | null): Promise<boolean> {
-    return this.conditional(
-      key,
-      (e) => {
-        const event = outboxOf(e)[index];
-        return eventAt(e, index, eventId) && event?.done?.chain === undefined && (previous === null ? event?.chainSeq === undefined : event?.chainSeq === previous);
-      },
-      (d) => setPath(d, ['outbox', index, 'chainSeq'], seq),
-    );
-  }
-
-  async markTried(key: ItemKey, eventId: string, step: DeliveryStep): Promise<boolean> {
-    return this.conditional(key, (e) => eventAt(e, 0, eventId), (d) => setPath(d, ['outbox', 0, 'tried', step], true));
-  }
-
-  async clearTried(key: ItemKey, eventId: string, step: DeliveryStep): Promise<boolean> {
-    return this.conditional(key, (e) => eventAt(e, 0, eventId), (d) => removePath(d, ['outbox', 0, 'tried', step]));
-  }
-
-  async claimDelivery(key: ItemKey, owner: string, now: string, until: string): Promise<boolean> {
+  async claim(key: ItemKey, owner: string, now: string, until: string): Promise<PreviousClaim | null> {
     await this.table.turn();
+    let previous: PreviousClaim | null = null;
     const it = this.table.updateIf(
       key,
       (e) => e?.outboxPk !== undefined && (e.deliveryUntil === undefined || (e.deliveryUntil as string) < now || e.deliveryOwner === owner),
       (d) => {
+        previous = { owner: (d.deliveryOwner as string | undefined) ?? null, until: (d.deliveryUntil as string | undefined) ?? null };
         d.deliveryOwner = owner;
         d.deliveryUntil = until;
       },
     );
-    return it !== null;
+    return it === null ? null : previous;
   }
 
-  async releaseDelivery(key: ItemKey, owner: string): Promise<void> {
+  async release(key: ItemKey, owner: string): Promise<void> {
     await this.table.turn();
     this.table.updateIf(key, (e) => e?.deliveryOwner === owner, (d) => {
       delete d.deliveryOwner;
@@ -932,22 +931,43 @@ export class MemoryOutbox implements OutboxPort {
     });
   }
 
-  async setPath(key: ItemKey, path: string[], value: unknown): Promise<void> {
-    await this.table.turn();
-    this.table.update(key, () => true, (d) => setPath(d, path, value));
-  }
-
-  async pop(key: ItemKey, eventId: string): Promise<void> {
-    const last = await this.conditional(
+  async delivered(key: ItemKey, eventId: string, stored: DeliveredAt[], last: boolean): Promise<boolean> {
+    return this.conditional(
       key,
-      (e) => eventAt(e, 0, eventId) && outboxOf(e).length === 1,
+      (e) => eventAt(e, 0, eventId) && (!last || outboxOf(e).length === 1),
       (d) => {
+        for (const s of stored) setPath(d, s.path, s.value);
         removePath(d, ['outbox', 0]);
-        delete d.outboxPk;
-        delete d.outboxAt;
+        if (last) for (const a of ['outboxPk', 'outboxAt', 'deliveryOwner', 'deliveryUntil']) delete d[a];
       },
     );
-    if (!last) await this.conditional(key, (e) => eventAt(e, 0, eventId), (d) => removePath(d, ['outbox', 0]));
+  }
+
+  async stopped(key: ItemKey, owner: string, progress: DeliveryProgress | null, chained: ChainedEvent[], retryAt: string): Promise<boolean> {
+    return this.conditional(
+      key,
+      (e) =>
+        e?.outboxPk !== undefined &&
+        (e.deliveryOwner === owner || e.deliveryOwner === undefined) &&
+        chained.every((c) => eventAt(e, c.index, c.eventId)) &&
+        (!progress || eventAt(e, 0, progress.eventId)),
+      (d) => {
+        markChainedIn(d, chained);
+        if (progress) {
+          for (const step of progress.done) setPath(d, ['outbox', 0, 'done', step], true);
+          for (const step of progress.tried) setPath(d, ['outbox', 0, 'tried', step], true);
+          for (const s of progress.stored) setPath(d, s.path, s.value);
+        }
+        d.outboxAt = retryAt;
+        delete d.deliveryOwner;
+        delete d.deliveryUntil;
+      },
+    );
+  }
+
+  async markChained(key: ItemKey, chained: ChainedEvent[]): Promise<boolean> {
+    if (chained.length === 0) return true;
+    return this.conditional(key, (e) => chained.every((c) => eventAt(e, c.index, c.eventId)), (d) => markChainedIn(d, chained));
   }
 
   async defer(key: ItemKey, until: string): Promise<void> {
@@ -958,7 +978,16 @@ export class MemoryOutbox implements OutboxPort {
   async chainHead(): Promise<ChainRecord | null> {
     await this.table.turn();
     const it = this.table.partition(AUDIT_PARTITION, true)[0];
+    if (it) sawChainAt(this.table, it.seq as number);
     return it ? chainRecordOf(it) : null;
+  }
+
+  async chainFrom(seq: number): Promise<ChainRecord[]> {
+    await this.table.turn();
+    const records = this.table.partition(AUDIT_PARTITION).filter((it) => (it.seq as number) >= seq).map(chainRecordOf);
+    const head = records.at(-1);
+    if (head) sawChainAt(this.table, head.seq);
+    return records;
   }
 
   async chainRecord(seq: number): Promise<ChainRecord | null> {
@@ -971,6 +1000,7 @@ export class MemoryOutbox implements OutboxPort {
     await this.table.turn();
     try {
       this.table.put({ ...auditKey(record.seq), ...record }, (existing) => !existing);
+      sawChainAt(this.table, record.seq);
       return true;
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) return false;
@@ -1015,6 +1045,8 @@ export interface MemoryStoreOptions extends MemoryTableOptions {
   /** Creation slots (AWS: 15). */
   slots?: number;
   slotRandom?: () => number;
+  /** The writer that queues a request's events claims their delivery (as the bot's store does). */
+  deliveryClaim?: DeliveryClaim;
 }
 
 /** Every store port on one memory table, as the bot has them on one DynamoDB table. */
@@ -1052,7 +1084,7 @@ export class MemoryStore {
 
   constructor(o: MemoryStoreOptions = {}) {
     this.table = new MemoryTable(o);
-    this.requests = new MemoryRequests(this.table);
+    this.requests = new MemoryRequests(this.table, o.deliveryClaim ?? null);
     this.assignments = new MemoryAssignments(this.table);
     this.slots = new MemorySlots(this.table, o.slots ?? 15, o.slotRandom);
     this.drift = new MemoryDrift(this.table);
@@ -1699,6 +1731,8 @@ export interface MemoryWorldOptions {
   interleaveSeed?: number;
   start?: string;
   owner?: string;
+  /** Requests' events are claimed for delivery by `owner` as they are queued (as in the bot). */
+  claimsDelivery?: boolean;
   /** Anything else of the context to replace. */
   ctx?: Partial<ServiceContext>;
 }
@@ -1769,7 +1803,12 @@ export function dyingReplica(w: MemoryWorld, port: PortName, method: string, o: 
 /** A full ServiceContext on the in-memory ports and a virtual clock: a unit test is a few lines. */
 export function memoryContext(o: MemoryWorldOptions = {}): MemoryWorld {
   const clock = new VirtualClock(o.start ?? NOW);
-  const store = new MemoryStore({ slots: o.slots ?? 15, ...(o.interleaveSeed ? { interleaveSeed: o.interleaveSeed } : {}), slotRandom: () => 0 });
+  const store = new MemoryStore({
+    slots: o.slots ?? 15,
+    ...(o.interleaveSeed ? { interleaveSeed: o.interleaveSeed } : {}),
+    slotRandom: () => 0,
+    ...(o.claimsDelivery ? { deliveryClaim: { owner: o.owner ?? 'replica-1', leaseMs: DELIVERY_LEASE_MS } } : {}),
+  });
   const policy = memoryPolicy(o.policy);
   const people = Object.values(PEOPLE);
   const ic = new MemoryIdentityCenter({

@@ -175,45 +175,74 @@ describe('a publisher killed mid-way', () => {
     ]);
   };
 
-  it('after reserving a position and before appending: the restart appends the event there, once', async () => {
+  it('before appending: the restart appends the event, once', async () => {
     const { w, id } = await killedThenRestarted('putChainRecord', () => true);
     await expectOnce(w, id);
   });
 
-  it('after appending and before marking it appended: the restart recognises the record and does not append it twice', async () => {
-    const { w, id } = await killedThenRestarted('markDone', () => true);
+  it('after appending and before recording where: the restart finds the record and does not append it twice', async () => {
+    const { w, id } = await killedThenRestarted('markChained', () => true);
     await expectOnce(w, id);
   });
 
-  it('after a Slack post and before recording it: the restart posts again, marked as a possible repeat', async () => {
+  it('when the answer to an append is lost: the retry finds the record and does not append it twice', async () => {
     const w = memoryContext();
     const id = await submitted(w);
-    const dying = publisher(w, { outbox: killedAt(w.ctx.outbox, 'markDone', (_k, _i, _e, step) => step === 'approvalMessage') });
-    await deliver(dying);
+    let lost = false;
+    const outbox = new Proxy(w.ctx.outbox, {
+      get(target, prop, receiver) {
+        const value: unknown = Reflect.get(target, prop, receiver);
+        if (prop !== 'putChainRecord' || typeof value !== 'function') return value;
+        return async (...args: Parameters<OutboxPort['putChainRecord']>) => {
+          const put = await (value as OutboxPort['putChainRecord']).apply(target, args);
+          // Written, but the answer never came back (a timeout): the caller sees a failure.
+          if (!lost) {
+            lost = true;
+            throw new Error('socket hang up');
+          }
+          return put;
+        };
+      },
+    });
+    await expect(publisher(w, { outbox, slack: null }).runOnce()).rejects.toThrow('socket hang up');
+    await publisher(w, { outbox, slack: null }).runOnce();
+    expect((await chainOf(w)).map((r) => r.type)).toEqual(['request.submitted']);
+    expect(w.store.events(id).map((e) => [e.chainSeq, e.done?.chain])).toEqual([[1, true]]);
+  });
+
+  it('after its Slack posts and before recording them: the restart posts them again, each marked as a possible repeat', async () => {
+    const w = memoryContext();
+    const id = await submitted(w);
+    await deliver(publisher(w, { outbox: killedAt(w.ctx.outbox, 'delivered') }));
     expect(w.slack.messages(APPROVALS)).toHaveLength(1);
-    // The dead replica's delivery claim runs out; another takes over.
+    // The dead replica's delivery claim runs out; another takes over, unsure what landed.
     w.clock.advance(30_001);
     await deliver(publisher(w, { owner: 'replica-2' }));
     const [first, again] = w.slack.messages(APPROVALS);
     expect(first?.text).not.toContain(REPEAT_NOTE);
     expect(again?.text).toContain(REPEAT_NOTE);
-    expect(w.slack.messages(AUDIT)).toHaveLength(1);
-    expect(w.store.events(id)).toEqual([]);
-  });
-
-  it('after every Slack step and before dropping the event: the restart repeats nothing', async () => {
-    const w = memoryContext();
-    const id = await submitted(w);
-    await deliver(publisher(w, { outbox: killedAt(w.ctx.outbox, 'pop') }));
-    const posted = w.slack.posts.length;
-    const updated = w.slack.updates.length;
-    expect(posted).toBe(4);
-    w.clock.advance(30_001);
-    await deliver(publisher(w, { owner: 'replica-2' }));
-    expect(w.slack.posts).toHaveLength(posted);
-    expect(w.slack.updates).toHaveLength(updated);
+    const parents = w.slack.messages(AUDIT);
+    expect(parents.map((m) => m.text.endsWith(REPEAT_NOTE))).toEqual([false, true]);
+    expect(w.slack.dmsTo(requester.slack).map((m) => m.text.endsWith(REPEAT_NOTE))).toEqual([false, true]);
     expect(w.store.events(id)).toEqual([]);
     expect((await chainOf(w)).map((r) => r.type)).toEqual(['request.submitted']);
+  });
+
+  it('after recording a delivered event: the restart repeats nothing of it and delivers the next', async () => {
+    const w = memoryContext();
+    const id = await submitted(w);
+    await approve(w.ctx, id, approver1.slack);
+    // Killed when dropping the second event: the first is recorded as delivered.
+    let drops = 0;
+    await deliver(publisher(w, { outbox: killedAt(w.ctx.outbox, 'delivered', () => ++drops === 2) }));
+    const posted = w.slack.posts.length;
+    w.clock.advance(30_001);
+    await deliver(publisher(w, { owner: 'replica-2' }));
+    const marked = w.slack.posts.slice(posted);
+    // Only the second event's posts (its thread reply and DM) come again, marked.
+    expect(marked.map((m) => m.text.endsWith(REPEAT_NOTE))).toEqual([true, true]);
+    expect(w.slack.messages(APPROVALS)).toHaveLength(1);
+    expect(w.store.events(id)).toEqual([]);
   });
 });
 
@@ -228,13 +257,13 @@ describe('the chain while events are delivered', () => {
     const outbox = new Proxy(w.ctx.outbox, {
       get(target, prop, receiver) {
         const value: unknown = Reflect.get(target, prop, receiver);
-        if (prop !== 'reserveSeq' || typeof value !== 'function') return value;
-        return async (...args: Parameters<OutboxPort['reserveSeq']>) => {
-          if (!dropped && args[2] === second?.id && first) {
+        if (prop !== 'markChained' || typeof value !== 'function') return value;
+        return async (...args: Parameters<OutboxPort['markChained']>) => {
+          if (!dropped && args[1].some((c) => c.eventId === second?.id) && first) {
             dropped = true;
-            await target.pop(args[0], first.id);
+            await target.delivered(args[0], first.id, [], false);
           }
-          return (value as OutboxPort['reserveSeq']).apply(target, args);
+          return (value as OutboxPort['markChained']).apply(target, args);
         };
       },
     });
@@ -253,7 +282,7 @@ describe('Slack deliveries', () => {
     const outbox = new Proxy(w.ctx.outbox, {
       get(target, prop, receiver) {
         const value: unknown = Reflect.get(target, prop, receiver);
-        if (prop !== 'claimDelivery' || typeof value !== 'function') return value;
+        if (prop !== 'claim' || typeof value !== 'function') return value;
         return (...args: unknown[]) => {
           if ((args[0] as { pk: string }).pk === `REQ#${id}`) claims.push(String(args[2]));
           return (value as (...a: unknown[]) => unknown).apply(target, args);
@@ -276,6 +305,33 @@ describe('Slack deliveries', () => {
     // One claim at the start; one more once less than 20 s of the lease was left.
     expect(claims).toHaveLength(2);
     expect(Date.parse(claims[1] ?? '') - Date.parse(claims[0] ?? '')).toBeGreaterThan(10_000);
+  });
+
+  it('delivers what this replica queued under the claim it took in the same write: per event, one append and one write that drops it', async () => {
+    const w = memoryContext({ claimsDelivery: true, owner: 'replica-1' });
+    const id = await submitted(w);
+    await approve(w.ctx, id, approver1.slack);
+    const calls: string[] = [];
+    const outbox = new Proxy(w.ctx.outbox, {
+      get(target, prop, receiver) {
+        const value: unknown = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function' || ['pending', 'read', 'chainFrom', 'chainHead', 'chainRecord', 'chain'].includes(String(prop))) return value;
+        return (...args: unknown[]) => {
+          calls.push(String(prop));
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    await deliver(publisher(w, { owner: 'replica-1', outbox }));
+    expect(calls).toEqual(['putChainRecord', 'putChainRecord', 'delivered', 'delivered']);
+    expect(w.store.requestItem(id)?.deliveryOwner).toBeUndefined();
+    expect(w.slack.posts.some((p) => p.text.includes(REPEAT_NOTE))).toBe(false);
+    // Another replica's claim is theirs to deliver while it runs.
+    const other = memoryContext({ claimsDelivery: true, owner: 'replica-2' });
+    await submitted(other);
+    await deliver(publisher(other, { owner: 'replica-1' }));
+    expect(other.slack.posts).toEqual([]);
+    expect((await chainOf(other)).length).toBe(0);
   });
 
   it('posts a submitted request to the approvers, opens its audit thread, tells the requester, and updates the views', async () => {
@@ -358,6 +414,8 @@ describe('Slack deliveries', () => {
     expect(w.slack.posts).toEqual([]);
     expect(w.store.requestItem(id)?.outboxAt).toBe(w.clock.in(1000));
     expect(w.store.events(id)[0]?.tried).toEqual({});
+    // What was done is recorded with the retry time: the event is in the chain.
+    expect(w.store.events(id)[0]).toMatchObject({ done: { chain: true }, chainSeq: 1 });
     w.clock.advance(1000);
     await deliver(p);
     expect(w.slack.messages(APPROVALS)).toHaveLength(1);
