@@ -211,8 +211,13 @@ export interface DeliveryProgress {
   stored: DeliveredAt[];
 }
 
-/** How long a delivery claim lasts (the writer that queues a request's events claims them for as long). */
-export const DELIVERY_LEASE_MS = 30_000;
+/**
+ * How long a delivery claim lasts (the writer that queues a request's events claims them for as
+ * long). It is renewed before a Slack call when less than two thirds are left, so a call (10 s
+ * timeout, src/slack/web.ts) never outlives it; short, because after a crash the replica's
+ * undelivered events wait this long before another replica delivers them.
+ */
+export const DELIVERY_LEASE_MS = 15_000;
 
 /** Who claimed an item's delivery before a claim replaced it. */
 export interface PreviousClaim {

@@ -289,7 +289,7 @@ describe('Slack deliveries', () => {
         };
       },
     });
-    // Every Slack call takes 4 s of the clock: the 30 s lease runs low during the pass.
+    // Every Slack call takes 4 s of the clock: the 15 s lease runs low during the pass.
     const slack = new Proxy(w.slack, {
       get(target, prop, receiver) {
         const value: unknown = Reflect.get(target, prop, receiver);
@@ -302,7 +302,7 @@ describe('Slack deliveries', () => {
     });
     await deliver(publisher(w, { outbox, slack }));
     expect(w.slack.posts.length).toBeGreaterThanOrEqual(3);
-    // One claim at the start; one more once less than 20 s of the lease was left.
+    // One claim at the start; one more once less than 10 s of the lease was left.
     expect(claims).toHaveLength(2);
     expect(Date.parse(claims[1] ?? '') - Date.parse(claims[0] ?? '')).toBeGreaterThan(10_000);
   });
