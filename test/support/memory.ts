@@ -314,6 +314,8 @@ export class MemoryTable {
   private rng: (() => number) | null;
   /** Writes refused for their size, for tests to look at. */
   refusedForSize = 0;
+  /** The key of every write asked for, in order, including those whose condition failed (DynamoDB charges for those too). */
+  readonly writes: ItemKey[] = [];
 
   constructor(o: MemoryTableOptions = {}) {
     this.maxItemBytes = o.maxItemBytes ?? MAX_ITEM_BYTES;
@@ -336,6 +338,7 @@ export class MemoryTable {
   /** PutItem, conditional on the item as it is; throws ConditionalCheckFailedException. */
   put(item: Item, condition: (existing: Item | undefined) => boolean = () => true): void {
     const key = { pk: item.pk as string, sk: item.sk as string };
+    this.writes.push(key);
     if (!condition(this.items.get(tableKey(key)))) throw conditionalCheckFailed();
     const copy = dynamoCopy(item);
     this.checkSize(copy, 'Item size has exceeded the maximum allowed size');
@@ -348,6 +351,7 @@ export class MemoryTable {
    * within the size limit. Returns the item as written (ALL_NEW); throws ConditionalCheckFailedException.
    */
   update(key: ItemKey, condition: (existing: Item | undefined) => boolean, apply: (draft: Item) => void): Item {
+    this.writes.push({ pk: key.pk, sk: key.sk });
     const existing = this.items.get(tableKey(key));
     if (!condition(existing)) throw conditionalCheckFailed();
     const draft = existing ? dynamoCopy(existing) : { pk: key.pk, sk: key.sk };
@@ -481,6 +485,13 @@ export class MemoryRequests implements RequestStorePort {
           } else if (changes.due !== undefined) {
             d.duePk = DUE_PARTITION;
             d.dueAt = changes.due;
+          }
+          if (changes.lease === null) {
+            delete d.leaseOwner;
+            delete d.leaseUntil;
+          } else if (changes.lease) {
+            d.leaseOwner = changes.lease.owner;
+            d.leaseUntil = changes.lease.until;
           }
         },
       );
@@ -1062,6 +1073,16 @@ export class MemoryStore {
     this.sessionDenies = new MemorySessionDenies(this.table);
     this.emergencyUses = new MemoryEmergencyUses(this.table);
     this.homeVisitors = new MemoryHomeVisitors(this.table);
+  }
+
+  /** How many writes each kind of item took (its key's first part: REQ, ASN, CREATION_SLOT, SESSIONS…), from the `from`th write on. */
+  writesByKind(from = 0): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const k of this.table.writes.slice(from)) {
+      const kind = k.pk.split('#')[0] ?? k.pk;
+      out[kind] = (out[kind] ?? 0) + 1;
+    }
+    return out;
   }
 
   /** The request item as stored (with its outbox, lease and claim). */
