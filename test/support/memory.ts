@@ -611,12 +611,17 @@ export class MemorySessionDenies implements SessionDenyStorePort {
   async want(permissionSetArn: string, userId: string, instant: string, accountId: string): Promise<void> {
     await this.table.turn();
     const k = { pk: sessionsKey(permissionSetArn).pk, sk: `WANT#${userId}` };
-    this.table.update(k, () => true, (d) => {
+    const add = (d: Item) => {
       d.userId = userId;
       d.accounts = [...new Set([...((d.accounts as string[] | undefined) ?? []), accountId])].sort();
+    };
+    const newest = this.table.updateIf(k, (e) => e?.instant === undefined || (e.instant as string) < instant, (d) => {
+      add(d);
+      d.instant = instant;
     });
+    if (newest) return;
     await this.table.turn();
-    this.table.updateIf(k, (e) => e?.instant === undefined || (e.instant as string) < instant, (d) => (d.instant = instant));
+    this.table.update(k, () => true, add);
   }
 
   async wanted(permissionSetArn: string): Promise<Record<string, { instant: string; accounts: string[] }>> {
