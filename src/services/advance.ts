@@ -11,7 +11,7 @@ import type { ServiceContext } from './context.ts';
 import { expirePending } from './expire.ts';
 import { grant } from './grant.ts';
 import { nudgeApprovers } from './nudge.ts';
-import { continueRevoke, startRevoke } from './revoke.ts';
+import { continueRevoke, revokeNow } from './revoke.ts';
 
 /**
  * Moves one request along whatever its state asks for now. The sweeper calls
@@ -36,7 +36,7 @@ export async function advance(ctx: ServiceContext, id: string): Promise<void> {
       return;
     case 'ACTIVE':
       if (request.grant.expiresAt && now >= request.grant.expiresAt) {
-        if (await startRevoke(ctx, id, 'expired', null)) await continueRevoke(ctx, id);
+        await revokeNow(ctx, id, 'expired');
         return;
       }
       if (kindOf(request) === 'emergency') {

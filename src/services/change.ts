@@ -11,10 +11,13 @@ const MAX_ATTEMPTS = 10;
  */
 export async function write(ctx: ServiceContext, request: AccessRequest, changes: Changes, now: string): Promise<AccessRequest | null> {
   const to = changes.set?.status;
-  if (to !== undefined && to !== request.status && !canTransition(request.status, to)) throw new IllegalTransition(request.status, to);
+  const moves = to !== undefined && to !== request.status;
+  if (moves && !canTransition(request.status, to)) throw new IllegalTransition(request.status, to);
+  // A lease is on the work of one status (claims name it): a status change ends it in the same write, unless it takes it for the work it starts.
+  const applied = moves && changes.lease === undefined ? { ...changes, lease: null } : changes;
   let written: AccessRequest;
   try {
-    written = await ctx.requests.update(request.id, { status: request.status, version: request.version }, changes, now);
+    written = await ctx.requests.update(request.id, { status: request.status, version: request.version }, applied, now);
   } catch (err) {
     if (err instanceof ConflictError) return null;
     throw err;

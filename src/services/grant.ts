@@ -9,7 +9,7 @@ import { LockLost } from './renewed-lock.ts';
 import type { AssignmentRecord } from './ports.ts';
 import { change, later, reschedule } from './change.ts';
 import { describeError, isTransient, pollUntilSettled } from './poll.ts';
-import { withLease } from './lease.ts';
+import { leaseFrom, withLease } from './lease.ts';
 import { isStandingAccess } from './standing.ts';
 
 /**
@@ -32,10 +32,11 @@ export async function grant(ctx: ServiceContext, id: string): Promise<void> {
     set: { ...transition(r, 'GRANTING'), grant: { ...r.grant, startedAt: now } },
     events: [{ type: 'grant.started', requestId: id, actor: null, details: { target: r.target } }],
     due: later(now, ctx.timing.leaseMs),
+    lease: leaseFrom(ctx, now),
   }));
   const current = started ?? (await ctx.requests.get(id));
   if (current?.status !== 'GRANTING') return;
-  await withLease(ctx, id, 'GRANTING', (claimed) => runGrant(ctx, claimed));
+  await withLease(ctx, id, 'GRANTING', (claimed) => runGrant(ctx, claimed), started);
 }
 
 /** Why the request may not be granted (an extension: applied) under the policy in force now; null when it may. */

@@ -1,28 +1,36 @@
 import type { AccessRequest, RequestStatus } from '../domain/request.ts';
 import type { ServiceContext } from './context.ts';
 import { later } from './change.ts';
+import type { Lease } from './ports.ts';
+
+/** This process's lease from `now`, for a change that starts slow work to take with it (Changes.lease). */
+export function leaseFrom(ctx: ServiceContext, now: string): Lease {
+  return { owner: ctx.owner, until: later(now, ctx.timing.leaseMs) };
+}
 
 /**
  * Runs slow work on a request under a short lease that is renewed while the
  * work runs: replicas and the sweeper skip a request someone holds, and a
  * killed holder's lease runs out within one lease period, so a restarted or
  * surviving replica takes over in seconds. Returns false when someone else
- * holds the request (or it is no longer in `status`).
+ * holds the request (or it is no longer in `status`). `taken`: the request as
+ * written by the change that took the lease (Changes.lease), so it is not claimed again.
  */
-export async function withLease(ctx: ServiceContext, id: string, status: RequestStatus, work: (claimed: AccessRequest) => Promise<void>): Promise<boolean> {
+export async function withLease(ctx: ServiceContext, id: string, status: RequestStatus, work: (claimed: AccessRequest) => Promise<void>, taken: AccessRequest | null = null): Promise<boolean> {
   const now = ctx.clock.now();
-  const claimed = await ctx.requests.claim(id, ctx.owner, status, now, later(now, ctx.timing.leaseMs));
+  const claimed = taken?.status === status ? taken : await ctx.requests.claim(id, ctx.owner, status, now, later(now, ctx.timing.leaseMs));
   if (!claimed) return false;
   const stopRenewing = ctx.clock.every(Math.max(250, Math.floor(ctx.timing.leaseMs / 3)), () => {
     const at = ctx.clock.now();
-    // Once the request has moved on (e.g. GRANTING → ACTIVE) the claim fails, which is fine: the lease is released below.
+    // Once the request has moved on (e.g. GRANTING → ACTIVE) the claim fails, which is fine: that change ended the lease.
     void ctx.requests.claim(id, ctx.owner, status, at, later(at, ctx.timing.leaseMs)).catch((err: unknown) => ctx.log.warn({ err, event: 'lease.renew_failed', requestId: id }, 'could not renew lease'));
   });
   try {
     await work(claimed);
   } finally {
     stopRenewing();
-    await ctx.requests.release(id, ctx.owner);
+    // A change that moved the request on ended the lease in the same write (services/change.ts): a read, not a second write.
+    if ((await ctx.requests.get(id))?.status === status) await ctx.requests.release(id, ctx.owner);
   }
   return true;
 }

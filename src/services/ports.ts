@@ -48,6 +48,17 @@ export interface Changes {
   events?: DomainEvent[];
   /** When the sweeper should next look at this request; null: never again. */
   due?: string | null;
+  /**
+   * The request's lease on slow work (services/lease.ts): taken by the change that starts the work,
+   * so no claim follows it, or ended (null). Absent: left as it is, except that write() in
+   * services/change.ts ends it with every status change.
+   */
+  lease?: Lease | null;
+}
+
+export interface Lease {
+  owner: string;
+  until: string;
 }
 
 export interface DueItem {

@@ -58,6 +58,8 @@ export async function withRenewedLock<R, T>(ctx: ServiceContext, port: LockPort<
     },
     handedOver() {
       released = true;
+      // The work writes the lock's end itself (saved and let go, or kept to a time of its own): a renewal from now on is a wasted write, or cuts a kept lock short.
+      stopRenewing();
     },
   };
   try {

@@ -11,7 +11,7 @@ import { change, later, reschedule } from './change.ts';
 import { describeError, pollUntilSettled } from './poll.ts';
 import { endSessions, sessionsKeptBecause } from './sessions.ts';
 import { addDuration } from '../domain/duration.ts';
-import { withLease } from './lease.ts';
+import { leaseFrom, withLease } from './lease.ts';
 import { lapseWaitingExtension } from './extend.ts';
 
 /** ACTIVE → REVOKING; the caller runs or queues the revoke. Null when the request was not active. */
@@ -22,6 +22,17 @@ export async function startRevoke(
   by: string | null,
   extra: { operator?: string; note?: string } = {},
 ): Promise<AccessRequest | null> {
+  return begin(ctx, id, reason, by, extra, false);
+}
+
+/** Starts the revoke and runs it at once, under the lease its start took (no claim after it). False when the request was not active. */
+export async function revokeNow(ctx: ServiceContext, id: string, reason: RevokeReason): Promise<boolean> {
+  const started = await begin(ctx, id, reason, null, {}, true);
+  if (started) await continueRevoke(ctx, id, started);
+  return started !== null;
+}
+
+async function begin(ctx: ServiceContext, id: string, reason: RevokeReason, by: string | null, extra: { operator?: string; note?: string }, leased: boolean): Promise<AccessRequest | null> {
   const started = await change(ctx, id, ['ACTIVE'], (r, now) => {
     const events: DomainEvent[] = [];
     if (by) events.push({ type: 'access.ended', requestId: id, actor: { slackUserId: by, principalId: by === r.requester.slackUserId ? r.requester.principalId : null }, details: { reason } });
@@ -30,6 +41,7 @@ export async function startRevoke(
       set: { ...transition(r, 'REVOKING'), revoke: { reason, by, startedAt: now, deletionRequestId: null, attempts: 0, lastError: null, kept: null, doneAt: null } },
       events,
       due: now,
+      ...(leased ? { lease: leaseFrom(ctx, now) } : {}),
     };
   });
   if (started) await lapseWaitingExtension(ctx, started, LAPSED_BECAUSE[reason]);
@@ -49,12 +61,18 @@ const LAPSED_BECAUSE: Record<RevokeReason, string> = {
  * Center to confirm; then ends the sessions the grant issued (services/sessions.ts). Never gives
  * up: a failure is retried with backoff, and repeated failures are shouted.
  */
-export async function continueRevoke(ctx: ServiceContext, id: string): Promise<void> {
-  await withLease(ctx, id, 'REVOKING', async (claimed) => {
-    if (!claimed.revoke) return;
-    if (claimed.revoke.sessions?.state === 'ending') await runSessionEnding(ctx, claimed);
-    else await runRevoke(ctx, claimed);
-  });
+export async function continueRevoke(ctx: ServiceContext, id: string, leased: AccessRequest | null = null): Promise<void> {
+  await withLease(
+    ctx,
+    id,
+    'REVOKING',
+    async (claimed) => {
+      if (!claimed.revoke) return;
+      if (claimed.revoke.sessions?.state === 'ending') await runSessionEnding(ctx, claimed);
+      else await runRevoke(ctx, claimed);
+    },
+    leased,
+  );
 }
 
 async function runRevoke(ctx: ServiceContext, request: AccessRequest): Promise<void> {

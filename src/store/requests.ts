@@ -176,6 +176,12 @@ export class RequestStore implements RequestStorePort {
         sets.push('duePk = :duepk', 'dueAt = :due');
       }
     }
+    if (changes.lease === null) removes.push('leaseOwner', 'leaseUntil');
+    else if (changes.lease) {
+      values[':leaseOwner'] = changes.lease.owner;
+      values[':leaseUntil'] = changes.lease.until;
+      sets.push('leaseOwner = :leaseOwner', 'leaseUntil = :leaseUntil');
+    }
     let condition = 'attribute_exists(pk)';
     if (guard) {
       const statuses = typeof guard.status === 'string' ? [guard.status] : guard.status;

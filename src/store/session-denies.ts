@@ -21,16 +21,16 @@ export class SessionDenyStore implements SessionDenyStorePort {
   constructor(private readonly db: Database) {}
 
   async want(permissionSetArn: string, userId: string, instant: string, accountId: string): Promise<void> {
-    await this.db.doc.send(
-      new UpdateCommand({ TableName: this.db.table, Key: wantKey(permissionSetArn, userId), UpdateExpression: 'SET userId = :u ADD accounts :a', ExpressionAttributeValues: { ':u': userId, ':a': new Set([accountId]) } }),
-    );
-    // Only ever forward: a wish for an older instant never moves a newer one back.
-    await updateIf(this.db, {
+    const values = { ':u': userId, ':a': new Set([accountId]) };
+    // Only ever forward: a wish for an older instant never moves a newer one back, and then adds its account alone (a second write, seldom needed).
+    const newest = await updateIf(this.db, {
       Key: wantKey(permissionSetArn, userId),
-      UpdateExpression: 'SET instant = :i',
+      UpdateExpression: 'SET userId = :u, instant = :i ADD accounts :a',
       ConditionExpression: 'attribute_not_exists(instant) OR instant < :i',
-      ExpressionAttributeValues: { ':i': instant },
+      ExpressionAttributeValues: { ...values, ':i': instant },
     });
+    if (newest) return;
+    await this.db.doc.send(new UpdateCommand({ TableName: this.db.table, Key: wantKey(permissionSetArn, userId), UpdateExpression: 'SET userId = :u ADD accounts :a', ExpressionAttributeValues: values }));
   }
 
   async wanted(permissionSetArn: string): Promise<Record<string, { instant: string; accounts: string[] }>> {

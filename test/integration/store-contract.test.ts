@@ -247,6 +247,21 @@ describe.each(implementations)('stores: %s', (_name, make) => {
       expect(await s.requests.get('req_b')).toEqual(request('req_b'));
     });
 
+    it('takes the lease with a change, or ends it, in the same guarded write', async () => {
+      const s = await make();
+      await s.requests.create(request('req_l'), [], NOW);
+      const taken = await s.requests.update('req_l', { status: 'PENDING', version: 1 }, { set: { status: 'APPROVED' }, lease: { owner: 'one', until: at(30) } }, at(1));
+      expect(taken).toMatchObject({ status: 'APPROVED', version: 2 });
+      expect(taken).not.toHaveProperty('leaseOwner');
+      expect(await s.requests.claim('req_l', 'two', 'APPROVED', at(10), at(40))).toBeNull();
+      expect(await s.requests.claim('req_l', 'one', 'APPROVED', at(10), at(40))).not.toBeNull();
+      // A change that leaves the lease out leaves it as it is.
+      await s.requests.update('req_l', { status: 'APPROVED', version: 2 }, { due: at(60) }, at(11));
+      expect(await s.requests.claim('req_l', 'two', 'APPROVED', at(12), at(42))).toBeNull();
+      await s.requests.update('req_l', { status: 'APPROVED', version: 3 }, { set: { status: 'CANCELLED' }, lease: null }, at(13));
+      expect(await s.requests.claim('req_l', 'two', 'CANCELLED', at(14), at(44))).not.toBeNull();
+    });
+
     it('counts refusals per person beside the request, never changing it', async () => {
       const s = await make();
       await s.requests.create(request('req_c'), [], NOW);

@@ -319,6 +319,8 @@ export class MemoryTable {
   private rng: (() => number) | null;
   /** Writes refused for their size, for tests to look at. */
   refusedForSize = 0;
+  /** The key of every write asked for, in order, including those whose condition failed (DynamoDB charges for those too). */
+  readonly writes: ItemKey[] = [];
 
   constructor(o: MemoryTableOptions = {}) {
     this.maxItemBytes = o.maxItemBytes ?? MAX_ITEM_BYTES;
@@ -341,6 +343,7 @@ export class MemoryTable {
   /** PutItem, conditional on the item as it is; throws ConditionalCheckFailedException. */
   put(item: Item, condition: (existing: Item | undefined) => boolean = () => true): void {
     const key = { pk: item.pk as string, sk: item.sk as string };
+    this.writes.push(key);
     if (!condition(this.items.get(tableKey(key)))) throw conditionalCheckFailed();
     const copy = dynamoCopy(item);
     this.checkSize(copy, 'Item size has exceeded the maximum allowed size');
@@ -353,6 +356,7 @@ export class MemoryTable {
    * within the size limit. Returns the item as written (ALL_NEW); throws ConditionalCheckFailedException.
    */
   update(key: ItemKey, condition: (existing: Item | undefined) => boolean, apply: (draft: Item) => void): Item {
+    this.writes.push({ pk: key.pk, sk: key.sk });
     const existing = this.items.get(tableKey(key));
     if (!condition(existing)) throw conditionalCheckFailed();
     const draft = existing ? dynamoCopy(existing) : { pk: key.pk, sk: key.sk };
@@ -498,6 +502,13 @@ export class MemoryRequests implements RequestStorePort {
             d.duePk = DUE_PARTITION;
             d.dueAt = changes.due;
           }
+          if (changes.lease === null) {
+            delete d.leaseOwner;
+            delete d.leaseUntil;
+          } else if (changes.lease) {
+            d.leaseOwner = changes.lease.owner;
+            d.leaseUntil = changes.lease.until;
+          }
         },
       );
       return toRequest(it);
@@ -616,12 +627,17 @@ export class MemorySessionDenies implements SessionDenyStorePort {
   async want(permissionSetArn: string, userId: string, instant: string, accountId: string): Promise<void> {
     await this.table.turn();
     const k = { pk: sessionsKey(permissionSetArn).pk, sk: `WANT#${userId}` };
-    this.table.update(k, () => true, (d) => {
+    const add = (d: Item) => {
       d.userId = userId;
       d.accounts = [...new Set([...((d.accounts as string[] | undefined) ?? []), accountId])].sort();
+    };
+    const newest = this.table.updateIf(k, (e) => e?.instant === undefined || (e.instant as string) < instant, (d) => {
+      add(d);
+      d.instant = instant;
     });
+    if (newest) return;
     await this.table.turn();
-    this.table.updateIf(k, (e) => e?.instant === undefined || (e.instant as string) < instant, (d) => (d.instant = instant));
+    this.table.update(k, () => true, add);
   }
 
   async wanted(permissionSetArn: string): Promise<Record<string, { instant: string; accounts: string[] }>> {
@@ -1094,6 +1110,16 @@ export class MemoryStore {
     this.sessionDenies = new MemorySessionDenies(this.table);
     this.emergencyUses = new MemoryEmergencyUses(this.table);
     this.homeVisitors = new MemoryHomeVisitors(this.table);
+  }
+
+  /** How many writes each kind of item took (its key's first part: REQ, ASN, CREATION_SLOT, SESSIONS…), from the `from`th write on. */
+  writesByKind(from = 0): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const k of this.table.writes.slice(from)) {
+      const kind = k.pk.split('#')[0] ?? k.pk;
+      out[kind] = (out[kind] ?? 0) + 1;
+    }
+    return out;
   }
 
   /** The request item as stored (with its outbox, lease and claim). */

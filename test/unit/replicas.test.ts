@@ -7,7 +7,10 @@ import { VirtualClock } from '../support/memory.ts';
 /** The table's replica entries, in memory. */
 class Replicas implements ReplicasPort {
   readonly until = new Map<string, string>();
+  /** Who wrote an entry, write by write. */
+  readonly beats: string[] = [];
   beat(owner: string, until: string): Promise<void> {
+    this.beats.push(owner);
     this.until.set(owner, until);
     return Promise.resolve();
   }
@@ -51,6 +54,23 @@ describe("the replicas' Identity Center budget", () => {
       await settle();
     }
     expect(shares.a).toEqual([2, 1, 2, 1]);
+    await a.stop();
+  });
+
+  it('counts the replicas every 10 s but renews its own entry every 20 s, holding 50 s: a dead replica\'s share returns within 50 s', async () => {
+    const clock = new VirtualClock();
+    const startedAt = clock.ms();
+    const replicas = new Replicas();
+    const a = new ReplicaBudget({ replicas, owner: 'a', clock, log: pino({ level: 'silent' }), share: () => undefined });
+    a.start();
+    await a.pass();
+    for (let i = 0; i < 6; i++) {
+      clock.advance(10_000);
+      await settle();
+    }
+    // At 0, 20, 40 and 60 s: one write every other count, each holding past the next two renewals.
+    expect(replicas.beats).toEqual(['a', 'a', 'a', 'a']);
+    expect(replicas.until.get('a')).toBe(new Date(startedAt + 60_000 + 50_000).toISOString());
     await a.stop();
   });
 });

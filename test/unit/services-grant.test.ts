@@ -64,6 +64,18 @@ describe('grant', () => {
     expectIdle(w);
   });
 
+  it('writes the request four times: the lease is taken with GRANTING and ends with ACTIVE, no claim or release of its own', async () => {
+    const w = memoryContext();
+    const id = await approved(w);
+    const from = w.store.table.writes.length;
+    await grant(w.ctx, id);
+    expect((await w.get(id)).status).toBe('ACTIVE');
+    // REQ: GRANTING, the creation attempt, its id, ACTIVE; ASN: lock, creation marker, holders; a slot taken and given back.
+    expect(w.store.writesByKind(from)).toEqual({ REQ: 4, ASN: 3, CREATION_SLOT: 2 });
+    expect(w.store.requestItem(id)).not.toHaveProperty('leaseOwner');
+    expectIdle(w);
+  });
+
   it('creates nothing when the user already holds the assignment, and remembers it was held before', async () => {
     const w = memoryContext();
     w.ic.addAssignment(w.target());
