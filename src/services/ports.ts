@@ -81,6 +81,8 @@ export interface RequestStorePort {
   release(id: string, owner: string): Promise<void>;
   /** Requests whose next action is due by `until` (every live request when null), oldest first. */
   due(until: string | null, limit?: number): Promise<DueItem[]>;
+  /** One requester's live requests on the due index (an index copy, filtered by the table: read them fresh before acting). */
+  dueOf(slackUserId: string): Promise<DueItem[]>;
   /**
    * The person's requests, newest first, at most `limit` (the App Home's history); null when the
    * table has no usable requester index (made before it existed, or still building it).

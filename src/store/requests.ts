@@ -272,4 +272,19 @@ export class RequestStore implements RequestStorePort {
     }
     return items;
   }
+
+  async dueOf(slackUserId: string): Promise<DueItem[]> {
+    const items: DueItem[] = [];
+    for await (const page of queryPages(this.db, {
+      IndexName: INDEX_DUE,
+      KeyConditionExpression: 'duePk = :p',
+      FilterExpression: 'requester.slackUserId = :u',
+      ExpressionAttributeValues: { ':p': DUE_PARTITION, ':u': slackUserId },
+      ProjectionExpression: 'id, #status, dueAt',
+      ExpressionAttributeNames: { '#status': 'status' },
+    })) {
+      items.push(...(page as unknown as DueItem[]));
+    }
+    return items;
+  }
 }

@@ -335,7 +335,9 @@ export class AuditPublisher {
       // Only the head event was in doubt: its successors were never started.
       claim.inDoubt = false;
       this.failures.delete(keyId(key));
-      const last = fresh.outbox.length === 1;
+      // Read again (a read costs less than a conditional write that fails): events queued while
+      // this one was posted mean it is not the last.
+      const last = fresh.outbox.length === 1 && (await this.o.outbox.read(key))?.outbox.length === 1;
       // Others were queued behind it when read: it cannot be the last (events are only ever appended).
       const dropped = (last && (await this.o.outbox.delivered(key, event.id, progress.stored, true))) || (await this.o.outbox.delivered(key, event.id, progress.stored, false));
       this.forget(event.id);

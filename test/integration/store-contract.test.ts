@@ -195,6 +195,13 @@ describe.each(implementations)('stores: %s', (_name, make) => {
       expect((await s.requests.due(at(200))).map((d) => d.id)).toEqual(['req_early', 'req_mid']);
       expect((await s.requests.due(at(199))).map((d) => d.id)).toEqual(['req_early']);
       expect((await s.requests.due(null)).map((d) => d.id)).toEqual(['req_early', 'req_mid', 'req_late']);
+      // One requester's, by the table's filter.
+      const other = request('req_other', { requester: { ...request('x').requester, slackUserId: 'UOTHER' } });
+      await s.requests.create(other, [], at(150));
+      expect(await s.requests.dueOf('UOTHER')).toEqual([{ id: 'req_other', status: 'PENDING', dueAt: at(150) }]);
+      expect((await s.requests.dueOf(request('x').requester.slackUserId)).map((d) => d.id)).toEqual(['req_early', 'req_mid', 'req_late']);
+      await s.requests.update('req_other', null, { due: null }, at(1));
+      expect(await s.requests.dueOf('UOTHER')).toEqual([]);
       await s.requests.update('req_early', null, { due: at(400) }, at(1));
       await s.requests.update('req_mid', null, { due: null }, at(1));
       expect(await s.requests.due(null)).toEqual([

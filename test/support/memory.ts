@@ -542,12 +542,23 @@ export class MemoryRequests implements RequestStorePort {
   async due(until: string | null, _limit = 100): Promise<DueItem[]> {
     await this.table.turn();
     // One page holds them all (DynamoDB's pages are 1 MB); the projection is id, status, dueAt.
-    return this.table.index('duePk', DUE_PARTITION, 'dueAt', until).map((it) => {
-      const out: Record<string, unknown> = {};
-      for (const f of ['id', 'status', 'dueAt']) if (it[f] !== undefined) out[f] = it[f];
-      return out as unknown as DueItem;
-    });
+    return this.table.index('duePk', DUE_PARTITION, 'dueAt', until).map(dueProjection);
   }
+
+  async dueOf(slackUserId: string): Promise<DueItem[]> {
+    await this.table.turn();
+    return this.table
+      .index('duePk', DUE_PARTITION, 'dueAt', null)
+      .filter((it) => (it.requester as { slackUserId?: string } | undefined)?.slackUserId === slackUserId)
+      .map(dueProjection);
+  }
+}
+
+/** The due index's answer: id, status, dueAt. */
+function dueProjection(it: Item): DueItem {
+  const out: Record<string, unknown> = {};
+  for (const f of ['id', 'status', 'dueAt']) if (it[f] !== undefined) out[f] = it[f];
+  return out as unknown as DueItem;
 }
 
 function toAssignmentRecord(item: Item | undefined): AssignmentRecord {
