@@ -1153,6 +1153,47 @@ describe("the bot's adapter when many grants come at once", () => {
       }
     });
   });
+
+  it('asked for 20 grants at once, one listing answers them all', async () => {
+    const fake = await startFake();
+    fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: ALICE });
+    await withAdapter(fake, 18, async (ic) => {
+      const principals = [ALICE, ...Array.from({ length: 19 }, (_, i) => someone(i))];
+      const held = await Promise.all(principals.map((p) => ic.hasAssignment(target(p))));
+      expect(held).toEqual([true, ...Array<boolean>(19).fill(false)]);
+      expect(fake.callsTo('ListAccountAssignments')).toHaveLength(1);
+    });
+  });
+
+  it('asked while a listing is under way, wait for the next one together', async () => {
+    const fake = await startFake();
+    fake.setFaults({ latencyMs: 300, operations: ['ListAccountAssignments'] });
+    await withAdapter(fake, 18, async (ic) => {
+      const checks = [ic.hasAssignment(target(someone(0)))];
+      // Two more waves while the first listing is on its way.
+      for (let wave = 1; wave <= 2; wave++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        for (let i = 0; i < 5; i++) checks.push(ic.hasAssignment(target(someone(wave * 10 + i))));
+      }
+      expect(await Promise.all(checks)).toEqual(Array<boolean>(11).fill(false));
+      expect(fake.callsTo('ListAccountAssignments')).toHaveLength(2);
+    });
+  });
+
+  it('asked once a listing is under way, waits for a listing of its own (an earlier page may be stale)', async () => {
+    // Four pages, each slow: the first is answered while the rest are still to come.
+    const fake = await startFake({ defaultMaxResults: 1, users: [{ userId: ALICE, userName: 'alice', email: 'alice@example.com' }, { userId: BOB, userName: 'bob', email: 'bob@example.com' }] });
+    for (const p of [BOB, ALICE, someone(1), someone(2)]) fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: p });
+    fake.setFaults({ latencyMs: 150, operations: ['ListAccountAssignments'] });
+    await withAdapter(fake, 18, async (ic) => {
+      const first = ic.hasAssignment(target(ALICE));
+      await vi.waitFor(() => expect(fake.callsTo('ListAccountAssignments')).toHaveLength(1), { timeout: 5000, interval: 5 });
+      // Bob's assignment is removed after the first page (which named him) was read.
+      fake.removeAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: BOB });
+      expect(await ic.hasAssignment(target(BOB))).toBe(false);
+      await first;
+    });
+  });
 });
 
 describe("the bot's Identity Center retry strategy", () => {
