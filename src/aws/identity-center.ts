@@ -51,10 +51,15 @@ export class IdentityCenter implements IdentityCenterPort, AccessInventoryPort {
   private readonly pace: RateLimiter;
   /** Session durations and names change rarely and only by an administrator: read once per permission set per process. */
   private readonly described = new Map<string, { duration: string; name: string }>();
+  /** Existence checks by instance, account and permission set: the listing waiting to be sent, the one sent last (see hasAssignment). */
+  private readonly checks = new Map<string, { next: Promise<ListedAssignment[]> | null; sent: Promise<ListedAssignment[]> | null }>();
 
   constructor(private readonly opts: IdentityCenterOptions) {
     const credentials = managementRoleCredentials(opts.assumeRoleArn, 'breakglass');
-    this.pace = new RateLimiter(opts.callsPerSecond, 2);
+    // A second's worth of the budget may go at once, which a bucket of AWS's 20 calls a second
+    // (as the fake models the quota) takes without a throttle: 20 approvals at once reach
+    // CreateAccountAssignment together rather than one every 55 ms.
+    this.pace = new RateLimiter(opts.callsPerSecond);
     const common = { region: opts.region, retryStrategy: new PacedRetryStrategy(this.pace, SDK_ATTEMPTS), ...(credentials ? { credentials } : {}) };
     this.sso = new SSOAdminClient(common);
     this.store = new IdentitystoreClient(common);
@@ -90,17 +95,46 @@ export class IdentityCenter implements IdentityCenterPort, AccessInventoryPort {
     return { userId, userName: out.UserName ?? userId, displayName: out.DisplayName ?? null, email: matched, disabled: out.UserStatus === 'DISABLED' };
   }
 
-  /** Asked while a grant or revoke decides what to do next: paced as urgently as the change it leads to. */
+  /**
+   * Asked while a grant or revoke decides what to do next: paced as urgently as the change it leads
+   * to. A listing names every principal of the account and permission set, so the checks of one
+   * share it, but only those asked before its first page is sent: each answer is then read after
+   * its caller asked, as fresh as a listing of its own. One listing of a pair is under way at a
+   * time; checks asked meanwhile wait for the next, so 20 grants approved at once need a few.
+   */
   async hasAssignment(t: AssignmentTarget): Promise<boolean> {
-    const all = await this.listAssignments(t.instanceArn, t.accountId, t.permissionSetArn, true);
+    const all = await this.sharedListing(t);
     return all.some((a) => a.principalType === 'USER' && a.principalId === t.principalId);
   }
 
-  async listAssignments(instanceArn: string, accountId: string, permissionSetArn: string, urgent = false): Promise<ListedAssignment[]> {
+  private sharedListing(t: AssignmentTarget): Promise<ListedAssignment[]> {
+    const key = `${t.instanceArn}|${t.accountId}|${t.permissionSetArn}`;
+    const pair = this.checks.get(key) ?? { next: null, sent: null };
+    this.checks.set(key, pair);
+    if (pair.next) return pair.next;
+    const before = pair.sent;
+    const listing: Promise<ListedAssignment[]> = (async () => {
+      await before?.catch(() => undefined);
+      return this.list(t.instanceArn, t.accountId, t.permissionSetArn, true, () => {
+        pair.next = null;
+        pair.sent = listing;
+      });
+    })();
+    pair.next = listing;
+    return listing;
+  }
+
+  listAssignments(instanceArn: string, accountId: string, permissionSetArn: string): Promise<ListedAssignment[]> {
+    return this.list(instanceArn, accountId, permissionSetArn, false, () => undefined);
+  }
+
+  /** All pages; `sending` is called once, just before the first page is asked for. */
+  private async list(instanceArn: string, accountId: string, permissionSetArn: string, urgent: boolean, sending: () => void): Promise<ListedAssignment[]> {
     const all: ListedAssignment[] = [];
     let token: string | undefined;
     do {
       await this.pace.acquire(urgent);
+      if (token === undefined) sending();
       const out = await this.sso.send(new ListAccountAssignmentsCommand({ InstanceArn: instanceArn, AccountId: accountId, PermissionSetArn: permissionSetArn, NextToken: token }));
       for (const a of out.AccountAssignments ?? []) {
         if (a.PrincipalId && (a.PrincipalType === 'USER' || a.PrincipalType === 'GROUP')) all.push({ principalType: a.PrincipalType, principalId: a.PrincipalId });

@@ -38,7 +38,7 @@ import {
   paginateListGroupMemberships,
   ResourceNotFoundException as IdentityStoreNotFound,
 } from '@aws-sdk/client-identitystore';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PacedRetryStrategy, RateLimiter } from '../../src/aws/pacing.ts';
 import { IdentityCenter } from '../../src/aws/identity-center.ts';
 import { FakeIdentityCenter, type FakeIdentityCenterOptions } from '../support/fake-identity-center.ts';
@@ -1106,11 +1106,7 @@ describe('FakeIdentityCenter groups for the access review (additions)', () => {
     // Assignments provision their permission sets to the account.
     fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_READ, principalId: OPS, principalType: 'GROUP' });
     fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: ALICE });
-    // The adapter finds its endpoints and credentials as in production: the SDK's environment.
-    const saved = { ...process.env };
-    Object.assign(process.env, { AWS_ENDPOINT_URL_SSO_ADMIN: fake.url, AWS_ENDPOINT_URL_IDENTITYSTORE: fake.url, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'test-secret' });
-    const ic = new IdentityCenter({ region: 'us-east-1', identityStoreId: IDENTITY_STORE_ID, assumeRoleArn: null, callsPerSecond: 1000 });
-    try {
+    await withAdapter(fake, 1000, async (ic) => {
       expect((await ic.permissionSetsOn(INSTANCE_ARN, ACCOUNT)).sort()).toEqual([PS_ADMIN, PS_READ].sort());
       expect(await ic.permissionSetName(INSTANCE_ARN, PS_READ)).toBe('ReadOnly');
       expect(await ic.groupMembers(OPS)).toEqual([BOB]);
@@ -1118,13 +1114,85 @@ describe('FakeIdentityCenter groups for the access review (additions)', () => {
       expect(await ic.groupName(GHOST)).toBe(GHOST);
       expect(await ic.userName(ALICE)).toBe('alice');
       expect(await ic.userName(GHOST)).toBe(GHOST);
-    } finally {
-      ic.destroy();
-      for (const k of ['AWS_ENDPOINT_URL_SSO_ADMIN', 'AWS_ENDPOINT_URL_IDENTITYSTORE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) {
-        if (saved[k] === undefined) delete process.env[k];
-        else process.env[k] = saved[k];
-      }
+    });
+  });
+});
+
+/** The bot's adapter against the fake; it finds its endpoints and credentials as in production: the SDK's environment. */
+async function withAdapter(fake: FakeIdentityCenter, callsPerSecond: number, work: (ic: IdentityCenter) => Promise<void>): Promise<void> {
+  const saved = { ...process.env };
+  Object.assign(process.env, { AWS_ENDPOINT_URL_SSO_ADMIN: fake.url, AWS_ENDPOINT_URL_IDENTITYSTORE: fake.url, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'test-secret' });
+  const ic = new IdentityCenter({ region: 'us-east-1', identityStoreId: IDENTITY_STORE_ID, assumeRoleArn: null, callsPerSecond });
+  try {
+    await work(ic);
+  } finally {
+    ic.destroy();
+    for (const k of ['AWS_ENDPOINT_URL_SSO_ADMIN', 'AWS_ENDPOINT_URL_IDENTITYSTORE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
     }
+  }
+}
+
+describe("the bot's adapter when many grants come at once", () => {
+  const target = (principalId: string) => ({ instanceArn: INSTANCE_ARN, accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId });
+  const someone = (n: number) => `9067000000-${String(n).padStart(8, '0')}-0000-4000-8000-000000000000`;
+
+  it("spends a second's worth of its budget at once (changes approved together go together)", async () => {
+    const fake = await startFake();
+    await withAdapter(fake, 18, async (ic) => {
+      // The pace's clock stands still: only the bucket's burst can let calls through, nothing refills it.
+      vi.useFakeTimers({ toFake: ['Date'] });
+      const deletions = Promise.all(Array.from({ length: 18 }, (_, i) => ic.startDeletion(target(someone(i)))));
+      try {
+        await Promise.race([deletions, new Promise((resolve) => setTimeout(resolve, 5000))]);
+        expect(fake.callsTo('DeleteAccountAssignment')).toHaveLength(18);
+      } finally {
+        vi.useRealTimers();
+        await deletions;
+      }
+    });
+  });
+
+  it('asked for 20 grants at once, one listing answers them all', async () => {
+    const fake = await startFake();
+    fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: ALICE });
+    await withAdapter(fake, 18, async (ic) => {
+      const principals = [ALICE, ...Array.from({ length: 19 }, (_, i) => someone(i))];
+      const held = await Promise.all(principals.map((p) => ic.hasAssignment(target(p))));
+      expect(held).toEqual([true, ...Array<boolean>(19).fill(false)]);
+      expect(fake.callsTo('ListAccountAssignments')).toHaveLength(1);
+    });
+  });
+
+  it('asked while a listing is under way, wait for the next one together', async () => {
+    const fake = await startFake();
+    fake.setFaults({ latencyMs: 300, operations: ['ListAccountAssignments'] });
+    await withAdapter(fake, 18, async (ic) => {
+      const checks = [ic.hasAssignment(target(someone(0)))];
+      // Two more waves while the first listing is on its way.
+      for (let wave = 1; wave <= 2; wave++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        for (let i = 0; i < 5; i++) checks.push(ic.hasAssignment(target(someone(wave * 10 + i))));
+      }
+      expect(await Promise.all(checks)).toEqual(Array<boolean>(11).fill(false));
+      expect(fake.callsTo('ListAccountAssignments')).toHaveLength(2);
+    });
+  });
+
+  it('asked once a listing is under way, waits for a listing of its own (an earlier page may be stale)', async () => {
+    // Four pages, each slow: the first is answered while the rest are still to come.
+    const fake = await startFake({ defaultMaxResults: 1, users: [{ userId: ALICE, userName: 'alice', email: 'alice@example.com' }, { userId: BOB, userName: 'bob', email: 'bob@example.com' }] });
+    for (const p of [BOB, ALICE, someone(1), someone(2)]) fake.addAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: p });
+    fake.setFaults({ latencyMs: 150, operations: ['ListAccountAssignments'] });
+    await withAdapter(fake, 18, async (ic) => {
+      const first = ic.hasAssignment(target(ALICE));
+      await vi.waitFor(() => expect(fake.callsTo('ListAccountAssignments')).toHaveLength(1), { timeout: 5000, interval: 5 });
+      // Bob's assignment is removed after the first page (which named him) was read.
+      fake.removeAssignment({ accountId: ACCOUNT, permissionSetArn: PS_ADMIN, principalId: BOB });
+      expect(await ic.hasAssignment(target(BOB))).toBe(false);
+      await first;
+    });
   });
 });
 
