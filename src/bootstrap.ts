@@ -88,7 +88,7 @@ export function serviceContext(p: ContextParts): { ctx: ServiceContext; inventor
     requests: new RequestStore(p.db, p.deliversToSlack ? { owner, leaseMs: DELIVERY_LEASE_MS } : null),
     assignments: new AssignmentStore(p.db),
     outbox: new OutboxStore(p.db),
-    slots: new CreationSlots(p.db, p.env.maxOutstandingCreations),
+    slots: new CreationSlots(p.db, p.env.maxOutstandingCreations, (waiting) => p.signals.workQueued(waiting)),
     drift: new DriftStore(p.db),
     freeze: new FreezeStore(p.db),
     sessionDenies: new SessionDenyStore(p.db),

@@ -126,7 +126,10 @@ export interface AssignmentStorePort {
 
 /** AWS allows 15 account-assignment creations in progress per instance, across every replica. */
 export interface CreationSlotsPort {
-  /** Takes a free slot for `holder` (or the one it already has); null when all are busy. */
+  /**
+   * Takes a free slot for `holder` (or the one it already has); null when all are busy. A holder
+   * turned away is woken (its work queued) when this process frees a slot.
+   */
   acquire(holder: string, now: string, until: string): Promise<number | null>;
   /** Frees the holder's slot (every slot it may hold when the number is unknown). */
   release(holder: string, slot: number | null): Promise<void>;

@@ -45,6 +45,22 @@ describe('creation slots', () => {
     expect(await slots.acquire(holderWithout, NOW, until)).not.toBeNull();
     expect(await slots.acquire('late', '2026-11-28T00:06:00.000Z', '2026-11-28T00:10:00.000Z')).not.toBeNull();
   });
+
+  it('wakes a holder it turned away as soon as it frees a slot, instead of leaving it to retry', async () => {
+    const woken: string[] = [];
+    const slots = new CreationSlots(db, 1, (holder) => woken.push(holder));
+    const now = '2026-11-28T02:00:00.000Z';
+    const until = '2026-11-28T02:05:00.000Z';
+    expect(await slots.acquire('first', now, until)).toBe(0);
+    expect(await slots.acquire('second', now, until)).toBeNull();
+    await slots.release('nobody', 0);
+    expect(woken).toEqual([]);
+    await slots.release('first', 0);
+    expect(woken).toEqual(['second']);
+    expect(await slots.acquire('second', now, until)).toBe(0);
+    await slots.release('second', 0);
+    expect(woken).toEqual(['second']);
+  });
 });
 
 describe('request store on dynalite', () => {

@@ -731,6 +731,10 @@ export class MemorySlots implements CreationSlotsPort {
     private readonly random: () => number = Math.random,
   ) {}
 
+  /** Holders turned away here; one is woken through onFree when a slot is freed here (as the DynamoDB store). */
+  private readonly waiting = new Set<string>();
+  onFree: (holder: string) => void = () => undefined;
+
   async acquire(holder: string, now: string, until: string): Promise<number | null> {
     const start = Math.floor(this.random() * this.size);
     for (let i = 0; i < this.size; i++) {
@@ -744,18 +748,29 @@ export class MemorySlots implements CreationSlotsPort {
           d.holdUntil = until;
         },
       );
-      if (taken) return n;
+      if (taken) {
+        this.waiting.delete(holder);
+        return n;
+      }
     }
+    this.waiting.add(holder);
     return null;
   }
 
   async release(holder: string, slot: number | null): Promise<void> {
+    let freed = false;
     for (const n of slot === null ? [...Array(this.size).keys()] : [slot]) {
       await this.table.turn();
-      this.table.updateIf(slotKey(n), (e) => e?.holder === holder, (d) => {
-        delete d.holder;
-        delete d.holdUntil;
-      });
+      freed ||=
+        this.table.updateIf(slotKey(n), (e) => e?.holder === holder, (d) => {
+          delete d.holder;
+          delete d.holdUntil;
+        }) !== null;
+    }
+    const next = this.waiting.values().next();
+    if (freed && !next.done) {
+      this.waiting.delete(next.value);
+      this.onFree(next.value);
     }
   }
 
@@ -1881,6 +1896,7 @@ export function memoryContext(o: MemoryWorldOptions = {}): MemoryWorld {
     workDue: (id, at) => void signals.due.push({ id, at }),
     ...o.ctx,
   };
+  store.slots.onFree = (holder) => ctx.workQueued(holder);
   const target = (principalId: string = PEOPLE.requester.principal): AssignmentTarget => ({ instanceArn: INSTANCE_ARN, accountId: ACCOUNT, permissionSetArn: PERMISSION_SET, principalId });
   const world: MemoryWorld = {
     ctx,

@@ -76,6 +76,19 @@ describe('grant', () => {
     expectIdle(w);
   });
 
+  it('queues a grant turned away for want of a creation slot as soon as one is freed here', async () => {
+    const w = memoryContext({ slots: 1 });
+    const id = await approved(w);
+    expect(await w.ctx.slots.acquire('req_other', w.clock.now(), w.clock.in(300_000))).toBe(0);
+    await grant(w.ctx, id);
+    expect((await w.get(id)).status).toBe('GRANTING');
+    w.signals.work.length = 0;
+    await w.ctx.slots.release('req_other', 0);
+    expect(w.signals.work).toEqual([id]);
+    await grant(w.ctx, id);
+    expect((await w.get(id)).status).toBe('ACTIVE');
+  });
+
   it('creates nothing when the user already holds the assignment, and remembers it was held before', async () => {
     const w = memoryContext();
     w.ic.addAssignment(w.target());
