@@ -5,6 +5,7 @@ import { cancel } from '../../services/cancel.ts';
 import { endAccess } from '../../services/end-access.ts';
 import { openRequestsOf } from '../../services/status.ts';
 import { requestModal } from '../blocks/request-modal.ts';
+import { AfterAck } from '../after-ack.ts';
 import { COMMAND } from '../ids.ts';
 import { escapeMrkdwn } from '../text.ts';
 
@@ -20,6 +21,7 @@ export const HELP = [
 ].join('\n');
 
 export function registerBreakglassCommand(app: App, ctx: ServiceContext): void {
+  const answers = new AfterAck(2);
   app.command(COMMAND, async ({ command, ack, client, respond }) => {
     const [sub = '', arg = ''] = command.text.trim().split(/\s+/);
     switch (sub.toLowerCase()) {
@@ -53,7 +55,7 @@ export function registerBreakglassCommand(app: App, ctx: ServiceContext): void {
       }
       case 'status': {
         await ack();
-        await respond({ response_type: 'ephemeral', text: await statusText(ctx, command.user_id) });
+        await answers.run(async () => respond({ response_type: 'ephemeral', text: await statusText(ctx, command.user_id) }));
         return;
       }
       default:

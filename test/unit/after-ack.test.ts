@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { AfterAck } from '../../src/slack/after-ack.ts';
+
+describe('answers after the ack', () => {
+  it('runs at most `width` at once, in the order they came, and lets failures through without blocking the rest', async () => {
+    const lane = new AfterAck(2);
+    const started: number[] = [];
+    const finish: Array<() => void> = [];
+    const runs = [0, 1, 2, 3].map((n) =>
+      lane.run(
+        () =>
+          new Promise<number>((resolve, reject) => {
+            started.push(n);
+            finish[n] = () => (n === 1 ? reject(new Error('Slack said no')) : resolve(n));
+          }),
+      ),
+    );
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual([0, 1]);
+    finish[1]?.();
+    await expect(runs[1]).rejects.toThrow('Slack said no');
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual([0, 1, 2]);
+    finish[0]?.();
+    finish[2]?.();
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual([0, 1, 2, 3]);
+    finish[3]?.();
+    expect(await Promise.all([runs[0], runs[2], runs[3]])).toEqual([0, 2, 3]);
+  });
+});
