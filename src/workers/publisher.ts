@@ -155,6 +155,8 @@ export class AuditPublisher {
   private readonly chained = new Map<string, number>();
   /** Appends in flight, so the two loops never append the same event side by side. */
   private readonly appending = new Map<string, Promise<number | null>>();
+  /** The newest stretch of the chain this process has read or written. */
+  private readonly recent = new RecentChain(2000);
   /** What this process delivered of events it could not record it for (the write failed): a retry here repeats none of it. */
   private readonly progress = new Map<string, DeliveryProgress>();
   private readonly now: () => number;
@@ -428,7 +430,11 @@ export class AuditPublisher {
     // Events queued before floors existed: the position reserved for them was the only one they could take.
     const floor = event.chainFloor ?? event.chainSeq ?? 0;
     for (let attempt = 0; attempt < 50; attempt++) {
-      const records = await this.o.outbox.chainFrom(floor);
+      // What this process already read of the stretch is history (records never change): only what came after is read again.
+      const known = this.recent.from(floor);
+      const fresh = await this.o.outbox.chainFrom(known?.at(-1)?.seq ?? floor);
+      this.recent.add(fresh);
+      const records = [...(known ?? []), ...fresh];
       const found = records.find((r) => r.eventId === event.id);
       if (found) {
         this.chained.set(event.id, found.seq);
@@ -454,6 +460,7 @@ export class AuditPublisher {
       };
       const record: ChainRecord = { ...base, hash: recordHash(base, signer) };
       if (await this.o.outbox.putChainRecord(record)) {
+        this.recent.add([record]);
         this.chained.set(event.id, record.seq);
         if (event.type !== 'audit.checkpoint') this.sinceCheckpoint++;
         this.o.log.info(
@@ -630,6 +637,36 @@ export class AuditPublisher {
 }
 
 const keyId = (k: ItemKey) => `${k.pk}/${k.sk}`;
+
+/**
+ * The newest stretch of the chain a process has read or written, in order and without gaps.
+ * Records never change once written, so an append looks here first and reads from the table only
+ * what came after (20 events chained at once each read the whole stretch from their floor).
+ */
+class RecentChain {
+  private records: ChainRecord[] = [];
+
+  constructor(private readonly cap: number) {}
+
+  /** The records from `seq` on, when this stretch reaches back that far and holds any; null otherwise. */
+  from(seq: number): ChainRecord[] | null {
+    const first = this.records[0];
+    if (!first || first.seq > Math.max(seq, 1)) return null;
+    const tail = this.records.slice(Math.max(0, seq - first.seq));
+    return tail.length > 0 ? tail : null;
+  }
+
+  /** Adds records read or written, themselves in order and without gaps. */
+  add(records: ChainRecord[]): void {
+    const first = records[0];
+    if (!first) return;
+    const have = this.records[0];
+    const last = this.records.at(-1);
+    if (!have || !last || first.seq < have.seq || first.seq > last.seq + 1) this.records = [...records];
+    else for (const r of records) if (r.seq === (this.records.at(-1)?.seq ?? 0) + 1) this.records.push(r);
+    if (this.records.length > this.cap) this.records.splice(0, this.records.length - this.cap);
+  }
+}
 
 class LostClaim extends Error {
   constructor() {
