@@ -334,6 +334,20 @@ describe('Slack deliveries', () => {
     expect((await chainOf(other)).length).toBe(0);
   });
 
+  it('chains what another replica claimed but has not delivered within 3 s, and leaves its Slack posts to it', async () => {
+    const w = memoryContext({ claimsDelivery: true, owner: 'replica-2' });
+    const id = await submitted(w);
+    const p = publisher(w, { owner: 'replica-1' });
+    await deliver(p);
+    expect(await chainOf(w)).toEqual([]);
+    w.clock.advance(3000);
+    await deliver(p);
+    expect((await chainOf(w)).map((r) => r.type)).toEqual(['request.submitted']);
+    expect(w.store.events(id)[0]).toMatchObject({ done: { chain: true }, chainSeq: 1 });
+    expect(w.slack.posts).toEqual([]);
+    expect(w.store.requestItem(id)?.deliveryOwner).toBe('replica-2');
+  });
+
   it('posts a submitted request to the approvers, opens its audit thread, tells the requester, and updates the views', async () => {
     const w = memoryContext();
     const id = await submitted(w);
