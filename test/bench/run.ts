@@ -437,16 +437,27 @@ async function main(): Promise<void> {
     const acks = { bot: [] as number[], bare: [] as number[] };
     const non200 = { bot: 0, bare: 0 };
     const roundP99 = { bot: [] as number[], bare: [] as number[] };
+    // The first burst after start also measures compiling the code paths (V8 compiles lazily);
+    // both processes get one, reported apart, and the row is measured on the bursts after it.
+    const coldP99 = { bot: 0, bare: 0 };
     const users = rig.requesters;
-    for (let round = 0; round < CFG.commandRounds; round++) {
+    for (let round = -1; round < CFG.commandRounds; round++) {
       for (const who of ['bare', 'bot'] as const) {
         const driver = who === 'bot' ? bot.driver : bareDriver;
         const results = await Promise.all(Array.from({ length: CFG.commands }, (_, i) => driver.slashCommand((users[i % users.length] as Person).slack, 'status')));
+        const p99 = stats(results.map((r) => r.elapsedMs)).p99;
+        if (round < 0) {
+          coldP99[who] = p99;
+          progress(`first burst, ${who}: ack p99 ${p99} ms (not counted)`);
+          await sleep(2000);
+          await waitQuiet(counter, 1000, 10_000);
+          continue;
+        }
         for (const r of results) {
           acks[who].push(r.elapsedMs);
           if (r.status !== 200) non200[who]++;
         }
-        roundP99[who].push(stats(results.map((r) => r.elapsedMs)).p99);
+        roundP99[who].push(p99);
         progress(`round ${round + 1}, ${who}: ack p99 ${roundP99[who].at(-1)} ms`);
         await sleep(2000);
         await waitQuiet(counter, 1000, 10_000);
@@ -553,7 +564,7 @@ async function main(): Promise<void> {
         bot: `${s.ackBot.p99} ms`,
         reference: `${s.ackBare.p99} ms`,
         ratio: ratio(s.ackBot.p99, s.ackBare.p99),
-        spread: `bot ${fmt(s.ackBot)}; p99 per round ${roundP99.bot.join(', ')}; bare ${fmt(s.ackBare)}`,
+        spread: `bot ${fmt(s.ackBot)}; p99 per round ${roundP99.bot.join(', ')}; bare ${fmt(s.ackBare)}; first burst after start (not counted): bot ${coldP99.bot} ms, bare ${coldP99.bare} ms`,
         required: '≤ 1.2×',
         meets: ratio(s.ackBot.p99, s.ackBare.p99) <= 1.2,
       },
@@ -599,7 +610,7 @@ async function main(): Promise<void> {
       details: {
         startMs: { bot: s.startBot, bare: s.startBare },
         rssMb: { idle: rssIdle, peakDuringBurst: rssPeakBurst, peakUnderCommands: rssPeakCommands, peakWholeRun: { bot: sampler.peak('bot'), bare: sampler.peak('bare') } },
-        slashAckMs: { bot: s.ackBot, bare: s.ackBare, p99ByRound: roundP99, non200 },
+        slashAckMs: { bot: s.ackBot, bare: s.ackBare, p99ByRound: roundP99, firstBurstP99: coldP99, non200 },
         burst: {
           approvalToCreateMs: s.approvalToCreate,
           quorumClickAckMs: stats(approveAckMs),
