@@ -86,7 +86,7 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
   const signals = new WorkSignals();
   const services = serviceContext({ env, source, policy, db, log, directory, signals, clock, timing: opts.timing, deliversToSlack: true });
   const ctx = services.ctx;
-  const anchors = chainAnchors(env, db, awsRegion(source));
+  const anchors = await chainAnchors(env, db, awsRegion(source));
   if (!anchors.chainKey) log.warn({ event: 'audit.unkeyed' }, 'BREAKGLASS_AUDIT_KEY is not set: the audit chain is hashed, not signed, so anyone who can write the table could recompute it');
 
   // Publishing homes never retries on its own: the refresher paces it and waits out a 429 itself.

@@ -2,7 +2,6 @@ import type { Env } from '../config/env.ts';
 import type { Database } from '../store/dynamo.ts';
 import { CheckpointStore } from '../store/checkpoints.ts';
 import { ChainKey } from './chain.ts';
-import { S3CheckpointArchive } from './checkpoint-archive.ts';
 
 export interface CheckpointOptions {
   store: CheckpointStorePort;
@@ -25,8 +24,9 @@ export interface ChainAnchors {
   close(): void;
 }
 
-export function chainAnchors(env: Env, db: Database, region: string): ChainAnchors {
-  const archive = env.checkpointBucket ? new S3CheckpointArchive({ bucket: env.checkpointBucket, region }) : null;
+export async function chainAnchors(env: Env, db: Database, region: string): Promise<ChainAnchors> {
+  // The S3 SDK is loaded only with a bucket: it is the largest client, and most set-ups have none.
+  const archive = env.checkpointBucket ? new (await import('./checkpoint-archive.ts')).S3CheckpointArchive({ bucket: env.checkpointBucket, region }) : null;
   return {
     chainKey: env.auditKey ? new ChainKey(env.auditKey) : null,
     checkpoints: { store: new CheckpointStore(db), archive, everyEvents: env.checkpointEveryEvents, everyMs: env.checkpointEveryMinutes * 60_000 },

@@ -1,4 +1,4 @@
-import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
+import type * as CloudTrailSdk from '@aws-sdk/client-cloudtrail';
 import { ConfiguredRetryStrategy } from '@smithy/core/retry';
 import { z } from 'zod';
 import type { TrailEvent } from '../domain/activity.ts';
@@ -35,13 +35,14 @@ const record = z.object({
  * The endpoint is the SDK's own business (AWS_ENDPOINT_URL_CLOUDTRAIL in tests).
  */
 export class CloudTrail implements CloudTrailPort {
-  private readonly clients = new Map<string, CloudTrailClient>();
+  private readonly clients = new Map<string, CloudTrailSdk.CloudTrailClient>();
   private readonly pacers = new Map<string, RateLimiter>();
 
   constructor(private readonly opts: CloudTrailOptions) {}
 
   async lookupByUsername(region: string, userName: string, start: string, end: string, signal?: AbortSignal): Promise<TrailEvent[]> {
-    const client = this.client(region);
+    const { LookupEventsCommand } = await sdk();
+    const client = await this.client(region);
     const events: TrailEvent[] = [];
     let token: string | undefined;
     do {
@@ -78,7 +79,8 @@ export class CloudTrail implements CloudTrailPort {
     for (const c of this.clients.values()) c.destroy();
   }
 
-  private client(region: string): CloudTrailClient {
+  private async client(region: string): Promise<CloudTrailSdk.CloudTrailClient> {
+    const { CloudTrailClient } = await sdk();
     let c = this.clients.get(region);
     if (!c) {
       const credentials = managementRoleCredentials(this.opts.assumeRoleArn, 'breakglass-activity');
@@ -102,6 +104,12 @@ export class CloudTrail implements CloudTrailPort {
     if (!p) this.pacers.set(region, (p = new RateLimiter(this.opts.callsPerSecond ?? 1, 1)));
     return p;
   }
+}
+
+/** Loaded on the first report: only a policy with activity reports ever reads CloudTrail, long after start-up. */
+let loading: Promise<typeof CloudTrailSdk> | null = null;
+function sdk(): Promise<typeof CloudTrailSdk> {
+  return (loading ??= import('@aws-sdk/client-cloudtrail'));
 }
 
 function safeJson(text: string | undefined): unknown {

@@ -24,7 +24,7 @@ export async function reviewStart(c: Cli): Promise<number> {
   const { db, via } = await openStoreForCli(c.env, c.log);
   const directory = new SlackDirectory(webClient(c.env.slack.botToken, c.env.slack.apiUrl, c.log, { retries: 2, rejectRateLimited: false }), policy, c.log);
   const services = serviceContext({ env: c.env, source: c.source, policy, db, log: c.log, directory, signals: new WorkSignals() });
-  const anchors = chainAnchors(c.env, db, awsRegion(c.source));
+  const anchors = await chainAnchors(c.env, db, awsRegion(c.source));
   const publisher = new AuditPublisher({ owner: services.ctx.owner, outbox: services.ctx.outbox, slack: null, policy, log: c.log, clock: services.ctx.clock, chainKey: anchors.chainKey, checkpoints: anchors.checkpoints });
   try {
     const operator = userInfo().username;

@@ -40,7 +40,7 @@ async function open(c: Cli): Promise<{ ctx: ServiceContext; publisher: AuditPubl
   const { db, via } = await openStoreForCli(c.env, c.log);
   const services = serviceContext({ env: c.env, source: c.source, policy: c.loaded.policy, db, log: c.log, directory: new NoSlackDirectory(), signals: new WorkSignals() });
   const { ctx } = services;
-  const anchors = chainAnchors(c.env, db, awsRegion(c.source));
+  const anchors = await chainAnchors(c.env, db, awsRegion(c.source));
   const publisher = new AuditPublisher({ owner: ctx.owner, outbox: ctx.outbox, slack: null, policy: c.loaded.policy, log: c.log, clock: ctx.clock, chainKey: anchors.chainKey, checkpoints: anchors.checkpoints });
   return {
     ctx: services.ctx,

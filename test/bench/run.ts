@@ -1,8 +1,8 @@
 /**
  * `npm run bench [-- --quick]`: the table of issue 13, measured in one process tree.
  *
- * The bot runs as operators run it (`node dist/main.js`, a child process configured only by
- * environment, HTTP mode, default timing settings: no BREAKGLASS_SWEEP_SECONDS nor
+ * The bot runs as operators run it (`npm start`'s command, as the image's: node with its V8 flags
+ * and dist/main.js; a child process configured only by environment, HTTP mode, default timing settings: no BREAKGLASS_SWEEP_SECONDS nor
  * BREAKGLASS_IC_CALLS_PER_SECOND), and so does the reference, a bare Bolt app
  * (test/bench/bare-bolt.js). Both talk to the same fake Slack; the bot also to the fake
  * Identity Center (AWS's quotas: 20 TPS, 15 outstanding creations; 300 ms asynchronous status)
@@ -20,7 +20,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { AccessRequest } from '../../src/domain/request.ts';
 import { freePort } from '../../src/store/dynamo.ts';
-import { buildDist } from '../support/build.ts';
+import { buildDist, startArgs } from '../support/build.ts';
 import { SlackDriver } from '../support/slack-driver.ts';
 import { BOT_TOKEN, poll, Rig, SIGNING_SECRET, sleep, type BotProcess, type Person } from '../chaos/rig.ts';
 
@@ -274,10 +274,11 @@ interface Started {
   stop: () => Promise<void>;
 }
 
-/** Spawns `node <script>` with exactly `env` and times spawn → the first /healthz 200 (probed every 10 ms). */
-async function startTimed(script: string, env: Record<string, string>, port: number, logTo?: (d: Buffer) => void): Promise<Started> {
+/** Spawns `node <args>` with exactly `env` and times spawn → the first /healthz 200 (probed every 10 ms). */
+async function startTimed(args: string[], env: Record<string, string>, port: number, logTo?: (d: Buffer) => void): Promise<Started> {
+  const script = args.join(' ');
   const t0 = performance.now();
-  const child = spawn(process.execPath, [script], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const sink = logTo ?? ((d: Buffer) => void (out = (out + d.toString()).slice(-4000)));
   child.stdout?.on('data', sink);
@@ -391,7 +392,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < CFG.starts; i++) {
       for (const who of ['bare', 'bot'] as const) {
         const port = await freePort();
-        const s = who === 'bot' ? await startTimed('dist/main.js', rig.botEnv(port), port) : await startTimed('test/bench/bare-bolt.js', bareEnv(port), port);
+        const s = who === 'bot' ? await startTimed(startArgs(), rig.botEnv(port), port) : await startTimed(['test/bench/bare-bolt.js'], bareEnv(port), port);
         startMs[who].push(s.ms);
         await sleep(300);
         await s.stop();
@@ -402,7 +403,7 @@ async function main(): Promise<void> {
 
     // ---- the processes measured from here on
     const barePort = await freePort();
-    bare = await startTimed('test/bench/bare-bolt.js', bareEnv(barePort), barePort);
+    bare = await startTimed(['test/bench/bare-bolt.js'], bareEnv(barePort), barePort);
     const bareDriver = new SlackDriver({ slack: rig.slack, signingSecret: SIGNING_SECRET, eventsUrl: `http://127.0.0.1:${barePort}/slack/events`, transport: 'http' });
     const bot = await rig.addBot('bot');
     sampler.watch('bot', bot.child?.pid);

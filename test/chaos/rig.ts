@@ -19,6 +19,7 @@ import { freePort } from '../../src/store/dynamo.ts';
 import { requestKey } from '../../src/store/keys.ts';
 import { OutboxStore } from '../../src/store/outbox.ts';
 import { RequestStore, toRequest } from '../../src/store/requests.ts';
+import { startArgs } from '../support/build.ts';
 import { startTestDatabase, type TestDatabase } from '../support/database.ts';
 import { FakeIdentityCenter, type RecordedCall } from '../support/fake-identity-center.ts';
 import { FakeSlack, type PostedMessage, type RecordedSlackCall } from '../support/fake-slack.ts';
@@ -136,7 +137,7 @@ export class BotProcess {
     this.starts++;
     this.expectingExit = false;
     this.log.write(`\n===== ${this.name} start #${this.starts} at ${new Date().toISOString()} =====\n`);
-    const child = spawn(process.execPath, ['dist/main.js'], {
+    const child = spawn(process.execPath, startArgs(), {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...this.rig.botEnv(this.port) },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -7,7 +7,7 @@ import { FakeIdentityCenter } from '../support/fake-identity-center.ts';
 import { FakeSlack } from '../support/fake-slack.ts';
 import { eventually, IDENTITY_STORE, INSTANCE_ARN, PEOPLE, PERMISSION_SET, ACCOUNT, policyYaml, SIGNING_SECRET, BOT_TOKEN, APPROVALS, AUDIT } from '../support/harness.ts';
 import { SlackDriver } from '../support/slack-driver.ts';
-import { buildDist } from '../support/build.ts';
+import { buildDist, startArgs } from '../support/build.ts';
 
 /** The bot as operators run it: `npm start`'s command (compiled, from dist/) in its own process, configured only by environment. */
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -22,7 +22,7 @@ afterEach(async () => {
 });
 
 function startProcess(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['dist/main.js'], {
+  const child = spawn(process.execPath, startArgs(), {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
