@@ -50,5 +50,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Node as PID 1 does not reap children or get default signal handling: run with `docker run
 # --init` (the ECS task enables initProcessEnabled) so SIGTERM reaches the bot.
-# The same command as `npm start` (README "Start command").
-CMD ["node", "--no-experimental-detect-module", "dist/main.js"]
+# The same command as `npm start`, V8 flags included (README "Start command").
+CMD ["node", "--max-semi-space-size=2", "--max-old-space-size=256", "--no-experimental-detect-module", "dist/main.js"]
