@@ -28,4 +28,20 @@ describe('answers after the ack', () => {
     finish[3]?.();
     expect(await Promise.all([runs[0], runs[2], runs[3]])).toEqual([0, 2, 3]);
   });
+
+  it('holds answers back while acks keep coming, and no longer than its longest wait', async () => {
+    const lane = new AfterAck(2, 20, 60);
+    let started = false;
+    lane.acked();
+    const run = lane.run(async () => {
+      started = true;
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(started).toBe(false);
+    // Acks keep coming: still held, until the longest wait is over.
+    const acking = setInterval(() => lane.acked(), 5);
+    await run;
+    clearInterval(acking);
+    expect(started).toBe(true);
+  });
 });

@@ -55,6 +55,7 @@ export function registerBreakglassCommand(app: App, ctx: ServiceContext): void {
       }
       case 'status': {
         await ack();
+        answers.acked();
         await answers.run(async () => respond({ response_type: 'ephemeral', text: await statusText(ctx, command.user_id) }));
         return;
       }
