@@ -343,7 +343,11 @@ export class AuditPublisher {
       // Others were queued behind it when read: it cannot be the last (events are only ever appended).
       const dropped = (last && (await this.o.outbox.delivered(key, event.id, progress.stored, true))) || (await this.o.outbox.delivered(key, event.id, progress.stored, false));
       this.forget(event.id);
-      if (!dropped || !chained) return;
+      if (!dropped || !chained) {
+        // Someone else dropped it (our claim ran out), or the next event must wait for a process with the audit key: let go.
+        await this.o.outbox.release(key, this.o.owner);
+        return;
+      }
     }
   }
 

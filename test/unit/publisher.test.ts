@@ -334,6 +334,18 @@ describe('Slack deliveries', () => {
     expect((await chainOf(other)).length).toBe(0);
   });
 
+  it('lets go of its claim when the next event must wait for a process with the audit key', async () => {
+    const w = memoryContext();
+    const id = await submitted(w);
+    await publisher(w, { chainKey: key, slack: null }).runOnce();
+    await approve(w.ctx, id, approver1.slack);
+    await deliver(publisher(w, { owner: 'cli', chainKey: null }));
+    // The head (in the record already) went out; the approval waits, and the item is nobody's.
+    expect(w.slack.messages(APPROVALS)).toHaveLength(1);
+    expect(w.store.events(id).map((e) => e.type)).toEqual(['approval.given']);
+    expect(w.store.requestItem(id)?.deliveryOwner).toBeUndefined();
+  });
+
   it('chains what another replica claimed but has not delivered within 3 s, and leaves its Slack posts to it', async () => {
     const w = memoryContext({ claimsDelivery: true, owner: 'replica-2' });
     const id = await submitted(w);
