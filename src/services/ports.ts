@@ -270,7 +270,6 @@ export interface OutboxPort {
   /** Puts off the item's next attempt. */
   defer(key: ItemKey, until: string): Promise<void>;
   chainHead(): Promise<ChainRecord | null>;
-  chainRecord(seq: number): Promise<ChainRecord | null>;
   /** The records from `seq` (inclusive) to the head, read consistently. */
   chainFrom(seq: number): Promise<ChainRecord[]>;
   /** Appends at record.seq; false when the position is taken. */

@@ -147,11 +147,6 @@ export class OutboxStore implements OutboxPort {
     return it ? this.seen(chainRecordOf(it)) : null;
   }
 
-  async chainRecord(seq: number): Promise<ChainRecord | null> {
-    const out = await this.db.doc.send(new GetCommand({ TableName: this.db.table, Key: auditKey(seq), ConsistentRead: true }));
-    return out.Item ? this.seen(chainRecordOf(out.Item)) : null;
-  }
-
   async chainFrom(seq: number): Promise<ChainRecord[]> {
     const records: ChainRecord[] = [];
     for await (const page of queryPages(this.db, {

@@ -1032,12 +1032,6 @@ export class MemoryOutbox implements OutboxPort {
     return records;
   }
 
-  async chainRecord(seq: number): Promise<ChainRecord | null> {
-    await this.table.turn();
-    const it = this.table.get(auditKey(seq));
-    return it ? chainRecordOf(it) : null;
-  }
-
   async putChainRecord(record: ChainRecord): Promise<boolean> {
     await this.table.turn();
     try {
