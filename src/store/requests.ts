@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DateTime } from 'luxon';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DomainEvent } from '../domain/events.ts';
 import type { QueuedEvent } from '../services/ports.ts';
@@ -52,11 +51,17 @@ export interface DeliveryClaim {
   leaseMs: number;
 }
 
+/** The claim on a request's delivery, as of `now`. */
+function claimAt(claim: DeliveryClaim, now: string): { deliveryOwner: string; deliveryUntil: string } {
+  return { deliveryOwner: claim.owner, deliveryUntil: new Date(Date.parse(now) + claim.leaseMs).toISOString() };
+}
+
 /** The claim a write that queues events takes, unless someone holds one (their claim stands). */
 function claimOnQueue(claim: DeliveryClaim | null, now: string, values: Record<string, unknown>): string[] {
   if (!claim) return [];
-  values[':downer'] = claim.owner;
-  values[':duntil'] = DateTime.fromISO(now, { zone: 'utc' }).plus({ milliseconds: claim.leaseMs }).toISO();
+  const { deliveryOwner, deliveryUntil } = claimAt(claim, now);
+  values[':downer'] = deliveryOwner;
+  values[':duntil'] = deliveryUntil;
   return ['deliveryOwner = if_not_exists(deliveryOwner, :downer)', 'deliveryUntil = if_not_exists(deliveryUntil, :duntil)'];
 }
 
@@ -98,7 +103,7 @@ export class RequestStore implements RequestStorePort {
           outbox: materialize(events, now, this.db),
           outboxPk: OUTBOX_PARTITION,
           outboxAt: now,
-          ...(this.delivery ? { deliveryOwner: this.delivery.owner, deliveryUntil: DateTime.fromISO(now, { zone: 'utc' }).plus({ milliseconds: this.delivery.leaseMs }).toISO() } : {}),
+          ...(this.delivery ? claimAt(this.delivery, now) : {}),
         },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
