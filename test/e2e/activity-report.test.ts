@@ -23,16 +23,8 @@ async function start(o: HarnessOptions = {}): Promise<Harness> {
   return h;
 }
 
-/** Requests with a reason category, has two approvers approve, and waits for the grant. */
-async function active(x: Harness, user: string = PEOPLE.requester.slack): Promise<string> {
-  const { requestId } = await x.request(user, { duration: 'PT1H', category: 'account-lifecycle' });
-  const id = requestId ?? '';
-  await x.slack.waitFor(() => x.approvalMessage(id), 5000);
-  await x.click(PEOPLE.approver1.slack, 'approve', id);
-  await x.click(PEOPLE.approver2.slack, 'approve', id);
-  await x.waitForStatus(id, 'ACTIVE');
-  return id;
-}
+/** Requests with a reason category and waits for the grant. */
+const active = (x: Harness, user: string = PEOPLE.requester.slack) => x.granted(user, { duration: 'PT1H', category: 'account-lifecycle' });
 
 /** One call in an Identity Center session, as CloudTrail records it. */
 function call(x: Harness, o: { user?: string; permissionSet?: string; region: string; source: string; name: string; readOnly: boolean; errorCode?: string; at: number }): void {

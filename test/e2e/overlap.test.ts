@@ -7,15 +7,7 @@ afterEach(async () => {
   h = null;
 });
 
-async function grantFor(x: Harness, user: string, duration: string): Promise<string> {
-  const { requestId } = await x.request(user, { duration });
-  if (!requestId) throw new Error('not stored');
-  await x.slack.waitFor(() => x.approvalMessage(requestId));
-  await x.click(PEOPLE.approver1.slack, 'approve', requestId);
-  await x.click(PEOPLE.approver2.slack, 'approve', requestId);
-  await x.waitForStatus(requestId, 'ACTIVE');
-  return requestId;
-}
+const grantFor = (x: Harness, user: string, duration: string) => x.granted(user, { duration });
 
 const held = (x: Harness, principal: string) => x.ic.assignments().some((a) => a.principalId === principal && a.permissionSetArn === PERMISSION_SET && a.accountId === ACCOUNT);
 

@@ -90,6 +90,8 @@ export interface Harness {
   approvalMessage(requestId: string): PostedMessage | undefined;
   click(user: string, actionId: string, requestId: string): Promise<{ status: number; body: unknown }>;
   waitForStatus(requestId: string, status: RequestStatus, timeoutMs?: number): Promise<AccessRequest>;
+  /** Requests as `user`, has two approvers approve on the approval message, and waits for the grant; the request id. */
+  granted(user: string, values?: Partial<RequestValues>): Promise<string>;
   get(requestId: string): Promise<AccessRequest>;
   settle(): Promise<void>;
   stop(): Promise<void>;
@@ -265,6 +267,15 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     async click(user, actionId, requestId) {
       const msg = await slack.waitFor(() => harness.approvalMessage(requestId) ?? slack.dmsTo(PEOPLE.requester.slack).concat(slack.dmsTo(PEOPLE.second.slack)).find((m) => JSON.stringify(m.blocks ?? []).includes(`"value":"${requestId}"`)));
       return driver.blockAction(user, { actionId, value: requestId, message: { channel: msg.channel, ts: msg.ts }, force: true });
+    },
+    async granted(user, values = {}) {
+      const { requestId, body } = await harness.request(user, values);
+      if (!requestId) throw new Error(`request was not stored: ${JSON.stringify(body)}`);
+      await slack.waitFor(() => harness.approvalMessage(requestId), 5000);
+      await harness.click(PEOPLE.approver1.slack, 'approve', requestId);
+      await harness.click(PEOPLE.approver2.slack, 'approve', requestId);
+      await harness.waitForStatus(requestId, 'ACTIVE');
+      return requestId;
     },
     async waitForStatus(id, status, timeoutMs = 15_000) {
       return eventually(async () => {
