@@ -18,7 +18,9 @@ export function leaseFrom(ctx: ServiceContext, now: string): Lease {
  */
 export async function withLease(ctx: ServiceContext, id: string, status: RequestStatus, work: (claimed: AccessRequest) => Promise<void>, taken: AccessRequest | null = null): Promise<boolean> {
   const now = ctx.clock.now();
-  const claimed = taken?.status === status ? taken : await ctx.requests.claim(id, ctx.owner, status, now, later(now, ctx.timing.leaseMs));
+  // The change that took the lease wrote it from its own time (its updatedAt): claimed afresh when a third of it is gone already.
+  const fresh = taken?.status === status && Date.parse(taken.updatedAt) + ctx.timing.leaseMs - ctx.clock.ms() > (ctx.timing.leaseMs * 2) / 3;
+  const claimed = fresh ? taken : await ctx.requests.claim(id, ctx.owner, status, now, later(now, ctx.timing.leaseMs));
   if (!claimed) return false;
   const stopRenewing = ctx.clock.every(Math.max(250, Math.floor(ctx.timing.leaseMs / 3)), () => {
     const at = ctx.clock.now();
