@@ -264,31 +264,26 @@ export class RequestStore implements RequestStorePort {
 
   /** Requests whose next action is due by `until` (all live requests when until is null): the sparse index, never a Scan. */
   async due(until: string | null, limit = 100): Promise<DueItem[]> {
+    return this.dueItems(until ? { key: ' AND dueAt <= :until', values: { ':until': until } } : {}, limit);
+  }
+
+  async dueOf(slackUserId: string): Promise<DueItem[]> {
+    return this.dueItems({ filter: 'requester.slackUserId = :u', values: { ':u': slackUserId } }, Infinity);
+  }
+
+  /** The due index, oldest first, as id, status and due time (never a Scan). */
+  private async dueItems(o: { key?: string; filter?: string; values?: Record<string, string> }, limit: number): Promise<DueItem[]> {
     const items: DueItem[] = [];
     for await (const page of queryPages(this.db, {
       IndexName: INDEX_DUE,
-      KeyConditionExpression: until ? 'duePk = :p AND dueAt <= :until' : 'duePk = :p',
-      ExpressionAttributeValues: until ? { ':p': DUE_PARTITION, ':until': until } : { ':p': DUE_PARTITION },
+      KeyConditionExpression: `duePk = :p${o.key ?? ''}`,
+      ...(o.filter ? { FilterExpression: o.filter } : {}),
+      ExpressionAttributeValues: { ':p': DUE_PARTITION, ...o.values },
       ProjectionExpression: 'id, #status, dueAt',
       ExpressionAttributeNames: { '#status': 'status' },
     })) {
       items.push(...(page as unknown as DueItem[]));
       if (items.length >= limit) break;
-    }
-    return items;
-  }
-
-  async dueOf(slackUserId: string): Promise<DueItem[]> {
-    const items: DueItem[] = [];
-    for await (const page of queryPages(this.db, {
-      IndexName: INDEX_DUE,
-      KeyConditionExpression: 'duePk = :p',
-      FilterExpression: 'requester.slackUserId = :u',
-      ExpressionAttributeValues: { ':p': DUE_PARTITION, ':u': slackUserId },
-      ProjectionExpression: 'id, #status, dueAt',
-      ExpressionAttributeNames: { '#status': 'status' },
-    })) {
-      items.push(...(page as unknown as DueItem[]));
     }
     return items;
   }
