@@ -320,7 +320,10 @@ export class AuditPublisher {
       if (!(await hold())) return;
       // The record first, all of the item's events in order: Slack trouble with the head never holds up the rest.
       let chained = true;
-      for (const e of fresh.outbox) if ((chained = (await this.ensureChained(key, e)) !== null) === false) break;
+      for (const e of fresh.outbox) {
+        chained = (await this.ensureChained(key, e)) !== null;
+        if (!chained) break;
+      }
       if (this.knownSeq(event) === undefined) {
         await this.o.outbox.release(key, this.o.owner);
         return;
