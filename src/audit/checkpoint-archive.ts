@@ -1,5 +1,5 @@
 import { GetObjectCommand, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Checkpoint } from './chain.ts';
 
 export type { Checkpoint } from './chain.ts';

@@ -1,6 +1,6 @@
 import type * as CloudTrailSdk from '@aws-sdk/client-cloudtrail';
 import { ConfiguredRetryStrategy } from '@smithy/core/retry';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { TrailEvent } from '../domain/activity.ts';
 import type { CloudTrailPort } from '../services/ports.ts';
 import { managementRoleCredentials } from './identity-center.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { AUDIT_KEY_MIN } from '../audit/chain.ts';
 import { ConfigError } from './errors.ts';
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { isMap, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { Duration } from 'luxon';
-import { z } from 'zod';
+import * as z from 'zod';
 import { REASON_CATEGORIES } from '../domain/categories.ts';
 import { parseDuration } from '../domain/duration.ts';
 import type { Policy } from '../domain/policy.ts';
