@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { evaluateApproval, evaluateDenial, tally } from '../../src/domain/approval.ts';
 import { addDuration, humanDuration, humanInstant, parseDuration } from '../../src/domain/duration.ts';
@@ -180,6 +181,15 @@ describe('durations', () => {
   it('shows instants in the person’s zone and UTC', () => {
     expect(humanInstant('2026-11-28T12:00:00.000Z', 'America/New_York')).toBe('Sat 28 Nov 2026, 07:00:00 EST (Sat 28 Nov 2026, 12:00:00 UTC)');
     expect(humanInstant('2026-11-28T12:00:00.000Z', 'UTC')).toBe('Sat 28 Nov 2026, 12:00:00 UTC');
+  });
+  it('writes instants in English whatever the server’s locale', () => {
+    // Intl takes its default locale from the process's environment, so another process shows it.
+    const printed = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', "import { humanInstant } from './src/domain/duration.ts'; process.stdout.write(humanInstant('2026-12-01T10:00:00.000Z', 'Europe/Berlin'));"],
+      { cwd: new URL('../../', import.meta.url).pathname, env: { ...process.env, LC_ALL: 'de_DE.UTF-8' }, encoding: 'utf8' },
+    );
+    expect(printed.stdout, printed.stderr).toBe('Tue 1 Dec 2026, 11:00:00 GMT+1 (Tue 1 Dec 2026, 10:00:00 UTC)');
   });
 });
 
