@@ -15,12 +15,15 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 
-# --- build: compile src/ to dist/ (TypeScript is a development dependency) ---------------
+# --- build: compile src/ to dist/ and bundle the bot (TypeScript and esbuild are development
+# dependencies). The bundle's V8 code cache is made here, by the image's own Node with the CMD's
+# flags: V8 takes a cache only from the same version and flags.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
 COPY src ./src
 RUN npm run build
 
@@ -38,7 +41,8 @@ COPY --from=deps /app/node_modules ./node_modules
 # bake breakglass.yml into the image, or mount one and point BREAKGLASS_POLICY at it.
 COPY package.json manifest.yml breakglass.ym[l] ./
 COPY bin ./bin
-# Compiled JavaScript only: nothing is compiled at start-up, and the sources stay out of the image.
+# Compiled JavaScript only (the bundled bot with its code cache, and the CLI's modules): the
+# sources stay out of the image.
 COPY --from=build /app/dist ./dist
 
 # The `node` user (uid 1000) comes with the official image.
@@ -51,4 +55,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
 # Node as PID 1 does not reap children or get default signal handling: run with `docker run
 # --init` (the ECS task enables initProcessEnabled) so SIGTERM reaches the bot.
 # The same command as `npm start`, V8 flags included (README "Start command").
-CMD ["node", "--max-semi-space-size=2", "--max-old-space-size=256", "--no-experimental-detect-module", "dist/main.js"]
+CMD ["node", "--max-semi-space-size=2", "--max-old-space-size=256", "dist/start.js"]

@@ -29,6 +29,7 @@ import { ReviewWatcher } from './workers/review.ts';
 import { ReplicaStore } from './store/replicas.ts';
 import { ReviewStore } from './store/reviews.ts';
 import type { ReviewDeps } from './services/review.ts';
+import type { CodeCache } from './start.ts';
 
 export interface RunningBot {
   ctx: ServiceContext;
@@ -50,6 +51,8 @@ export interface BotOptions {
   timing?: Partial<Timing>;
   /** The bot's clock (tests move it forward instead of waiting). */
   clock?: Clock;
+  /** How src/start.ts loaded the bundle, for the `bot.started` line (a slow start that did not use the code cache says why). */
+  codeCache?: CodeCache;
 }
 
 /** Builds every adapter from the environment and starts Slack and the workers. */
@@ -150,7 +153,10 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
   drift.start();
   quorum.start();
   reviews.start();
-  log.info({ event: 'bot.started', mode: env.slack.socketMode ? 'socket' : 'http', port: slack.port(), store: env.table ?? 'embedded' }, 'breakglass is running');
+  log.info(
+    { event: 'bot.started', mode: env.slack.socketMode ? 'socket' : 'http', port: slack.port(), store: env.table ?? 'embedded', codeCache: opts.codeCache },
+    'breakglass is running',
+  );
 
   return {
     ctx,
@@ -178,7 +184,7 @@ export async function startBot(source: NodeJS.ProcessEnv, opts: BotOptions = {})
   };
 }
 
-async function run(): Promise<void> {
+async function run(codeCache: CodeCache | undefined): Promise<void> {
   let bot: RunningBot;
   try {
     if (wantsSandbox(process.env)) {
@@ -187,7 +193,7 @@ async function run(): Promise<void> {
       const sandbox = await startSandbox({ port: readEnv(process.env, { requireSlack: false }).port, logLevel: logLevel(process.env, 'error') });
       process.stdout.write(`${banner(sandbox.url)}\n`);
       bot = { ...sandbox.bot, stop: () => sandbox.stop() };
-    } else bot = await startBot(process.env);
+    } else bot = await startBot(process.env, { codeCache });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -211,11 +217,15 @@ async function run(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+/** Runs the bot process: src/start.ts calls this in the bundle; `node dist/main.js` and `npm run dev` through the check below. */
+export function main(loaded: { codeCache?: CodeCache } = {}): void {
   // Not awaited at the top level: the sandbox imports this module back (for startBot), and a
   // module still awaiting its top level would never finish loading for it.
-  run().catch((err: unknown) => {
+  run(loaded.codeCache).catch((err: unknown) => {
     process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   });
 }
+
+// In the bundle this module is never the file node ran (that is dist/start.js).
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) main();

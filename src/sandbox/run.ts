@@ -252,10 +252,10 @@ function expandsTo(p: { users: string[]; groups: string[] }, id: string, groups:
   return p.users.includes(id) || p.groups.some((g) => groups.get(g)?.includes(id));
 }
 
-/** The page's files: next to this module in the sources; dist/ has only compiled code, so from there, the sources'. */
+/** The page's files: next to this module (src/sandbox/page, or the copy `npm run build` puts in dist/sandbox/page), or, in dist/bot.cjs, in dist/sandbox/page. */
 function pageDir(): string {
   const here = fileURLToPath(new URL('./page/', import.meta.url));
-  return existsSync(here) ? here : fileURLToPath(new URL('../../src/sandbox/page/', import.meta.url));
+  return existsSync(here) ? here : fileURLToPath(new URL('./sandbox/page/', import.meta.url));
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

@@ -2,7 +2,7 @@
  * `npm run bench [-- --quick]`: the table of issue 13, measured in one process tree.
  *
  * The bot runs as operators run it (`npm start`'s command, as the image's: node with its V8 flags
- * and dist/main.js; a child process configured only by environment, HTTP mode, default timing settings: no BREAKGLASS_SWEEP_SECONDS nor
+ * and dist/start.js; a child process configured only by environment, HTTP mode, default timing settings: no BREAKGLASS_SWEEP_SECONDS nor
  * BREAKGLASS_IC_CALLS_PER_SECOND), and so does the reference, a bare Bolt app
  * (test/bench/bare-bolt.js). Both talk to the same fake Slack; the bot also to the fake
  * Identity Center (AWS's quotas: 20 TPS, 15 outstanding creations; 300 ms asynchronous status)

@@ -1,6 +1,6 @@
 /**
- * The chaos rig: the real bot as one or more child processes (`node
- * dist/main.js`, as the image runs it; HTTP mode) sharing one dynalite table, with the fake
+ * The chaos rig: the real bot as one or more child processes (`npm start`'s
+ * command, as the image runs it; HTTP mode) sharing one dynalite table, with the fake
  * Identity Center and fake Slack in this process, plus the tools to drive
  * lifecycles through signed Slack requests while processes are killed and
  * restarted, and to watch what Identity Center holds meanwhile.

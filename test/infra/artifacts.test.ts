@@ -61,6 +61,8 @@ describe('Dockerfile', () => {
     expect(instructions.filter((line) => line.startsWith('FROM '))).toEqual(['FROM ${NODE_IMAGE} AS deps', 'FROM ${NODE_IMAGE} AS build', 'FROM ${NODE_IMAGE}']);
     expect(instructions.find((line) => line.startsWith('RUN npm ci'))).toMatch(/npm ci --omit=dev --ignore-scripts/);
     expect(instructions).toContain('RUN npm run build');
+    // npm run build bundles the bot with scripts/bundle.js.
+    expect(instructions).toContain('COPY scripts ./scripts');
     expect(finalStage.some((line) => line.startsWith('RUN '))).toBe(false);
     // The runtime stage carries dist/ from the build and production node_modules, never the sources.
     expect(finalStage).toContain('COPY --from=build /app/dist ./dist');
@@ -84,7 +86,7 @@ describe('.dockerignore', () => {
     const lines = read('.dockerignore').split('\n').filter((line) => line !== '' && !line.startsWith('#'));
     expect(lines[0]).toBe('*');
     expect(lines.filter((line) => line.startsWith('!')).sort()).toEqual(
-      ['!bin', '!breakglass.yml', '!manifest.yml', '!package-lock.json', '!package.json', '!src', '!tsconfig.json', '!tsconfig.build.json'].sort(),
+      ['!bin', '!scripts', '!breakglass.yml', '!manifest.yml', '!package-lock.json', '!package.json', '!src', '!tsconfig.json', '!tsconfig.build.json'].sort(),
     );
   });
 });

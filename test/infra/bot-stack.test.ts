@@ -406,9 +406,9 @@ describe('bot stack', () => {
     const images = readdirSync(directory).filter((name) => name.startsWith('asset.') && existsSync(join(directory, name, 'Dockerfile')));
     expect(images).toHaveLength(1);
     const context = join(directory, images[0] as string);
-    const allowed = ['.dockerignore', 'Dockerfile', 'bin', 'breakglass.yml', 'manifest.yml', 'package-lock.json', 'package.json', 'src', 'tsconfig.build.json', 'tsconfig.json'];
+    const allowed = ['.dockerignore', 'Dockerfile', 'bin', 'breakglass.yml', 'manifest.yml', 'package-lock.json', 'package.json', 'scripts', 'src', 'tsconfig.build.json', 'tsconfig.json'];
     expect(readdirSync(context).filter((name) => !allowed.includes(name))).toEqual([]);
-    expect(readdirSync(context)).toEqual(expect.arrayContaining(['Dockerfile', 'package.json', 'package-lock.json', 'tsconfig.json']));
+    expect(readdirSync(context)).toEqual(expect.arrayContaining(['Dockerfile', 'package.json', 'package-lock.json', 'scripts', 'tsconfig.json']));
     const files = readdirSync(context, { recursive: true, encoding: 'utf8' });
     expect(files.filter((file) => file.endsWith('.test.ts'))).toEqual([]);
   });
