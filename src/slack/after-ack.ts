@@ -21,11 +21,13 @@ export class AfterAck {
   }
 
   async run<T>(work: () => Promise<T>): Promise<T> {
-    const since = Date.now();
-    while (Date.now() - this.lastAck < this.quietMs && Date.now() - since < this.maxWaitMs) await new Promise((r) => setTimeout(r, this.quietMs));
     if (this.running >= this.width) await new Promise<void>((resolve) => this.waiting.push(resolve));
     else this.running++;
     try {
+      // Checked when the answer's turn comes, not when it was queued: answers left over from one
+      // burst hold back for the next one's acks too.
+      const since = Date.now();
+      while (Date.now() - this.lastAck < this.quietMs && Date.now() - since < this.maxWaitMs) await new Promise((r) => setTimeout(r, this.quietMs));
       return await work();
     } finally {
       // The slot passes straight to the next in line, so nobody can jump the queue.

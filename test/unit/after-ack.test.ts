@@ -44,4 +44,23 @@ describe('answers after the ack', () => {
     clearInterval(acking);
     expect(started).toBe(true);
   });
+
+  it('holds back an answer whose turn comes during a new burst of acks, as it does a new one', async () => {
+    const lane = new AfterAck(1, 20, 1000);
+    let finishFirst = () => {};
+    const first = lane.run(() => new Promise<void>((resolve) => (finishFirst = resolve)));
+    let secondStarted = false;
+    const second = lane.run(async () => {
+      secondStarted = true;
+    });
+    await new Promise((r) => setTimeout(r, 40));
+    // The first answer is running and the second waits for its turn; then acks come again.
+    lane.acked();
+    finishFirst();
+    await first;
+    await new Promise((r) => setImmediate(r));
+    expect(secondStarted).toBe(false);
+    await second;
+    expect(secondStarted).toBe(true);
+  });
 });
