@@ -9,7 +9,10 @@ import type { SlackMessage } from './blocks/messages.ts';
 export function slackLogger(log: Logger): SlackLogger {
   const child = log.child({ component: 'slack' });
   return {
-    debug: (...m: unknown[]) => child.debug(m.map(String).join(' ')),
+    // Bolt logs several debug lines per request: with debug off, they are not even joined.
+    debug: (...m: unknown[]) => {
+      if (child.isLevelEnabled('debug')) child.debug(m.map(String).join(' '));
+    },
     info: (...m: unknown[]) => child.info(m.map(String).join(' ')),
     warn: (...m: unknown[]) => child.warn(m.map(String).join(' ')),
     error: (...m: unknown[]) => child.error(m.map(String).join(' ')),
