@@ -55,4 +55,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
 # Node as PID 1 does not reap children or get default signal handling: run with `docker run
 # --init` (the ECS task enables initProcessEnabled) so SIGTERM reaches the bot.
 # The same command as `npm start`, V8 flags included (README "Start command").
-CMD ["node", "--max-semi-space-size=2", "--max-old-space-size=256", "dist/start.js"]
+CMD ["node", "--max-semi-space-size=8", "--max-old-space-size=256", "dist/start.js"]
