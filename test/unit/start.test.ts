@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,16 +21,22 @@ function sourceOf(value: number, file: string): string {
 }
 
 describe('loading the bundle with its code cache', () => {
-  it('runs the bundle as CommonJS and uses a cache made of it', () => {
+  it('runs the bundle as CommonJS, and a new process runs it from a cache made of it', () => {
     const bundle = bundleOf(1111);
     const cache = `${bundle}.cache`;
     const first = loadBundle(bundle, cache);
     expect(first.codeCache).toBe('absent');
     expect(first.exports).toEqual({ value: 1111, dir: join(bundle, '..') });
     writeFileSync(cache, first.cacheFile());
-    const second = loadBundle(bundle, cache);
-    expect(second.codeCache).toBe('used');
-    expect(second.exports.value).toBe(1111);
+    // Not in this process: V8 would answer from what it compiled here and never read the cache.
+    const second = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', `import { loadBundle } from './src/start.ts'; const l = loadBundle(${JSON.stringify(bundle)}, ${JSON.stringify(cache)}); process.stdout.write(JSON.stringify({ codeCache: l.codeCache, value: l.exports.value }));`],
+      { cwd: new URL('../../', import.meta.url).pathname, encoding: 'utf8' },
+    );
+    const loaded = JSON.parse(second.stdout || '{}') as { codeCache?: string; value?: number };
+    expect(loaded.codeCache, second.stderr).toBe('used');
+    expect(loaded.value).toBe(1111);
   });
 
   it('never runs the cached code of another bundle, even one of the same length (V8 compares only lengths)', () => {
