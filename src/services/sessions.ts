@@ -23,26 +23,22 @@ export type SessionsOutcome = { ended: true; combined: boolean } | { ended: fals
 /**
  * Denies the user's sessions issued before `instant` (the moment their access was removed) in
  * the permission set's inline policy and provisions it to the account, waiting for Identity
- * Center to confirm. A revoke that finds the permission set's lock taken records its wish;
- * whoever holds the lock writes every wish at once (one edit and one provisioning for many
- * revokes), and a revoke whose wish someone else wrote is done. Safe to run again after a crash
- * at any step.
+ * Center to confirm. The wish is recorded first; whoever holds the permission set's lock writes
+ * every wish at once (one edit and one provisioning for many revokes), and a revoke whose wish
+ * someone else wrote is done. Safe to run again after a crash at any step.
  */
 export async function endSessions(ctx: ServiceContext, t: AssignmentTarget, instant: string): Promise<SessionsOutcome> {
   const covers = (r: SessionDenyRecord) => {
     const d = r.denies[t.principalId];
     return d !== undefined && d.instant >= instant && d.accounts.includes(t.accountId);
   };
+  await ctx.sessionDenies.want(t.permissionSetArn, t.principalId, instant, t.accountId);
   const locked = await withPermissionSetLock(ctx, t.permissionSetArn, async (held) => {
     if (covers(held.record)) return { ok: true as const, combined: false };
     const duration = await ctx.ic.sessionDuration(t.instanceArn, t.permissionSetArn);
     const denies = { ...held.record.denies };
     const accounts = new Set<string>([t.accountId]);
-    // This revoke's own wish is written now, with everyone else's, without being recorded first: the request still says the sessions are to end, so a crash repeats it.
-    const wishes = await ctx.sessionDenies.wanted(t.permissionSetArn);
-    const earlier = wishes[t.principalId];
-    wishes[t.principalId] = { instant: earlier && earlier.instant > instant ? earlier.instant : instant, accounts: [...new Set([...(earlier?.accounts ?? []), t.accountId])] };
-    for (const [userId, wish] of Object.entries(wishes)) {
+    for (const [userId, wish] of Object.entries(await ctx.sessionDenies.wanted(t.permissionSetArn))) {
       const had = denies[userId];
       const fresh = !had || had.instant < wish.instant || wish.accounts.some((a) => !had.accounts.includes(a));
       if (!fresh) continue;
@@ -53,8 +49,6 @@ export async function endSessions(ctx: ServiceContext, t: AssignmentTarget, inst
     return rewrite(ctx, held, t.instanceArn, t.permissionSetArn, pruned(ctx, denies), [...accounts]);
   });
   if (!locked) {
-    // Someone else is writing the permission set: the wish is recorded for them, or whoever holds it next, to write.
-    await ctx.sessionDenies.want(t.permissionSetArn, t.principalId, instant, t.accountId);
     if (covers(await ctx.sessionDenies.get(t.permissionSetArn))) return { ended: true, combined: false };
     return { ended: false, busy: true, retry: 'another change of the permission set is in progress' };
   }

@@ -304,7 +304,7 @@ describe('advance: the sweeper\'s step for each status', () => {
     expect(w.ic.holds(w.target())).toBe(false);
   });
 
-  it('ACTIVE at its expiry: the revoke holds the lease from REVOKING to REVOKED with no claim or release of its own, and ends the sessions without recording a wish first', async () => {
+  it('ACTIVE at its expiry: the revoke holds the lease from REVOKING to REVOKED with no claim or release of its own, and ends the sessions', async () => {
     const w = memoryContext();
     const id = await active(w);
     w.clock.advanceTo((await w.get(id)).grant.expiresAt ?? '');
@@ -312,8 +312,9 @@ describe('advance: the sweeper\'s step for each status', () => {
     await advance(w.ctx, id);
     expect(await w.get(id)).toMatchObject({ status: 'REVOKED', revoke: { sessions: { state: 'ended' } } });
     // REQ: REVOKING, the deletion's id, the removal, REVOKED, and one renewal of the lease (the pass waits over a third of
-    // it on Identity Center); ASN: lock, emptied (not renewed once saved); SESSIONS: the permission set's lock, its denials.
-    expect(w.store.writesByKind(from)).toEqual({ REQ: 5, ASN: 2, SESSIONS: 2 });
+    // it on Identity Center); ASN: lock, emptied (not renewed once saved); SESSIONS: the wish (recorded before the policy is
+    // touched: test/unit/sessions.test.ts, "never takes back"), the permission set's lock, its denials.
+    expect(w.store.writesByKind(from)).toEqual({ REQ: 5, ASN: 2, SESSIONS: 3 });
     expect(w.store.requestItem(id)).not.toHaveProperty('leaseOwner');
   });
 

@@ -144,6 +144,23 @@ describe('ending sessions when access ends', () => {
     expect(w.store.events(id).at(-1)).toMatchObject({ type: 'sessions.lapsed' });
   });
 
+  it('never takes back a user\'s denial that is still to be provisioned when another user\'s revoke rewrites the policy', async () => {
+    const w = memoryContext();
+    const a = await active(w, requester);
+    const b = await active(w, second);
+    // The first revoke writes its denial into the policy, but Identity Center fails the provisioning: it will retry.
+    w.ic.failNextProvisionings(1);
+    await endAccess(w.ctx, a, requester.slack);
+    await continueRevoke(w.ctx, a);
+    expect((await w.get(a)).revoke?.sessions?.state).toBe('ending');
+    expect(ours(w).map((s) => s.Sid)).toEqual([denySid(requester.principal)]);
+    // Before that retry, the second user's revoke writes the permission set's policy.
+    await endAccess(w.ctx, b, second.slack);
+    await continueRevoke({ ...w.ctx, owner: 'replica-2' }, b);
+    expect(ours(w).map((s) => s.Sid).sort()).toEqual([denySid(requester.principal), denySid(second.principal)].sort());
+    expect(inForce(w).map((s) => s.Sid).sort()).toEqual([denySid(requester.principal), denySid(second.principal)].sort());
+  });
+
   it('lets two replicas end two users\' sessions on one permission set at once, both statements landing', async () => {
     const w = memoryContext();
     const a = await active(w, requester);
