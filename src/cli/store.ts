@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Env } from '../config/env.ts';
 import { documentClient, type Database } from '../store/dynamo.ts';
 import { reachRunningStore } from '../store/embedded.ts';
-import { EMBEDDED_TABLE, openDatabase } from '../store/open.ts';
+import { EMBEDDED_TABLE, openDatabase, seeChainHead } from '../store/open.ts';
 
 /**
  * The store as the CLI sees it: the DynamoDB table when BREAKGLASS_TABLE is
@@ -16,7 +16,7 @@ export async function openStoreForCli(env: Env, log: Logger): Promise<{ db: Data
   const running = await reachRunningStore(env.dataDir);
   if (running) {
     const { raw, pid } = running;
-    return { db: { raw, doc: documentClient(raw), table: EMBEDDED_TABLE, close: () => Promise.resolve(raw.destroy()) }, via: `the running bot (pid ${pid})` };
+    return { db: await seeChainHead({ raw, doc: documentClient(raw), table: EMBEDDED_TABLE, close: () => Promise.resolve(raw.destroy()) }), via: `the running bot (pid ${pid})` };
   }
   if (!existsSync(env.dataDir)) {
     throw new Error(`no breakglass data in ${env.dataDir}: set BREAKGLASS_DATA_DIR (or BREAKGLASS_TABLE) as the bot has it`);

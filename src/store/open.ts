@@ -4,6 +4,7 @@ import { ConfigError } from '../config/errors.ts';
 import type { Env } from '../config/env.ts';
 import { documentClient, ensureTable, type Database } from './dynamo.ts';
 import { startEmbeddedStore } from './embedded.ts';
+import { OutboxStore } from './outbox.ts';
 
 export type { Database } from './dynamo.ts';
 
@@ -18,7 +19,7 @@ export async function openDatabase(env: Env, log: Logger): Promise<Database> {
   if (env.table) {
     const raw = new DynamoDBClient({ maxAttempts: 8 });
     warnUnusable(log, env.table, await ensureTable(raw, env.table));
-    return { raw, doc: documentClient(raw), table: env.table, close: () => Promise.resolve(raw.destroy()) };
+    return seeChainHead({ raw, doc: documentClient(raw), table: env.table, close: () => Promise.resolve(raw.destroy()) });
   }
   let embedded;
   try {
@@ -31,14 +32,7 @@ export async function openDatabase(env: Env, log: Logger): Promise<Database> {
   }
   log.info({ event: 'store.embedded', dataDir: env.dataDir }, 'no BREAKGLASS_TABLE: using the embedded store');
   const raw = embedded.client();
-  try {
-    warnUnusable(log, EMBEDDED_TABLE, await ensureTable(raw, EMBEDDED_TABLE));
-  } catch (err) {
-    raw.destroy();
-    await embedded.close();
-    throw err;
-  }
-  return {
+  const db: Database = {
     raw,
     doc: documentClient(raw),
     table: EMBEDDED_TABLE,
@@ -47,6 +41,23 @@ export async function openDatabase(env: Env, log: Logger): Promise<Database> {
       await embedded.close();
     },
   };
+  try {
+    warnUnusable(log, EMBEDDED_TABLE, await ensureTable(raw, EMBEDDED_TABLE));
+    return await seeChainHead(db);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+}
+
+/**
+ * Reads the audit chain's head once, so that the events this process queues carry it as their
+ * floor (./chain-floor.ts) from the first one on: with a floor of 0, appending each of them would
+ * read the whole chain (a `revoke-all` queues one per request).
+ */
+export async function seeChainHead(db: Database): Promise<Database> {
+  await new OutboxStore(db).chainHead();
+  return db;
 }
 
 /**

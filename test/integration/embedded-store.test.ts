@@ -11,7 +11,10 @@ import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readEnv } from '../../src/config/env.ts';
+import { systemOutboxKey } from '../../src/store/keys.ts';
 import { openDatabase, type Database } from '../../src/store/open.ts';
+import { OutboxStore } from '../../src/store/outbox.ts';
+import { NOW } from '../support/fixtures.ts';
 
 const open: Database[] = [];
 const dirs: string[] = [];
@@ -166,5 +169,24 @@ describe('the embedded store on loopback', () => {
     } finally {
       process.umask(previousUmask);
     }
+  });
+});
+
+describe('a store opened anew', () => {
+  it('queues events above the audit chain\'s head, so appending them reads only what came after', async () => {
+    const dir = tempDir();
+    const first = await openStore(dir);
+    const chain = new OutboxStore(first);
+    for (const seq of [1, 2, 3]) {
+      const record = { seq, at: NOW, type: 'config.loaded', requestId: null, actor: null, details: {}, eventId: `e${seq}`, prevHash: 'h', hash: `h${seq}` };
+      expect(await chain.putChainRecord(record)).toBe(true);
+    }
+    await first.close();
+    open.splice(open.indexOf(first), 1);
+    // Another process (this handle has seen nothing of the chain yet) queues an event.
+    const second = await openStore(dir);
+    await new OutboxStore(second).appendSystem([{ type: 'config.loaded', requestId: null, actor: null, details: { policyPath: 'breakglass.yml', policySha256: 'x', profiles: [], store: 'embedded' } }], NOW);
+    const queued = await new OutboxStore(second).read(systemOutboxKey());
+    expect(queued?.outbox.map((e) => e.chainFloor)).toEqual([3]);
   });
 });
