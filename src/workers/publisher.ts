@@ -60,7 +60,7 @@ const isPost = (step: DeliveryStep) => POSTS.has(step) || step.startsWith('notif
  * another replica holding the claim), so the record never waits on Slack for more than this.
  */
 const CHAIN_GRACE_MS = 3000;
-/** Delivery progress kept in memory for events whose record of it could not be written. */
+/** Delivery progress (and chain positions) kept in memory for events whose record of it could not be written. */
 const PROGRESS_KEPT = 1000;
 
 export interface PublisherOptions {
@@ -377,6 +377,12 @@ export class AuditPublisher {
     return p;
   }
 
+  /** Where this process put an event in the chain, kept like progress: forgetting costs only a read (append finds the record). */
+  private remember(eventId: string, seq: number): void {
+    if (this.chained.size >= PROGRESS_KEPT) this.chained.delete(this.chained.keys().next().value as string);
+    this.chained.set(eventId, seq);
+  }
+
   private forget(eventId: string): void {
     this.chained.delete(eventId);
     this.progress.delete(eventId);
@@ -444,7 +450,7 @@ export class AuditPublisher {
       const records = [...(known ?? []), ...fresh];
       const found = records.find((r) => r.eventId === event.id);
       if (found) {
-        this.chained.set(event.id, found.seq);
+        this.remember(event.id, found.seq);
         return found.seq;
       }
       const head = records.at(-1) ?? (await this.o.outbox.chainHead());
@@ -468,7 +474,7 @@ export class AuditPublisher {
       const record: ChainRecord = { ...base, hash: recordHash(base, signer) };
       if (await this.o.outbox.putChainRecord(record)) {
         this.recent.add([record]);
-        this.chained.set(event.id, record.seq);
+        this.remember(event.id, record.seq);
         if (event.type !== 'audit.checkpoint') this.sinceCheckpoint++;
         this.o.log.info(
           { event: event.type, at: event.at, requestId: event.requestId, actor: event.actor, details: event.details, seq: record.seq, hash: record.hash, item: keyId(key) },
