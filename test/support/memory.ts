@@ -1810,6 +1810,25 @@ export interface MemoryWorld {
 type PortName = 'requests' | 'assignments' | 'outbox' | 'slots' | 'drift' | 'freeze' | 'sessionDenies' | 'emergencyUses' | 'ic';
 
 /**
+ * The world's context, with a note of who held the request's lease each time `operation` was
+ * called on Identity Center: the work a lease protects must run under it.
+ */
+export function leaseHolderAt(w: MemoryWorld, id: string, operation: IcOperation): { ctx: ServiceContext; holders: unknown[] } {
+  const holders: unknown[] = [];
+  const ic = new Proxy(w.ctx.ic, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (prop !== operation || typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        holders.push(w.store.requestItem(id)?.leaseOwner);
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { ctx: { ...w.ctx, ic }, holders };
+}
+
+/**
  * Another replica on the same world, killed right after one call returns: from then on every
  * call it makes to any port fails and nothing it would do next happens. Its leases, locks and
  * claims stay until they run out, as a killed process leaves them.

@@ -10,7 +10,7 @@ import { approve } from '../../src/services/approve.ts';
 import { cleanUpUnconfirmedGrant } from '../../src/services/cleanup.ts';
 import { grant } from '../../src/services/grant.ts';
 import { submitRequest } from '../../src/services/submit-request.ts';
-import { dyingReplica, memoryContext, PEOPLE, type MemoryWorld, type MemoryWorldOptions } from '../support/memory.ts';
+import { dyingReplica, leaseHolderAt, memoryContext, PEOPLE, type MemoryWorld, type MemoryWorldOptions } from '../support/memory.ts';
 
 const { requester, approver1, approver2, outsider } = PEOPLE;
 
@@ -68,8 +68,10 @@ describe('grant', () => {
     const w = memoryContext();
     const id = await approved(w);
     const from = w.store.table.writes.length;
-    await grant(w.ctx, id);
+    const watched = leaseHolderAt(w, id, 'startCreation');
+    await grant(watched.ctx, id);
     expect((await w.get(id)).status).toBe('ACTIVE');
+    expect(watched.holders).toEqual([w.ctx.owner]);
     // REQ: GRANTING, the creation attempt, its id, ACTIVE; ASN: lock, creation marker, holders; a slot taken and given back.
     expect(w.store.writesByKind(from)).toEqual({ REQ: 4, ASN: 3, CREATION_SLOT: 2 });
     expect(w.store.requestItem(id)).not.toHaveProperty('leaseOwner');

@@ -13,7 +13,7 @@ import { liftFreeze, revokeEverything } from '../../src/services/kill-switch.ts'
 import { continueRevoke } from '../../src/services/revoke.ts';
 import { submitRequest } from '../../src/services/submit-request.ts';
 import { driftId } from '../../src/store/drift.ts';
-import { ACCOUNT, dyingReplica, INSTANCE_ARN, memoryContext, PEOPLE, PERMISSION_SET, type MemoryWorld } from '../support/memory.ts';
+import { ACCOUNT, dyingReplica, INSTANCE_ARN, leaseHolderAt, memoryContext, PEOPLE, PERMISSION_SET, type MemoryWorld } from '../support/memory.ts';
 
 const { requester, approver1, approver2, outsider } = PEOPLE;
 
@@ -309,8 +309,10 @@ describe('advance: the sweeper\'s step for each status', () => {
     const id = await active(w);
     w.clock.advanceTo((await w.get(id)).grant.expiresAt ?? '');
     const from = w.store.table.writes.length;
-    await advance(w.ctx, id);
+    const watched = leaseHolderAt(w, id, 'startDeletion');
+    await advance(watched.ctx, id);
     expect(await w.get(id)).toMatchObject({ status: 'REVOKED', revoke: { sessions: { state: 'ended' } } });
+    expect(watched.holders).toEqual([w.ctx.owner]);
     // REQ: REVOKING, the deletion's id, the removal, REVOKED, and one renewal of the lease (the pass waits over a third of
     // it on Identity Center); ASN: lock, emptied (not renewed once saved); SESSIONS: the wish (recorded before the policy is
     // touched: test/unit/sessions.test.ts, "never takes back"), the permission set's lock, its denials.
