@@ -92,8 +92,9 @@ export class OutboxStore implements OutboxPort {
   async stopped(key: ItemKey, owner: string, progress: DeliveryProgress | null, chained: ChainedEvent[], retryAt: string): Promise<boolean> {
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = { ':me': owner, ':at': retryAt };
-    const sets = [...chainedAt(chained, values), 'outboxAt = :at'];
-    const conditions = ['attribute_exists(outboxPk)', '(deliveryOwner = :me OR attribute_not_exists(deliveryOwner))', ...chained.map((c) => `outbox[${c.index}].id = :c${c.index}`)];
+    const marks = chainedAt(chained, values);
+    const sets = [...marks.sets, 'outboxAt = :at'];
+    const conditions = ['attribute_exists(outboxPk)', '(deliveryOwner = :me OR attribute_not_exists(deliveryOwner))', ...marks.conditions];
     if (progress) {
       values[':id'] = progress.eventId;
       conditions.push('outbox[0].id = :id');
@@ -118,10 +119,11 @@ export class OutboxStore implements OutboxPort {
   async markChained(key: ItemKey, chained: ChainedEvent[]): Promise<boolean> {
     if (chained.length === 0) return true;
     const values: Record<string, unknown> = {};
+    const marks = chainedAt(chained, values);
     const item = await updateIf(this.db, {
       Key: key,
-      UpdateExpression: `SET ${chainedAt(chained, values).join(', ')}`,
-      ConditionExpression: chained.map((c) => `outbox[${c.index}].id = :c${c.index}`).join(' AND '),
+      UpdateExpression: `SET ${marks.sets.join(', ')}`,
+      ConditionExpression: marks.conditions.join(' AND '),
       ExpressionAttributeValues: values,
     });
     return item !== null;
@@ -198,13 +200,17 @@ function storedAt(stored: DeliveredAt[], names: Record<string, string>, values: 
 }
 
 /** SET clauses recording where events are in the chain (the conditions use :c<index>). */
-function chainedAt(chained: ChainedEvent[], values: Record<string, unknown>): string[] {
+function chainedAt(chained: ChainedEvent[], values: Record<string, unknown>): { sets: string[]; conditions: string[] } {
   if (chained.length > 0) values[':t'] = true;
-  return chained.flatMap((c) => {
+  for (const c of chained) {
     values[`:c${c.index}`] = c.eventId;
     values[`:n${c.index}`] = c.seq;
-    return [`outbox[${c.index}].done.chain = :t`, `outbox[${c.index}].chainSeq = :n${c.index}`];
-  });
+  }
+  return {
+    sets: chained.flatMap((c) => [`outbox[${c.index}].done.chain = :t`, `outbox[${c.index}].chainSeq = :n${c.index}`]),
+    // Each mark lands only on the event it names (the outbox moves as events are delivered).
+    conditions: chained.map((c) => `outbox[${c.index}].id = :c${c.index}`),
+  };
 }
 
 /** A chain record as an item holds it. */
